@@ -1,0 +1,36 @@
+"""What a family hands to the exporter: named endpoints plus the data to check them with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Endpoint:
+    """One serving signature.
+
+    Args:
+        name: signature name in the SavedModel and the .tflite file (e.g. "serving_default",
+            "encode", "generate").
+        fn: a TensorFlow-traceable function taking keyword tensors named like `input_signature`
+            and returning a dict of named tensors.
+        input_signature: list of `tf.TensorSpec` with `name=` set; the batch dimension is None.
+        reference: numpy-in/numpy-out callable computing the same outputs with Keras
+            (dict of arrays -> dict of arrays); the parity gate compares against it.
+        samples: held-out inputs (dict name -> array, batch first) the parity gate runs.
+        calibration: a few batches of training inputs for int8 calibration (list of dicts).
+        tflite: False for endpoints that only go into the SavedModel (e.g. string signatures).
+        exact: outputs compared by equality rather than a tolerance (e.g. token ids).
+    """
+
+    name: str
+    fn: Callable
+    input_signature: list
+    reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    samples: dict[str, np.ndarray]
+    calibration: list[dict[str, np.ndarray]] = field(default_factory=list)
+    tflite: bool = True
+    exact: bool = False
