@@ -1,0 +1,6 @@
+"""Imports every family's spec module so their `type:` names are registered.
+
+Spec modules are pure Python (no TensorFlow), so `kseq validate` stays fast.
+"""
+
+from kseq.models.autoencoder import spec as _autoencoder  # noqa: F401

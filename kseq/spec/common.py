@@ -1,0 +1,85 @@
+"""Spec sections shared by every family: train, export, and the bases of model and data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from kseq.registry import Registry
+from kseq.spec.fields import Variant, option
+from kseq.train.components import losses, optimizers
+
+
+class ModelSpec(Variant):
+    """Base of `model:` sections; each family registers one subclass under its `type:` name.
+
+    `data_spec` names the family's `data:` section class; `default_loss` its loss.
+    """
+
+    variants = Registry("model type")
+    data_spec: ClassVar[type]
+    default_loss: ClassVar[str]
+
+
+@dataclass
+class OptimizerSpec:
+    """The optimizer and its settings."""
+
+    type: str = option("adam", choices=optimizers.names, help="optimizer name")
+    learning_rate: float = option(1e-3, above=0.0, help="learning rate")
+    weight_decay: float | None = option(None, min=0.0, help="decoupled weight decay (adamw)")
+    momentum: float = option(0.0, min=0.0, below=1.0, help="momentum (sgd, rmsprop)")
+    clipnorm: float | None = option(None, above=0.0, help="clip gradients to this norm")
+
+
+@dataclass
+class EarlyStoppingSpec:
+    """Stop when the monitored metric stops improving; the best weights are restored."""
+
+    patience: int = option(5, min=1)
+    monitor: str = option("val_loss", nonempty=True)
+    min_delta: float = option(0.0, min=0.0)
+
+
+@dataclass
+class TrainSpec:
+    """How `model.fit` runs."""
+
+    epochs: int = option(10, min=1, help="number of epochs")
+    batch_size: int = option(32, min=1, help="global batch size")
+    optimizer: OptimizerSpec = option(OptimizerSpec())
+    loss: str | None = option(None, choices=losses.names, help="loss; null = family default")
+    steps_per_epoch: int | None = option(None, min=1, help="limit batches per epoch")
+    early_stopping: EarlyStoppingSpec | None = option(None, help="null disables early stopping")
+    checkpoints: bool = option(True, help="keep the best weights in RUN_DIR/checkpoints")
+    tensorboard: bool = option(True, help="write TensorBoard logs to RUN_DIR/logs")
+    seed: int = option(0, min=0, help="seed for weights, shuffling and noise")
+    verbose: Literal["auto", 0, 1, 2] = option("auto", help="Keras progress bar mode")
+
+
+@dataclass
+class ExportSpec:
+    """What `kseq run` and `kseq export` write by default."""
+
+    formats: list[Literal["saved_model", "tflite"]] = option(
+        ["saved_model", "tflite"], nonempty=True
+    )
+    quantize: Literal["none", "dynamic", "float16", "int8"] = option("none")
+    parity_samples: int = option(64, min=1, help="held-out rows the parity gate runs")
+    calibration_samples: int = option(128, min=1, help="training rows for int8 calibration")
+
+
+@dataclass(kw_only=True)
+class Spec:
+    """A kseq spec: one model family, its data, and how to train and export it."""
+
+    name: str = option("kseq-model", nonempty=True, help="the model's name")
+    model: ModelSpec
+    data: Any = option(None, help="the family's data section")
+    train: TrainSpec = option(TrainSpec())
+    export: ExportSpec = option(ExportSpec())
+
+    def check(self, checker, path):
+        check = getattr(self.model, "check_with_data", None)
+        if check is not None:
+            check(checker, self.data)

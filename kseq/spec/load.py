@@ -1,0 +1,136 @@
+"""Load, override, validate, dump: the public entry points of the spec language."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from kseq.spec import catalog  # noqa: F401  (registers every family's spec classes)
+from kseq.spec.common import ModelSpec, Spec
+from kseq.spec.errors import SpecError, SpecIssue
+from kseq.spec.fields import _INVALID, Checker, Parser, json_schema, to_data
+from kseq.spec.source import Source, join, read_spec_file
+
+OVERRIDE_FILE = "--set"
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`a.b.c=value` -> ("a.b.c", value parsed as a YAML scalar)."""
+    path, sep, raw = text.partition("=")
+    path = path.strip()
+    if not sep or not path or any(not part for part in path.split(".")):
+        issue = SpecIssue(OVERRIDE_FILE, 1, 1, path, "malformed override", "dotted.path=value", text)
+        raise SpecError([issue])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw  # not a YAML scalar: keep the text as a string
+    if isinstance(value, dict | list):
+        value = raw  # overrides set scalars only; a mapping is almost always a typo
+    return path, value
+
+
+def apply_overrides(source: Source, overrides: list[str]) -> None:
+    """Set each dotted path in the parsed data, creating mappings on the way."""
+    if not isinstance(source.data, dict):
+        return
+    for text in overrides:
+        path, value = parse_override(text)
+        node = source.data
+        parts = path.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                issue = SpecIssue(
+                    OVERRIDE_FILE, 1, 1, where, "cannot set a key inside a non-mapping", None, text
+                )
+                raise SpecError([issue])
+            node = child
+        node[parts[-1]] = value
+        source.overrides[path] = f"{OVERRIDE_FILE} {text}"
+
+
+def _resolve_paths(obj, path, source: Source, base_dir: Path, issues: list[SpecIssue]) -> None:
+    """Make `is_path` fields absolute (file paths: spec folder; --set paths: cwd) and check them."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for spec_field in dataclasses.fields(obj):
+        value = getattr(obj, spec_field.name)
+        field_path = join(path, spec_field.name)
+        if spec_field.metadata.get("is_path") and isinstance(value, str):
+            from_cli = source.where(field_path)[0].startswith(OVERRIDE_FILE)
+            resolved = (Path.cwd() if from_cli else base_dir) / Path(value).expanduser()
+            resolved = resolved.resolve()
+            if not resolved.is_file():
+                issues.append(
+                    source.issue(field_path, "file not found", "an existing file", str(resolved))
+                )
+            setattr(obj, spec_field.name, str(resolved))
+        else:
+            _resolve_paths(value, field_path, source, base_dir, issues)
+
+
+def _parse(source: Source, base_dir: Path) -> Spec:
+    if not isinstance(source.data, dict):
+        received = "null" if source.data is None else type(source.data).__name__
+        raise SpecError([source.issue("", "a spec must be a mapping", "a YAML mapping", received)])
+    raw = copy.deepcopy(source.data)
+    model_raw = raw.get("model")
+    data_raw = raw.pop("data", None)
+    parser = Parser(source)
+    spec = parser.parse(Spec, raw, "")
+    model_type = model_raw.get("type") if isinstance(model_raw, dict) else None
+    data = None
+    if isinstance(model_type, str) and model_type in ModelSpec.variants:
+        data_cls = ModelSpec.variants.get(model_type).data_spec
+        data = parser.parse(data_cls, {} if data_raw is None else data_raw, "data")
+    if parser.issues:
+        raise SpecError(parser.issues)
+    assert spec is not _INVALID and data is not _INVALID
+    spec.data = data
+    issues: list[SpecIssue] = []
+    _resolve_paths(spec, "", source, base_dir, issues)
+    checker = Checker(source, spec)
+    checker.walk(spec)
+    issues += checker.issues
+    if issues:
+        raise SpecError(issues)
+    return spec
+
+
+def load_spec(spec: str | Path | dict | Spec, overrides: list[str] | tuple = ()) -> Spec:
+    """Load and validate a spec from a YAML file path or a dict; apply `--set` overrides.
+
+    Raises SpecError listing every problem with FILE:LINE:COL and the dotted path.
+    """
+    if isinstance(spec, Spec):
+        spec = to_data(spec)
+    if isinstance(spec, dict):
+        source = Source(copy.deepcopy(spec), "<dict>")
+        base_dir = Path.cwd()
+    else:
+        source = read_spec_file(spec)
+        base_dir = Path(spec).resolve().parent
+    apply_overrides(source, list(overrides))
+    return _parse(source, base_dir)
+
+
+def dump_spec(spec: Spec) -> str:
+    """The effective spec (defaults filled, paths absolute) as YAML; `load_spec` reads it back."""
+    return yaml.safe_dump(to_data(spec), sort_keys=False, allow_unicode=True)
+
+
+def spec_schema() -> dict:
+    """JSON Schema of a spec, generated from the spec classes."""
+    schema = json_schema(Spec)
+    data_schemas = [json_schema(cls.data_spec) for _, cls in ModelSpec.variants.items()]
+    schema["properties"]["data"] = {"anyOf": data_schemas, "description": "the family's data"}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kseq spec"
+    return schema

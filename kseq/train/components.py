@@ -1,0 +1,69 @@
+"""Registries of optimizers and losses. Factories import Keras lazily so specs load without TF."""
+
+from __future__ import annotations
+
+from kseq.registry import Registry
+
+optimizers: Registry = Registry("optimizer")
+losses: Registry = Registry("loss")
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _common(spec) -> dict:
+    kwargs = {"learning_rate": spec.learning_rate}
+    if spec.clipnorm is not None:
+        kwargs["clipnorm"] = spec.clipnorm
+    return kwargs
+
+
+@optimizers.register("adam")
+def adam(spec):
+    return _keras().optimizers.Adam(**_common(spec))
+
+
+@optimizers.register("adamw")
+def adamw(spec):
+    return _keras().optimizers.AdamW(weight_decay=spec.weight_decay or 0.004, **_common(spec))
+
+
+@optimizers.register("sgd")
+def sgd(spec):
+    return _keras().optimizers.SGD(momentum=spec.momentum, **_common(spec))
+
+
+@optimizers.register("rmsprop")
+def rmsprop(spec):
+    return _keras().optimizers.RMSprop(momentum=spec.momentum, **_common(spec))
+
+
+@losses.register("mse")
+def mse():
+    return _keras().losses.MeanSquaredError()
+
+
+@losses.register("mae")
+def mae():
+    return _keras().losses.MeanAbsoluteError()
+
+
+@losses.register("huber")
+def huber():
+    return _keras().losses.Huber()
+
+
+@losses.register("binary_crossentropy")
+def binary_crossentropy():
+    return _keras().losses.BinaryCrossentropy()
+
+
+def make_optimizer(spec):
+    return optimizers.get(spec.type)(spec)
+
+
+def make_loss(name: str):
+    return losses.get(name)()
