@@ -1,0 +1,161 @@
+"""The autoencoder family on the one path: data, model, compile, export endpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kseq.data.arrays import read_array, reshape_samples
+from kseq.data.synthetic_arrays import synthetic_arrays
+from kseq.errors import KseqError
+from kseq.export.endpoints import Endpoint
+from kseq.models.family import Family, PreparedData, families
+from kseq.train.components import make_loss, make_optimizer
+
+
+def _split(array: np.ndarray, fraction: float, seed: int):
+    order = np.random.default_rng(seed).permutation(len(array))
+    held_out = max(1, int(round(len(array) * fraction)))
+    if held_out >= len(array):
+        raise KseqError(f"data: {len(array)} samples are too few to hold out a validation split")
+    return array[order[held_out:]], array[order[:held_out]]
+
+
+def _arrays(spec, data_file: str | None):
+    data = spec.data
+    if data_file is not None:
+        array = reshape_samples(read_array(data_file, data.npz_key), data.sample_shape, data_file)
+        return array, array
+    if data.train is None:
+        synthetic = data.synthetic
+        array = synthetic_arrays(
+            synthetic.shape, synthetic.samples, synthetic.latent_dim, synthetic.noise, synthetic.seed
+        )
+        return _split(array, data.validation_split, synthetic.seed)
+    train = reshape_samples(read_array(data.train, data.npz_key), data.sample_shape, data.train)
+    if data.validation is None:
+        return _split(train, data.validation_split, spec.train.seed)
+    validation = read_array(data.validation, data.npz_key)
+    validation = reshape_samples(validation, data.sample_shape, data.validation)
+    if validation.shape[1:] != train.shape[1:]:
+        raise KseqError(
+            f"{data.validation}: samples have shape {validation.shape[1:]}; the training data's "
+            f"are {train.shape[1:]}"
+        )
+    return train, validation
+
+
+@families.register("autoencoder")
+class AutoencoderFamily(Family):
+    """Reconstruct the input through a bottleneck; the encoder doubles as an embedding model."""
+
+    def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
+        import tensorflow as tf
+
+        train, validation = _arrays(spec, data_file)
+        rank = spec.model.encoder.rank
+        if train.ndim - 1 != rank:
+            raise KseqError(
+                f"{spec.data.train or 'data'}: a {spec.model.encoder.type} encoder reads samples "
+                f"of rank {rank}; received samples of shape {train.shape[1:]} "
+                "(set data.sample_shape to reshape them)"
+            )
+        batch = spec.train.batch_size
+        train_ds = (
+            tf.data.Dataset.from_tensor_slices((train, train))
+            .shuffle(len(train), seed=spec.train.seed, reshuffle_each_iteration=True)
+            .batch(batch)
+            .prefetch(2)
+        )
+        validation_ds = tf.data.Dataset.from_tensor_slices((validation, validation)).batch(batch)
+        samples = validation[: spec.export.parity_samples]
+        calibration = train[: spec.export.calibration_samples]
+        return PreparedData(
+            train_ds,
+            validation_ds,
+            samples={"inputs": samples},
+            calibration={"inputs": calibration},
+            info={"sample_shape": list(train.shape[1:])},
+        )
+
+    def build(self, spec, data):
+        from kseq.models.autoencoder.build import build_autoencoder
+
+        return build_autoencoder(spec, data.info["sample_shape"], seed=spec.train.seed)
+
+    def compile(self, model, spec) -> None:
+        loss = make_loss(spec.train.loss or spec.model.default_loss)
+        model.compile(optimizer=make_optimizer(spec.train.optimizer), loss=loss, metrics=["mae"])
+
+    def parts(self) -> list[str]:
+        return ["full", "encoder", "decoder"]
+
+    def endpoints(self, model, spec, data, part):
+        import tensorflow as tf
+
+        encoder = model.get_layer("encoder")
+        decoder = model.get_layer("decoder")
+        sample_shape = tuple(data.info["sample_shape"])
+        inputs_spec = [tf.TensorSpec((None, *sample_shape), tf.float32, name="inputs")]
+
+        def encode_arrays(inputs):
+            code = encoder(inputs, training=False)
+            return code[0] if spec.model.variational else code  # the mean is the embedding
+
+        samples = data.samples["inputs"]
+        calibration = [{"inputs": row[None]} for row in data.calibration["inputs"]]
+        if part == "encoder":
+            return [
+                Endpoint(
+                    "encode",
+                    lambda inputs: {"embedding": encode_arrays(inputs)},
+                    inputs_spec,
+                    reference=lambda d: {"embedding": np.asarray(encode_arrays(d["inputs"]))},
+                    samples={"inputs": samples},
+                    calibration=calibration,
+                )
+            ]
+        if part == "decoder":
+            codes = np.asarray(encode_arrays(samples))
+            code_rows = np.asarray(encode_arrays(data.calibration["inputs"]))
+            code_spec = [tf.TensorSpec((None, spec.model.bottleneck), tf.float32, name="code")]
+            return [
+                Endpoint(
+                    "decode",
+                    lambda code: {"reconstruction": decoder(code, training=False)},
+                    code_spec,
+                    reference=lambda d: {
+                        "reconstruction": np.asarray(decoder(d["code"], training=False))
+                    },
+                    samples={"code": codes},
+                    calibration=[{"code": row[None]} for row in code_rows],
+                )
+            ]
+        return [
+            Endpoint(
+                "serving_default",
+                lambda inputs: {"reconstruction": model(inputs, training=False)},
+                inputs_spec,
+                reference=lambda d: {
+                    "reconstruction": np.asarray(model(d["inputs"], training=False))
+                },
+                samples={"inputs": samples},
+                calibration=calibration,
+            )
+        ]
+
+    def quality(self, spec, data, part):
+        if part != "full":
+            return None
+        targets = data.samples["inputs"]
+
+        def reconstruction_error(reference, candidate):
+            # The task metric: how well each artifact reconstructs the held-out inputs.
+            ref = reference["reconstruction"]
+            out = candidate["reconstruction"]
+            rows = len(ref)
+            return {
+                "reconstruction_mse_keras": float(np.mean((ref - targets[:rows]) ** 2)),
+                "reconstruction_mse_export": float(np.mean((out - targets[:rows]) ** 2)),
+            }
+
+        return reconstruction_error

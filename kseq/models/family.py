@@ -1,0 +1,68 @@
+"""The contract every model family fulfils; the one path (train, evaluate, export) calls only this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kseq.registry import Registry
+
+families: Registry = Registry("model family")
+
+
+@dataclass
+class PreparedData:
+    """A family's data, ready for `model.fit`.
+
+    Args:
+        train / validation: tf.data datasets yielding (inputs, targets) batches.
+        samples: held-out model inputs (dict name -> array) for parity checks and reports.
+        calibration: training inputs (dict name -> array) for int8 calibration.
+        info: family-specific facts the builder needs (shapes, vocabularies, ...).
+    """
+
+    train: Any
+    validation: Any
+    samples: dict
+    calibration: dict
+    info: dict = field(default_factory=dict)
+
+
+class Family:
+    """Base of a model family. Subclasses register with `@families.register("type-name")`."""
+
+    def load_data(self, spec, run_dir: Path | None = None, data_file: str | None = None):
+        """Read (or generate) the data; with `run_dir`, reuse the assets saved there."""
+        raise NotImplementedError
+
+    def build(self, spec, data: PreparedData):
+        """An uncompiled keras.Model for the spec."""
+        raise NotImplementedError
+
+    def compile(self, model, spec) -> None:
+        raise NotImplementedError
+
+    def save_assets(self, run_dir: Path, data: PreparedData) -> None:
+        """Write tokenizer/vocabulary files the family needs at inference (none by default)."""
+
+    def evaluate(self, model, spec, data: PreparedData) -> dict:
+        return {k: float(v) for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()}
+
+    def parts(self) -> list[str]:
+        """Names accepted by `kseq export --part`."""
+        return ["full"]
+
+    def endpoints(self, model, spec, data: PreparedData, part: str) -> list:
+        """Serving signatures (kseq.export.Endpoint) of one part of the model."""
+        raise NotImplementedError
+
+    def quality(self, spec, data: PreparedData, part: str):
+        """Optional task metric for quantized exports: fn(reference, candidate) -> dict."""
+        return None
+
+
+def family_for(spec) -> Family:
+    from kseq.models import catalog  # noqa: F401  (registers the families)
+
+    return families.get(spec.model.type)()
