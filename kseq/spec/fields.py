@@ -126,8 +126,8 @@ class Parser:
         self.source = source
         self.issues: list[SpecIssue] = []
 
-    def fail(self, path, message, expected=None, received=None):
-        self.issues.append(self.source.issue(path, message, expected, received))
+    def fail(self, path, message, expected=None, received=None, at_key=False):
+        self.issues.append(self.source.issue(path, message, expected, received, at_key))
         return _INVALID
 
     def parse(self, tp: Any, value: object, path: str) -> Any:
@@ -200,7 +200,8 @@ class Parser:
             if key not in fields:
                 hint = difflib.get_close_matches(str(key), list(fields), n=1)
                 message = f"unknown key (did you mean {hint[0]!r}?)" if hint else "unknown key"
-                self.fail(join(path, key), message, "one of " + ", ".join(fields), repr(key))
+                expected = "one of " + ", ".join(fields)
+                self.fail(join(path, key), message, expected, repr(key), at_key=True)
                 ok = False
         kwargs = {}
         for name, spec_field in fields.items():

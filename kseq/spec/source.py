@@ -21,6 +21,8 @@ class Source:
     data: object
     file: str
     locations: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Where each mapping key itself stands (unknown-key errors point at the key, not its value).
+    key_locations: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Values set on the command line (`--set`) are located there, not in the file.
     overrides: dict[str, str] = field(default_factory=dict)
 
@@ -34,8 +36,12 @@ class Source:
                 return (self.file, 1, 1)
             path = path.rpartition(".")[0]
 
-    def issue(self, path: str, message: str, expected=None, received=None) -> SpecIssue:
+    def issue(
+        self, path: str, message: str, expected=None, received=None, at_key: bool = False
+    ) -> SpecIssue:
         file, line, column = self.where(path)
+        if at_key and path in self.key_locations and path not in self.overrides:
+            line, column = self.key_locations[path]
         return SpecIssue(file, line, column, path, message, expected, received)
 
 
@@ -47,8 +53,16 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _construct(node, loader, path, locations, file) -> object:
+_CONTAINER_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+def _construct(node, loader, path, source: Source) -> object:
+    locations, file = source.locations, source.file
     locations[path] = _mark(node)
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _CONTAINER_TAGS:
+        line, col = _mark(node)
+        issue = SpecIssue(file, line, col, path, f"YAML tag {node.tag!r} is not allowed")
+        raise SpecError([issue])
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way
         result = {}
@@ -61,11 +75,12 @@ def _construct(node, loader, path, locations, file) -> object:
                 line, col = _mark(key_node)
                 issue = SpecIssue(file, line, col, join(path, key), "duplicate key")
                 raise SpecError([issue])
-            result[key] = _construct(value_node, loader, join(path, key), locations, file)
+            source.key_locations[join(path, key)] = _mark(key_node)
+            result[key] = _construct(value_node, loader, join(path, key), source)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(item, loader, join(path, index), locations, file)
+            _construct(item, loader, join(path, index), source)
             for index, item in enumerate(node.value)
         ]
     return loader.construct_object(node, deep=True)
@@ -78,8 +93,13 @@ def parse_yaml(text: str, file: str) -> Source:
         node = loader.get_single_node()
         if node is None:
             raise SpecError([SpecIssue(file, 1, 1, "", "the spec is empty", "a YAML mapping")])
-        locations: dict[str, tuple[int, int]] = {}
-        data = _construct(node, loader, "", locations, file)
+        source = Source(None, file)
+        source.data = _construct(node, loader, "", source)
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"not allowed in a spec: {error.problem}"
+        raise SpecError([SpecIssue(file, line, col, "", message)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -89,7 +109,7 @@ def parse_yaml(text: str, file: str) -> Source:
         raise SpecError([SpecIssue(file, 1, 1, "", f"YAML error: {error}")]) from None
     finally:
         loader.dispose()
-    return Source(data, file, locations)
+    return source
 
 
 def read_spec_file(path: str | Path) -> Source:

@@ -1,0 +1,19 @@
+"""kseq: declarative Keras 3 models from YAML specs, trained and exported to builtin-only TFLite."""
+
+from kseq.api import build, evaluate, export, load_run, run, train
+from kseq.errors import KseqError
+from kseq.spec.load import dump_spec, load_spec, spec_schema
+
+__all__ = [
+    "KseqError",
+    "build",
+    "dump_spec",
+    "evaluate",
+    "export",
+    "load_run",
+    "load_spec",
+    "run",
+    "spec_schema",
+    "train",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from kseq.errors import KseqError
+from kseq.export.atomic import atomic_write_text
+from kseq.spec.load import load_spec
+from kseq.train import run_dir as layout
+
+
+def _spec(spec, overrides=()):
+    from kseq.spec.common import Spec
+
+    if isinstance(spec, Spec) and not overrides:
+        return spec
+    return load_spec(spec, overrides)
+
+
+def build(spec, overrides=()):
+    """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data."""
+    from kseq.models.family import family_for
+
+    spec = _spec(spec, overrides)
+    family = family_for(spec)
+    model = family.build(spec, family.load_data(spec))
+    family.compile(model, spec)
+    return model
+
+
+def train(spec, output=None, overrides=()) -> Path:
+    """Train and write RUN_DIR (model.keras, spec.yaml, history.json, learning_curve.png)."""
+    from kseq.train.fit import train as fit_and_save
+
+    return fit_and_save(_spec(spec, overrides), output)
+
+
+def load_run(run_dir, overrides=()):
+    """(spec, family, model) of a RUN_DIR; the model is loaded in Keras safe mode."""
+    import keras
+
+    from kseq.layers import variational  # noqa: F401  (registers kseq layers)
+    from kseq.models.family import family_for
+
+    run_dir = layout.require_run_dir(run_dir)
+    spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
+    family = family_for(spec)
+    try:
+        model = keras.saving.load_model(run_dir / layout.MODEL_FILE, safe_mode=True)
+    except (ValueError, OSError) as error:
+        raise KseqError(f"{run_dir / layout.MODEL_FILE}: cannot load the model: {error}") from None
+    return spec, family, model
+
+
+def evaluate(run_dir, data=None, overrides=()) -> dict:
+    """Metrics of the trained model on the validation data (or on `data`), as a dict."""
+    spec, family, model = load_run(run_dir, overrides)
+    prepared = family.load_data(spec, run_dir=Path(run_dir), data_file=data)
+    return family.evaluate(model, spec, prepared)
+
+
+def _default_export_path(run_dir: Path, fmt: str, part: str, quantize: str) -> Path:
+    stem = "model" if part == "full" else part
+    if fmt == "saved_model":
+        return run_dir / layout.EXPORT_DIR / f"{stem}_saved_model"
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    return run_dir / layout.EXPORT_DIR / f"{stem}{suffix}.tflite"
+
+
+def export(
+    run_dir,
+    format: str = "tflite",
+    quantize: str | None = None,
+    output=None,
+    part: str = "full",
+    overrides=(),
+) -> dict:
+    """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
+
+    Every artifact passes the parity gate against the Keras model before it is moved into place.
+    """
+    from kseq.export import write_saved_model, write_tflite
+
+    run_dir = Path(run_dir)
+    spec, family, model = load_run(run_dir, overrides)
+    if format not in ("saved_model", "tflite"):
+        raise KseqError(f"--format: unknown format {format!r}; expected saved_model or tflite")
+    if part not in family.parts():
+        raise KseqError(
+            f"--part: {spec.model.type} has no part {part!r}; expected one of "
+            + ", ".join(family.parts())
+        )
+    quantize = quantize or spec.export.quantize
+    if format == "saved_model" and quantize != "none":
+        raise KseqError("--quantize applies to TFLite exports only")
+    data = family.load_data(spec, run_dir=run_dir)
+    endpoints = family.endpoints(model, spec, data, part)
+    path = Path(output) if output else _default_export_path(run_dir, format, part, quantize)
+    if format == "saved_model":
+        return write_saved_model(endpoints, path, track=model)
+    with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
+        saved = Path(scratch) / "saved_model"
+        write_saved_model(endpoints, saved, track=model)
+        metric = family.quality(spec, data, part)
+        return write_tflite(endpoints, saved, path, quantize, metric=metric)
+
+
+def run(spec, output=None, overrides=()) -> list[dict]:
+    """The main job: train, then export every format the spec names; returns the reports."""
+    spec = _spec(spec, overrides)
+    run_dir = train(spec, output)
+    reports = []
+    for fmt in spec.export.formats:
+        quantize = spec.export.quantize if fmt == "tflite" else "none"
+        reports.append(export(run_dir, format=fmt, quantize=quantize))
+    atomic_write_text(run_dir / "export" / "summary.json", json.dumps(reports, indent=2) + "\n")
+    return reports

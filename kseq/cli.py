@@ -1,0 +1,153 @@
+"""`kseq` command line: parse arguments, call the Python API, turn KseqError into one line + exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up logging drowns the output users care about.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def _default_spec() -> str:
+    """`kseq run` without SPEC: specs/default.yaml from the working directory or the checkout."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base / "specs" / "default.yaml"
+        if candidate.is_file():
+            return str(candidate)
+    from kseq.errors import KseqError
+
+    raise KseqError("no SPEC given and no specs/default.yaml found; pass a spec file")
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def cmd_validate(args) -> int:
+    from kseq.spec.load import load_spec
+
+    spec = load_spec(args.spec, args.set)
+    print(f"{args.spec}: ok ({spec.model.type} '{spec.name}')")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from kseq.spec.load import spec_schema
+
+    _print_json(spec_schema())
+    return 0
+
+
+def cmd_train(args) -> int:
+    from kseq import api
+
+    api.train(args.spec, args.output, args.set)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from kseq import api
+
+    print(json.dumps(api.evaluate(args.run_dir, args.data, args.set)))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from kseq import api
+    from kseq.export.summary import format_report
+
+    report = api.export(args.run_dir, args.format, args.quantize, args.output, args.part, args.set)
+    print(format_report(report))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from kseq import api
+    from kseq.export.summary import format_report
+
+    reports = api.run(args.spec or _default_spec(), args.output, args.set)
+    print("\nexport report")
+    for report in reports:
+        print(format_report(report))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kseq", description="Declarative Keras models: YAML spec -> train -> edge export."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, handler, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help="override a spec field (value parsed as a YAML scalar); repeatable",
+        )
+        return sub
+
+    sub = command("validate", cmd_validate, "check a spec; exit 0 if valid, 2 if not")
+    sub.add_argument("spec", metavar="SPEC")
+    command("schema", cmd_schema, "print the JSON Schema of specs")
+    sub = command("train", cmd_train, "train a spec's model into RUN_DIR")
+    sub.add_argument("spec", metavar="SPEC")
+    sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
+    sub.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_argument("--data", metavar="FILE", help="evaluate on this file instead")
+    sub = command("export", cmd_export, "export RUN_DIR to SavedModel or builtin-only TFLite")
+    sub.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_argument("--format", choices=["saved_model", "tflite"], default="tflite")
+    sub.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"])
+    sub.add_argument("--output", "-o", metavar="PATH")
+    sub.add_argument("--part", default="full", help="model part to export (e.g. encoder)")
+    sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
+    sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
+    sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = _parser().parse_args(argv)
+    from kseq.errors import KseqError
+
+    try:
+        return args.handler(args)
+    except KseqError as error:
+        print(f"kseq: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as error:  # unwritable output, full disk, ...: the user's environment
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"kseq: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("kseq: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    except Exception as error:  # last resort: one line, the traceback only on request
+        if os.environ.get("KSEQ_DEBUG"):
+            raise
+        print(
+            f"kseq: internal error: {type(error).__name__}: {error} (set KSEQ_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

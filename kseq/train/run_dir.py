@@ -1,0 +1,65 @@
+"""The layout of a RUN_DIR and the files training writes into it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from kseq.errors import KseqError
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "spec.yaml"
+HISTORY_FILE = "history.json"
+CURVE_FILE = "learning_curve.png"
+METRICS_FILE = "metrics.json"
+ASSETS_DIR = "assets"
+EXPORT_DIR = "export"
+
+
+def default_run_dir(name: str) -> Path:
+    """runs/NAME-YYYYmmdd-HHMMSS: a fresh folder per run, so reruns never clobber results."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+    path = Path("runs") / f"{safe}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path("runs") / f"{safe}-{stamp}-{suffix}"
+    return path
+
+
+def require_run_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not (path / MODEL_FILE).is_file() or not (path / SPEC_FILE).is_file():
+        raise KseqError(f"{path}: not a kseq run directory (expected {MODEL_FILE} and {SPEC_FILE})")
+    return path
+
+
+def write_history(directory: Path, history: dict) -> None:
+    epochs = [
+        {"epoch": index + 1, **{key: float(values[index]) for key, values in history.items()}}
+        for index in range(len(next(iter(history.values()), [])))
+    ]
+    (directory / HISTORY_FILE).write_text(json.dumps(epochs, indent=2) + "\n")
+
+
+def plot_learning_curve(directory: Path, history: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen on servers and CI
+    from matplotlib import pyplot as plt
+
+    losses = [key for key in history if key.endswith("loss")]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for key in losses:
+        epochs = range(1, len(history[key]) + 1)
+        axis.plot(epochs, history[key], marker="o", label=key)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.set_title(title)
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(directory / CURVE_FILE, dpi=100)
+    plt.close(figure)

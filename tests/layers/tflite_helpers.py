@@ -1,0 +1,67 @@
+"""Builtin-only TFLite conversion and interpreter runs for layer tests.
+
+Self-contained on purpose (the project exporter lives elsewhere): an `ExportArchive` with one
+endpoint is written as a SavedModel, converted with builtin ops only (a non-builtin op fails
+the conversion instead of pulling in Flex), and run on the plain LiteRT interpreter, which has
+no Flex delegate.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+
+def convert_builtins(fn, input_signature, variables, name="serving_default"):
+    """Converts `fn` (traced on `input_signature`) to a TFLite flatbuffer, builtins only.
+
+    Args:
+        fn: TF-traceable callable taking the inputs positionally, returning a dict of tensors.
+        input_signature: list of named `tf.TensorSpec`.
+        variables: Keras model/layer whose variables `fn` reads (tracked by the archive).
+        name: signature name.
+
+    Returns:
+        The `.tflite` model as bytes.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(variables)
+    archive.add_endpoint(name, fn, input_signature=input_signature)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "saved_model")
+        archive.write_out(path, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[name])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+
+
+def run_tflite(model_bytes, inputs, name="serving_default"):
+    """Runs one signature of a TFLite model on the plain interpreter.
+
+    Args:
+        model_bytes: flatbuffer from `convert_builtins`.
+        inputs: dict name -> numpy array (shapes may differ between calls: the runner resizes).
+
+    Returns:
+        dict name -> numpy array.
+    """
+    interpreter = Interpreter(model_content=model_bytes)
+    runner = interpreter.get_signature_runner(name)
+    return runner(**inputs)
+
+
+def op_names(model_bytes):
+    """Names of the operators in a TFLite model (for asserting e.g. WHILE is present)."""
+    interpreter = Interpreter(model_content=model_bytes)
+    return {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def assert_close(actual, expected, atol):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
