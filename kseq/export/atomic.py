@@ -119,7 +119,7 @@ def _swap_into_place(staged: Path, path: Path) -> None:
     old: Path | None = None
     try:
         if path.exists():
-            # A fresh unique name for the old copy; mkdtemp reserves it, rename replaces the empty dir.
+            # mkdtemp reserves a unique name for the old copy; the rename replaces that empty dir.
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             try:
                 os.replace(path, old)

@@ -1,7 +1,7 @@
 """Turn a TFLite converter failure into one line naming the ops and the Keras layers behind them.
 
-The converter's `ConverterError` carries structured `errors` (op name, message, call-site locations);
-a location's name is the TF name scope, e.g. "functional_1/lstm_1/TensorArrayV2_1@__inference_...".
+The converter's `ConverterError` carries structured `errors` (op name, message, call sites); a
+location's name is the TF name scope, e.g. "functional_1/lstm_1/TensorArrayV2_1@__inference_...".
 Keras 3 traces each layer under its name plus a uniquifying "_1", so the suffix is stripped and the
 result matched against the layer names written by the SavedModel exporter.
 """

@@ -27,7 +27,7 @@ __all__ = [
     "run_metric",
 ]
 
-# fp32 artifacts must match Keras to this absolute tolerance (kernels differ only in summation order).
+# fp32 artifacts must match Keras to this tolerance (kernels differ only in summation order).
 FP32_ATOL = 1e-4
 
 

@@ -91,7 +91,7 @@ def write_saved_model(
 
 
 def _keyword_fn(ep: Endpoint):
-    """Adapt `ep.fn(**named_tensors)` to the positional call `tf.function(input_signature=...)` makes."""
+    """Adapt `ep.fn(**named)` to the positional call `tf.function(input_signature=...)` makes."""
     names = [spec.name for spec in ep.input_signature]
 
     def fn(*args):

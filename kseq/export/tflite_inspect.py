@@ -68,7 +68,9 @@ def _tensor_dict(detail: dict[str, Any]) -> dict[str, Any]:
     if shape is None or len(shape) == 0:
         shape = detail["shape"]
     return {
-        "dtype": np.dtype(detail["dtype"]).name,
+        "dtype": "string"
+        if np.dtype(detail["dtype"]).kind in "OSU"
+        else np.dtype(detail["dtype"]).name,
         "shape": [None if int(d) < 0 else int(d) for d in shape],
     }
 
@@ -79,11 +81,7 @@ def describe_signatures(interpreter: Any) -> dict[str, Any]:
     for key in sorted(interpreter.get_signature_list()):
         runner = interpreter.get_signature_runner(key)
         out[key] = {
-            "inputs": {
-                k: _tensor_dict(v) for k, v in sorted(runner.get_input_details().items())
-            },
-            "outputs": {
-                k: _tensor_dict(v) for k, v in sorted(runner.get_output_details().items())
-            },
+            "inputs": {k: _tensor_dict(v) for k, v in sorted(runner.get_input_details().items())},
+            "outputs": {k: _tensor_dict(v) for k, v in sorted(runner.get_output_details().items())},
         }
     return out

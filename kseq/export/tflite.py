@@ -1,0 +1,305 @@
+"""TFLite export from a SavedModel: builtin ops only, optional quantization, parity-gated.
+
+Conversion is restricted to `TFLITE_BUILTINS` (or `TFLITE_BUILTINS_INT8`): an op without a builtin
+kernel fails the conversion with a message naming the op and its Keras layer, instead of Flex ops
+sneaking in that the plain LiteRT interpreter cannot run. The converted model is then run on the
+plain `ai_edge_litert` Interpreter (no Flex, no custom ops unless asked) and compared with Keras
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
+
+from kseq.errors import ExportError
+from kseq.export.atomic import atomic_write_bytes, atomic_write_text
+from kseq.export.converter_errors import describe_conversion_error
+from kseq.export.endpoints import Endpoint
+from kseq.export.parity import (
+    FP32_ATOL,
+    check_endpoints,
+    compare_outputs,
+    gate_batches,
+    merge_parity,
+    prepare_inputs,
+    run_metric,
+)
+from kseq.export.saved_model import REPORT_NAME
+from kseq.export.tflite_inspect import describe_signatures, op_summary
+
+__all__ = ["QUANTIZE_MODES", "convert", "load_interpreter", "report_path", "write_tflite"]
+
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
+CUSTOM_OPS_NOTE = (
+    "this model uses TFLite custom ops from tensorflow-text: the app must link tensorflow-text's "
+    "TFLite ops (tensorflow_text.tflite_registrar) into its interpreter"
+)
+Calibration = Mapping[str, Sequence[Mapping[str, np.ndarray]]]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the converter's C++ logging (fd 2) and Python warnings for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def convert(
+    saved_model_dir: str | os.PathLike,
+    signature_keys: Sequence[str],
+    quantize: str = "none",
+    calibration: Calibration | None = None,
+    allow_custom_ops: bool = False,
+    *,
+    layer_names: Sequence[str] | None = None,
+) -> bytes:
+    """Convert SavedModel signatures to a TFLite flatbuffer using builtin ops only.
+
+    Args:
+        saved_model_dir: a SavedModel (e.g. from `write_saved_model`).
+        signature_keys: the signatures to convert; each becomes a TFLite signature.
+        quantize: "none" (fp32), "dynamic" (int8 weights), "float16" (fp16 weights) or "int8"
+            (full-integer kernels; float inputs/outputs are kept, quantized at the edges).
+        calibration: for int8, signature key -> batches (dicts of input arrays) of training data.
+        allow_custom_ops: let tensorflow-text ops through as TFLite custom ops.
+        layer_names: Keras layer names to name in errors; read from the SavedModel's report.json
+            when omitted.
+
+    Raises:
+        ExportError: an op has no builtin kernel (the message names the op and layer), int8
+            without calibration data, or any other conversion failure.
+    """
+    keys = list(signature_keys)
+    if quantize not in QUANTIZE_MODES:
+        raise ExportError(
+            f"quantize must be one of {', '.join(QUANTIZE_MODES)}. Received: quantize={quantize!r}"
+        )
+    if not keys:
+        raise ExportError("no signatures to convert to TFLite")
+    if layer_names is None:
+        layer_names = _layers_from_report(Path(saved_model_dir))
+    with _quiet():
+        try:
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                str(saved_model_dir), signature_keys=keys
+            )
+        except Exception as e:
+            raise ExportError(f"cannot read SavedModel {saved_model_dir}: {e}") from e
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.allow_custom_ops = allow_custom_ops
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":
+            converter.representative_dataset = _representative_dataset(keys, calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            return converter.convert()
+        except Exception as e:
+            raise ExportError(describe_conversion_error(e, keys, layer_names)) from e
+
+
+def _representative_dataset(keys: list[str], calibration: Calibration | None):
+    """Calibration generator for a multi-signature model.
+
+    The calibrator takes `(signature_key, {input_name: array})` tuples and calibrates each
+    signature on the samples tagged with its key; batches may differ in size and length.
+    """
+    calibration = calibration or {}
+    missing = [k for k in keys if not calibration.get(k)]
+    if missing:
+        raise ExportError(
+            f"int8 quantization needs calibration batches for endpoint(s) {', '.join(missing)} "
+            "(Endpoint.calibration is empty)"
+        )
+
+    def dataset() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+        for key in keys:
+            for batch in calibration[key]:
+                yield (
+                    key,
+                    {
+                        name: np.asarray(v, np.float32) if np.asarray(v).dtype == np.float64 else v
+                        for name, v in batch.items()
+                    },
+                )
+
+    return dataset
+
+
+def _layers_from_report(saved_model_dir: Path) -> list[str]:
+    try:
+        return list(json.loads((saved_model_dir / REPORT_NAME).read_text()).get("layers", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def load_interpreter(model: bytes, custom_ops: bool = False) -> Any:
+    """Load `model` as an app would: the plain LiteRT interpreter, or with tensorflow-text ops.
+
+    Raises:
+        ExportError: the interpreter rejects the model (e.g. an unresolved custom op).
+    """
+    try:
+        with _quiet():
+            if custom_ops:
+                import tensorflow_text  # heavy; registers the TF ops too, so only on demand
+
+                interpreter = InterpreterWithCustomOps(
+                    model_content=model,
+                    custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
+                )
+            else:
+                interpreter = Interpreter(model_content=model)
+            interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        raise ExportError(f"the LiteRT interpreter cannot load the model: {_first_line(e)}") from e
+    return interpreter
+
+
+def report_path(path: str | os.PathLike) -> Path:
+    """Where the report of the .tflite file at `path` goes: `PATH.report.json`."""
+    return Path(f"{os.fspath(path)}.report.json")
+
+
+def write_tflite(
+    endpoints: Sequence[Endpoint],
+    saved_model_dir: str | os.PathLike,
+    path: str | os.PathLike,
+    quantize: str = "none",
+    metric: Any = None,
+    *,
+    custom_ops: bool = False,
+    atol: float = FP32_ATOL,
+    float32_size_bytes: int | None = None,
+    latency_runs: int = 20,
+) -> dict[str, Any]:
+    """Convert the `tflite=True` endpoints, check them on the interpreter, then write atomically.
+
+    Args:
+        endpoints: all endpoints of the model; those with `tflite=False` are skipped.
+        saved_model_dir: the SavedModel written by `write_saved_model` for the same endpoints.
+        path: destination .tflite file; the report goes to `PATH.report.json`.
+        quantize: "none", "dynamic", "float16" or "int8" (see `convert`).
+        metric: optional `metric(reference_outputs, tflite_outputs)` per endpoint, reported.
+        custom_ops: allow and load tensorflow-text custom ops (tokenizer-in-graph exports).
+        atol: fp32 tolerance; quantized models are not gated on differences, only reported.
+        float32_size_bytes: size of the fp32 .tflite, to report the size ratio when quantized.
+        latency_runs: timed runs for `latency_ms_batch1`.
+
+    Returns:
+        The report (also written next to the model).
+
+    Raises:
+        ExportError: conversion failed, the interpreter cannot run a signature, or (fp32) an output
+            differs from the Keras reference; nothing is written at `path` then.
+    """
+    eps = [ep for ep in endpoints if ep.tflite]
+    if not eps:
+        raise ExportError("no endpoint is marked for TFLite (tflite=True)")
+    check_endpoints(eps)
+    calibration = None
+    if quantize == "int8":
+        calibration = {ep.name: [prepare_inputs(ep, b) for b in ep.calibration] for ep in eps}
+    model = convert(
+        saved_model_dir, [ep.name for ep in eps], quantize, calibration, allow_custom_ops=custom_ops
+    )
+    interpreter = load_interpreter(model, custom_ops)
+    # Before any run: a non-strict input resize also overwrites the reported shape signature.
+    signatures = describe_signatures(interpreter)
+    gate_atol = atol if quantize == "none" else None
+    parity = {ep.name: _gate(interpreter, ep, gate_atol, metric) for ep in eps}
+    summary = op_summary(model)
+
+    report: dict[str, Any] = {
+        "format": "tflite",
+        "quantize": quantize,
+        "size_bytes": len(model),
+        "ops": summary["ops"],
+        "op_input_types": summary["op_input_types"],
+        "signatures": signatures,
+        "parity": parity,
+        "latency_ms_batch1": _latency_ms(interpreter, eps[0], latency_runs),
+        "interpreter": "ai_edge_litert.interpreter."
+        + ("InterpreterWithCustomOps (tensorflow-text ops)" if custom_ops else "Interpreter"),
+    }
+    if float32_size_bytes:
+        report["float32_size_bytes"] = float32_size_bytes
+        report["size_ratio_vs_float32"] = len(model) / float32_size_bytes
+    if summary["custom_ops"]:
+        report["requires_custom_ops"] = summary["custom_ops"]
+        report["note"] = CUSTOM_OPS_NOTE
+
+    atomic_write_bytes(path, model)
+    atomic_write_text(report_path(path), json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _run(runner: Any, ep: Endpoint, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return runner(**batch)  # the runner resizes inputs to the batch's shapes on every call
+    except (RuntimeError, ValueError) as e:
+        n = next(iter(batch.values())).shape[0]
+        raise ExportError(
+            f"TFLite endpoint {ep.name!r} failed at run time (batch size {n}): {_first_line(e)}"
+        ) from e
+
+
+def _gate(interpreter: Any, ep: Endpoint, atol: float | None, metric: Any) -> dict[str, Any]:
+    runner = interpreter.get_signature_runner(ep.name)
+    runs, sizes, result = [], [], {}
+    for i, batch in enumerate(gate_batches(ep)):
+        got = _run(runner, ep, batch)
+        reference = ep.reference(batch)
+        runs.append(
+            compare_outputs(ep.name, reference, got, exact=ep.exact, atol=atol, artifact="TFLite")
+        )
+        sizes.append(int(next(iter(batch.values())).shape[0]))
+        if i == 0 and metric is not None:
+            result["metric"] = run_metric(metric, reference, got)
+    return {"batch_sizes": sizes, "outputs": merge_parity(runs), **result}
+
+
+def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
+    """Median wall time of one call on a single sample row, after a warm-up."""
+    runner = interpreter.get_signature_runner(ep.name)
+    row = {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+    for _ in range(3):
+        runner(**row)
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        runner(**row)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else type(e).__name__
