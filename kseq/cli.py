@@ -1,4 +1,4 @@
-"""`kseq` command line: parse arguments, call the Python API, turn KseqError into one line + exit 2."""
+"""`kseq` command line: parse arguments, call the API, turn KseqError into one line + exit 2."""
 
 from __future__ import annotations
 

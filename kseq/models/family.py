@@ -1,4 +1,4 @@
-"""The contract every model family fulfils; the one path (train, evaluate, export) calls only this."""
+"""The contract every model family fulfils; the one path (train, evaluate, export) calls it."""
 
 from __future__ import annotations
 
@@ -47,7 +47,10 @@ class Family:
         """Write tokenizer/vocabulary files the family needs at inference (none by default)."""
 
     def evaluate(self, model, spec, data: PreparedData) -> dict:
-        return {k: float(v) for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()}
+        return {
+            k: float(v)
+            for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()
+        }
 
     def parts(self) -> list[str]:
         """Names accepted by `kseq export --part`."""

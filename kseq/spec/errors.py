@@ -9,7 +9,7 @@ from kseq.errors import KseqError
 
 @dataclass(frozen=True)
 class SpecIssue:
-    """One problem in a spec, located. Rendered as FILE:LINE:COL: path: what; expected …; received …"""
+    """One located problem, rendered FILE:LINE:COL: path: what; expected …; received …"""
 
     file: str
     line: int

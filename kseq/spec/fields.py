@@ -111,7 +111,9 @@ def type_name(tp: Any) -> str:
         parts = [type_name(a) for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(parts) + " or null"
     if origin is list:
-        return f"a list of {type_name(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}"
+        return (
+            f"a list of {type_name(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}"
+        )
     if _is_variant_base(tp):
         return f"a mapping with 'type' ({', '.join(tp.variants.names())})"
     if dataclasses.is_dataclass(tp):
@@ -136,7 +138,8 @@ class Parser:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             if value is None:
                 return None
-            return self.parse(args[0] if len(args) == 1 else typing.Union[tuple(args)], value, path)
+            (inner,) = args  # specs use only `X | None` unions
+            return self.parse(inner, value, path)
         if value is None:
             return self.fail(path, "must not be null", type_name(tp), "null")
         if tp is Any:
@@ -220,8 +223,8 @@ class Parser:
                 ok = False
                 continue
             kwargs[name] = parsed
-        if name_field := fields.get("type"):  # the registered name, not a free choice
-            expected = getattr(cls, "type_name", name_field.default)
+        if "type" in fields and hasattr(cls, "type_name"):  # a variant's registered name
+            expected = cls.type_name
             if value.get("type", expected) != expected:
                 self.fail(join(path, "type"), "invalid value", repr(expected), value.get("type"))
                 ok = False
@@ -291,7 +294,7 @@ def to_data(obj: object) -> object:
 
 
 def json_schema(tp: Any) -> dict:
-    """JSON Schema (draft 2020-12 subset) of an annotation, from the same classes the parser uses."""
+    """JSON Schema (2020-12 subset) of an annotation, from the classes the parser uses."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return {"anyOf": [json_schema(a) for a in typing.get_args(tp)]}

@@ -12,7 +12,7 @@ from kseq.spec import catalog  # noqa: F401  (registers every family's spec clas
 from kseq.spec.common import ModelSpec, Spec
 from kseq.spec.errors import SpecError, SpecIssue
 from kseq.spec.fields import _INVALID, Checker, Parser, json_schema, to_data
-from kseq.spec.source import Source, join, read_spec_file
+from kseq.spec.source import Source, join, load_scalar, read_spec_file
 
 OVERRIDE_FILE = "--set"
 
@@ -22,10 +22,12 @@ def parse_override(text: str) -> tuple[str, object]:
     path, sep, raw = text.partition("=")
     path = path.strip()
     if not sep or not path or any(not part for part in path.split(".")):
-        issue = SpecIssue(OVERRIDE_FILE, 1, 1, path, "malformed override", "dotted.path=value", text)
+        issue = SpecIssue(
+            OVERRIDE_FILE, 1, 1, path, "malformed override", "dotted.path=value", text
+        )
         raise SpecError([issue])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_scalar(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw  # not a YAML scalar: keep the text as a string
     if isinstance(value, dict | list):

@@ -6,6 +6,7 @@ nothing in a spec is ever executed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,22 @@ class Source:
         if at_key and path in self.key_locations and path not in self.overrides:
             line, column = self.key_locations[path]
         return SpecIssue(file, line, column, path, message, expected, received)
+
+
+class SpecLoader(yaml.SafeLoader):
+    """The safe loader, plus YAML 1.2 floats such as `1e-3` (YAML 1.1 reads them as strings)."""
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_scalar(text: str) -> object:
+    """A `--set` value, read like a scalar in a spec file."""
+    return yaml.load(text, Loader=SpecLoader)
 
 
 def join(path: str, key: object) -> str:
@@ -88,7 +105,10 @@ def _construct(node, loader, path, source: Source) -> object:
 
 def parse_yaml(text: str, file: str) -> Source:
     """Parse YAML text with the safe loader, keeping the position of every value."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = SpecLoader(text)  # the reader rejects control characters here
+    except yaml.YAMLError as error:
+        raise SpecError([SpecIssue(file, 1, 1, "", f"YAML error: {error}")]) from None
     try:
         node = loader.get_single_node()
         if node is None:

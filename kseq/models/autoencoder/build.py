@@ -113,9 +113,9 @@ def build_decoder(spec, sample_shape, encoder: keras.Model) -> keras.Model:
         )
     grid = [size // total_down for size in sample_shape[:-1]]
     first_filters = stack.filters[0]
-    x = keras.layers.Dense(math.prod(grid) * first_filters, activation=stack.activation, name="expand")(
-        x
-    )
+    x = keras.layers.Dense(
+        math.prod(grid) * first_filters, activation=stack.activation, name="expand"
+    )(x)
     x = keras.layers.Reshape((*grid, first_filters), name="unflatten")(x)
     for index, filters in enumerate(stack.filters):
         x = transposed(

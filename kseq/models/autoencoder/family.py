@@ -28,7 +28,11 @@ def _arrays(spec, data_file: str | None):
     if data.train is None:
         synthetic = data.synthetic
         array = synthetic_arrays(
-            synthetic.shape, synthetic.samples, synthetic.latent_dim, synthetic.noise, synthetic.seed
+            synthetic.shape,
+            synthetic.samples,
+            synthetic.latent_dim,
+            synthetic.noise,
+            synthetic.seed,
         )
         return _split(array, data.validation_split, synthetic.seed)
     train = reshape_samples(read_array(data.train, data.npz_key), data.sample_shape, data.train)
