@@ -82,7 +82,7 @@ def export(
 
     Every artifact passes the parity gate against the Keras model before it is moved into place.
     """
-    from kseq.export import write_saved_model, write_tflite
+    from kseq.export import convert, write_saved_model, write_tflite
 
     run_dir = Path(run_dir)
     spec, family, model = load_run(run_dir, overrides)
@@ -100,12 +100,24 @@ def export(
     endpoints = family.endpoints(model, spec, data, part)
     path = Path(output) if output else _default_export_path(run_dir, format, part, quantize)
     if format == "saved_model":
-        return write_saved_model(endpoints, path, track=model)
+        report = write_saved_model(endpoints, path, track=model)
+        return {**report, "path": str(path)}
     with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
         saved = Path(scratch) / "saved_model"
         write_saved_model(endpoints, saved, track=model)
-        metric = family.quality(spec, data, part)
-        return write_tflite(endpoints, saved, path, quantize, metric=metric)
+        float32_size = None
+        if quantize != "none":  # the size ratio is the point of quantizing: measure the baseline
+            names = [ep.name for ep in endpoints if ep.tflite]
+            float32_size = len(convert(saved, names, "none"))
+        report = write_tflite(
+            endpoints,
+            saved,
+            path,
+            quantize,
+            metric=family.quality(spec, data, part),
+            float32_size_bytes=float32_size,
+        )
+    return {**report, "path": str(path)}
 
 
 def run(spec, output=None, overrides=()) -> list[dict]:

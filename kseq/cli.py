@@ -13,10 +13,21 @@ EXIT_INTERNAL_ERROR = 1
 
 
 def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up logging drowns the output users care about.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probes) sent nowhere.
+
+    Those lines are written to file descriptor 2 before logging is configured, so only a
+    redirect of the descriptor hides them; Python-level errors still reach the user.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _default_spec() -> str:
@@ -123,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _quiet_tensorflow()
     args = _parser().parse_args(argv)
+    if args.command not in ("validate", "schema"):  # those two never need TensorFlow
+        _quiet_tensorflow()
     from kseq.errors import KseqError
 
     try:

@@ -41,7 +41,9 @@ class Registry(Generic[T]):
     def unknown_message(self, name: object) -> str:
         hint = difflib.get_close_matches(str(name), self.names(), n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return f"unknown {self.kind} {name!r}{suggestion}; expected one of {', '.join(self.names())}"
+        return (
+            f"unknown {self.kind} {name!r}{suggestion}; expected one of {', '.join(self.names())}"
+        )
 
     def names(self) -> list[str]:
         return sorted(self._items)

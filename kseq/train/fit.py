@@ -47,6 +47,7 @@ def fit(spec, family, data, model, directory: Path) -> dict:
         steps_per_epoch=spec.train.steps_per_epoch,
         callbacks=_callbacks(spec, directory),
         verbose=spec.train.verbose,
+        shuffle=False,  # the dataset shuffles itself, with the spec's seed
     )
     return history.history
 
