@@ -57,9 +57,7 @@ class _ExportableRNN(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                f"`units` must be a positive integer. Received: units={units!r}"
-            )
+            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
         if not 0.0 <= dropout < 1.0 or not 0.0 <= recurrent_dropout < 1.0:
             raise ValueError(
                 "`dropout` and `recurrent_dropout` must be in [0, 1). "
@@ -162,10 +160,7 @@ class _ExportableRNN(keras.layers.Layer):
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
-        if self.return_sequences:
-            output_shape = (batch, steps, self.units)
-        else:
-            output_shape = (batch, self.units)
+        output_shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
             return (output_shape, *[(batch, self.units)] * self._num_states)
         return output_shape
@@ -267,10 +262,14 @@ class _ExportableRNN(keras.layers.Layer):
             )
             if step_mask is not None:
                 m = tf.gather(step_mask, t)  # (B, 1)
-                new_states = [m * n + (1.0 - m) * s for n, s in zip(new_states, states, strict=True)]
+                new_states = [
+                    m * n + (1.0 - m) * s for n, s in zip(new_states, states, strict=True)
+                ]
                 # Keras semantics: a padded step repeats the previous output (zero before the
                 # first real step), or emits zeros with `zero_output_for_mask`.
-                output = m * output if zero_output_for_mask else m * output + (1.0 - m) * last_output
+                output = (
+                    m * output if zero_output_for_mask else m * output + (1.0 - m) * last_output
+                )
             write = tf.reshape(tf.equal(time_ids, t), [-1, 1, 1])  # (T, 1, 1)
             buffer = tf.where(write, tf.expand_dims(output, 0), buffer)
             return (i + 1, buffer, output, *new_states)
@@ -511,10 +510,11 @@ class ExportableGRU(_ExportableRNN):
             r_z, r_r = ops.split(inner, 2, axis=-1)
         z = self.recurrent_activation(x_z + r_z)
         r = self.recurrent_activation(x_r + r_r)
-        if self.reset_after:
-            r_h = r * r_h
-        else:
+        # reset_after: r gates the projected state; otherwise the state before projection.
+        if not self.reset_after:
             r_h = ops.matmul(r * h_in, recurrent_kernel[:, 2 * units :])
+        else:
+            r_h = r * r_h
         candidate = self.activation(x_h + r_h)
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
@@ -685,10 +685,7 @@ class ExportableBidirectional(keras.layers.Layer):
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
         features = 2 * self.units if self.merge_mode == "concat" else self.units
-        if self.return_sequences:
-            output_shape = (batch, steps, features)
-        else:
-            output_shape = (batch, features)
+        output_shape = (batch, steps, features) if self.return_sequences else (batch, features)
         if self.return_state:
             return (output_shape, *[(batch, self.units)] * (2 * self._num_states))
         return output_shape

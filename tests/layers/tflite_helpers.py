@@ -8,7 +8,10 @@ no Flex delegate.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import tempfile
 
 import keras
@@ -56,9 +59,12 @@ def run_tflite(model_bytes, inputs, name="serving_default"):
 
 
 def op_names(model_bytes):
-    """Names of the operators in a TFLite model (for asserting e.g. WHILE is present)."""
-    interpreter = Interpreter(model_content=model_bytes)
-    return {op["op_name"] for op in interpreter._get_ops_details()}
+    """Names of the operators in all subgraphs of a TFLite model (while bodies included)."""
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        tf.lite.experimental.Analyzer.analyze(model_content=model_bytes)
+    # Lines look like "  Op#3 FULLY_CONNECTED(T#1, T#2) -> [T#5]".
+    return set(re.findall(r"Op#\d+ (\w+)\(", report.getvalue()))
 
 
 def assert_close(actual, expected, atol):
