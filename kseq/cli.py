@@ -24,7 +24,9 @@ def _quiet_tensorflow() -> None:
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device probing logs too; do it while quiet
     finally:
         os.dup2(saved, 2)
         os.close(saved)

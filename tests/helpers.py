@@ -1,0 +1,28 @@
+"""Shared test helpers: tiny spec variants, CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+
+# Overrides that make any example spec train in a second: few samples, one short epoch.
+FAST = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=16"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None):
+    """Run `python -m kseq.cli ARGS`; returns CompletedProcess with text stdout/stderr."""
+    env = {**os.environ, "KSEQ_DEBUG": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "kseq.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        env=env,
+        timeout=600,
+    )
