@@ -15,30 +15,30 @@ import re
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 
-def convert_builtins(fn, input_signature, variables, name="serving_default"):
-    """Converts `fn` (traced on `input_signature`) to a TFLite flatbuffer, builtins only.
+def convert_builtins(endpoints, variables):
+    """Converts TF-traceable endpoints to one TFLite flatbuffer with builtin ops only.
 
     Args:
-        fn: TF-traceable callable taking the inputs positionally, returning a dict of tensors.
-        input_signature: list of named `tf.TensorSpec`.
-        variables: Keras model/layer whose variables `fn` reads (tracked by the archive).
-        name: signature name.
+        endpoints: dict signature name -> `(fn, input_signature)`; `fn` takes the inputs as
+            keyword tensors named like the `tf.TensorSpec`s and returns a dict of tensors.
+        variables: Keras model/layer whose variables the endpoints read (tracked by the
+            archive).
 
     Returns:
         The `.tflite` model as bytes.
     """
     archive = keras.export.ExportArchive()
     archive.track(variables)
-    archive.add_endpoint(name, fn, input_signature=input_signature)
+    for name, (fn, input_signature) in endpoints.items():
+        archive.add_endpoint(name, fn, input_signature=input_signature)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "saved_model")
         archive.write_out(path, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[name])
+        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(endpoints))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
 
@@ -65,9 +65,3 @@ def op_names(model_bytes):
         tf.lite.experimental.Analyzer.analyze(model_content=model_bytes)
     # Lines look like "  Op#3 FULLY_CONNECTED(T#1, T#2) -> [T#5]".
     return set(re.findall(r"Op#\d+ (\w+)\(", report.getvalue()))
-
-
-def assert_close(actual, expected, atol):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
