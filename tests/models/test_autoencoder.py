@@ -1,4 +1,4 @@
-"""Autoencoder family: numbers against numpy, VAE loss, noise, save/load, example specs end to end."""
+"""Autoencoder family: numpy parity, VAE loss, noise, save/load, example specs end to end."""
 
 from __future__ import annotations
 
