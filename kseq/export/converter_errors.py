@@ -3,7 +3,7 @@
 The converter's `ConverterError` carries structured `errors` (op name, message, call sites); a
 location's name is the TF name scope, e.g. "functional_1/lstm_1/TensorArrayV2_1@__inference_...".
 Keras 3 traces each layer under its name plus a uniquifying "_1", so the suffix is stripped and the
-result matched against the layer names written by the SavedModel exporter.
+result matched against the layer names the SavedModel exporter writes to its report.json.
 """
 
 from __future__ import annotations
@@ -18,6 +18,19 @@ __all__ = ["describe_conversion_error", "unsupported_ops"]
 _NO_BUILTIN = ("failed to legalize operation", "neither a custom op nor a flex op")
 _QUOTED_OP = re.compile(r"'tf\.(\w+)'")
 _TEXT_SCOPE = re.compile(r'"([^"@]+)@')
+# tensorflow-text kernels registered as TFLite custom ops (tensorflow_text.tflite_registrar).
+_TEXT_OP_PREFIXES = (
+    "ByteSplit",
+    "FastBertNormalize",
+    "FastSentencepiece",
+    "FastWordpiece",
+    "NgramsStringJoin",
+    "RaggedTensorToTensor",
+    "RoundRobin",
+    "SentenceFragmenter",
+    "Utf8Binarize",
+    "WhitespaceTokenize",
+)
 _SUFFIX = re.compile(r"_\d+$")
 # Scope components TF or Keras add on their own; never the name of a user's layer.
 _INTERNAL = re.compile(
@@ -45,45 +58,59 @@ def unsupported_ops(error: BaseException) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _layer_for(scopes: Sequence[str], layer_names: Collection[str]) -> str | None:
-    """The innermost known Keras layer in the scope paths (or a best guess without names)."""
+def _layer_for(scopes: Sequence[str], layer_names: Collection[str] | None) -> str | None:
+    """The innermost Keras layer in the scope paths.
+
+    With `layer_names` known, only those count; without (no report.json), any scope with Keras's
+    "_<n>" suffix that is not a TF/Keras internal name is taken as the layer.
+    """
     for scope in scopes:
         parts = scope.split("/")[:-1]  # the last part is the op's own name
         for part in reversed(parts):
             base = _SUFFIX.sub("", part)
-            if base in layer_names:
+            if layer_names is None:
+                if base != part and not _INTERNAL.match(part):
+                    return base
+            elif base in layer_names:
                 return base
-            if part in layer_names:
+            elif part in layer_names:
                 return part
-    for scope in scopes:
-        parts = [p for p in scope.split("/")[:-1] if not _INTERNAL.match(p)]
-        if parts:
-            return _SUFFIX.sub("", parts[-1])
     return None
 
 
+def _is_text_op(op: str) -> bool:
+    return op.startswith(_TEXT_OP_PREFIXES)
+
+
 def describe_conversion_error(
-    error: BaseException, signature_keys: Sequence[str], layer_names: Collection[str] = ()
+    error: BaseException,
+    signature_keys: Sequence[str],
+    layer_names: Collection[str] | None = None,
+    allow_custom_ops: bool = False,
 ) -> str:
     """One line for an ExportError: which layers use which non-builtin ops, or the first error."""
     ops = unsupported_ops(error)
-    if ops:
-        by_layer: dict[str | None, list[str]] = {}
-        for op, scopes in ops:
-            names = by_layer.setdefault(_layer_for(scopes, layer_names), [])
-            if op not in names:
-                names.append(op)
-        parts = [
-            f"layer {layer!r} uses {', '.join(names)}"
-            if layer
-            else f"op(s) {', '.join(names)} outside any known layer"
-            for layer, names in by_layer.items()
-        ]
-        return (
-            f"cannot lower to TFLite builtin ops: {'; '.join(parts)} (no builtin kernel); "
-            "kseq never enables Flex — use an exportable layer"
-        )
-    return f"TFLite conversion of {', '.join(signature_keys)} failed: {_first_error(error)}"
+    if not ops:
+        return f"TFLite conversion of {', '.join(signature_keys)} failed: {_first_error(error)}"
+    by_layer: dict[str | None, list[str]] = {}
+    for op, scopes in ops:
+        names = by_layer.setdefault(_layer_for(scopes, layer_names), [])
+        if op not in names:
+            names.append(op)
+    parts = [
+        f"layer {layer!r} uses {', '.join(names)}"
+        if layer
+        else f"{', '.join(names)} outside any known Keras layer"
+        for layer, names in by_layer.items()
+    ]
+    if not allow_custom_ops and any(_is_text_op(op) for op, _ in ops):
+        advice = "tensorflow-text ops need an export with custom ops allowed"
+    else:
+        advice = "use an exportable layer"
+    return (
+        f"cannot lower to TFLite builtin ops: {'; '.join(parts)} (no builtin kernel); "
+        f"kseq never enables Flex — {advice}"
+    )
 
 
 def _first_error(error: BaseException) -> str:

@@ -88,7 +88,7 @@ def convert(
         calibration: for int8, signature key -> batches (dicts of input arrays) of training data.
         allow_custom_ops: let tensorflow-text ops through as TFLite custom ops.
         layer_names: Keras layer names to name in errors; read from the SavedModel's report.json
-            when omitted.
+            when omitted (without one, Keras's scope naming is used to guess the layer).
 
     Raises:
         ExportError: an op has no builtin kernel (the message names the op and layer), int8
@@ -122,7 +122,8 @@ def convert(
         try:
             return converter.convert()
         except Exception as e:
-            raise ExportError(describe_conversion_error(e, keys, layer_names)) from e
+            message = describe_conversion_error(e, keys, layer_names, allow_custom_ops)
+            raise ExportError(message) from e
 
 
 def _representative_dataset(keys: list[str], calibration: Calibration | None):
@@ -153,11 +154,12 @@ def _representative_dataset(keys: list[str], calibration: Calibration | None):
     return dataset
 
 
-def _layers_from_report(saved_model_dir: Path) -> list[str]:
+def _layers_from_report(saved_model_dir: Path) -> list[str] | None:
+    """Layer names recorded by `write_saved_model`; None when there is no such report."""
     try:
-        return list(json.loads((saved_model_dir / REPORT_NAME).read_text()).get("layers", []))
-    except (OSError, ValueError, AttributeError):
-        return []
+        return list(json.loads((saved_model_dir / REPORT_NAME).read_text())["layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_interpreter(model: bytes, custom_ops: bool = False) -> Any:
