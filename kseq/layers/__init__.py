@@ -1,0 +1,16 @@
+"""Keras layers of kseq; all register under the `kseq` package for `.keras` loading.
+
+Recurrent layers here export to builtin-only TFLite (see `kseq.layers.rnn`).
+"""
+
+from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
+from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+
+__all__ = [
+    "BahdanauAttention",
+    "ExportableBidirectional",
+    "ExportableGRU",
+    "ExportableLSTM",
+    "LuongAttention",
+    "LuongAttentionalState",
+]

@@ -124,7 +124,13 @@ class _ExportableRNN(keras.layers.Layer):
 
         Returns:
             `(output, new_states)`: output `(B, U)` (the new `h`) and the list of new states.
+            No dropout is applied (the step API is for inference decoding).
         """
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} {self.name!r} must be built (called on a sequence, "
+                "or `build((None, None, D))`) before `step` can be used."
+            )
         states = [ops.cast(s, self.compute_dtype) for s in _as_list(states)]
         weights = self._read_weights()
         inputs = ops.cast(inputs, self.compute_dtype)
@@ -148,6 +154,7 @@ class _ExportableRNN(keras.layers.Layer):
             training=training,
             go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask,
+            return_sequences=self.return_sequences,
         )
         if self.return_sequences:
             # Keras returns a backward layer's outputs in processing order.
@@ -208,13 +215,14 @@ class _ExportableRNN(keras.layers.Layer):
         training=None,
         go_backwards=False,
         zero_output_for_mask=False,
+        return_sequences=True,
     ):
         """Runs the recurrence over the whole sequence.
 
         Returns:
             `(outputs, last_output, states)`: outputs `(B, T, U)` in the ORIGINAL time order
-            (also when `go_backwards`), the output of the last processed step `(B, U)`, and the
-            final states (list of `(B, U)`).
+            (also when `go_backwards`; None unless `return_sequences`), the output of the last
+            processed step `(B, U)`, and the final states (list of `(B, U)`).
         """
         dtype = self.compute_dtype
         sequences = tf.convert_to_tensor(sequences, dtype=dtype)  # (B, T, D)
@@ -252,7 +260,9 @@ class _ExportableRNN(keras.layers.Layer):
             step_mask = tf.expand_dims(tf.transpose(tf.cast(mask, dtype)), -1)  # (T, B, 1)
 
         time_ids = tf.range(steps)  # (T,)
-        buffer = tf.zeros(tf.stack([steps, batch, self.units]), dtype=dtype)  # (T, B, U)
+        # Without return_sequences a scalar placeholder stands in for the O(T·B·U) buffer.
+        buffer_shape = tf.stack([steps, batch, self.units]) if return_sequences else []
+        buffer = tf.zeros(buffer_shape, dtype=dtype)  # (T, B, U)
         last_output = tf.zeros_like(states[0])  # (B, U); Keras' "previous output" starts at 0
 
         def body(i, buffer, last_output, *states):
@@ -270,8 +280,9 @@ class _ExportableRNN(keras.layers.Layer):
                 output = (
                     m * output if zero_output_for_mask else m * output + (1.0 - m) * last_output
                 )
-            write = tf.reshape(tf.equal(time_ids, t), [-1, 1, 1])  # (T, 1, 1)
-            buffer = tf.where(write, tf.expand_dims(output, 0), buffer)
+            if return_sequences:
+                write = tf.reshape(tf.equal(time_ids, t), [-1, 1, 1])  # (T, 1, 1)
+                buffer = tf.where(write, tf.expand_dims(output, 0), buffer)
             return (i + 1, buffer, output, *new_states)
 
         loop_vars = (tf.constant(0), buffer, last_output, *states)
@@ -282,7 +293,7 @@ class _ExportableRNN(keras.layers.Layer):
             # XLA needs a bound to build gradient accumulators.
             maximum_iterations=steps,
         )
-        outputs = tf.transpose(results[1], [1, 0, 2])  # (B, T, U)
+        outputs = tf.transpose(results[1], [1, 0, 2]) if return_sequences else None  # (B, T, U)
         return outputs, results[2], list(results[3:])
 
 
@@ -628,7 +639,8 @@ class ExportableBidirectional(keras.layers.Layer):
             "kernel_initializer": self.kernel_initializer,
             "recurrent_initializer": self.recurrent_initializer,
             "bias_initializer": self.bias_initializer,
-            "seed": None if self.seed is None else self.seed + (direction == "backward"),
+            # Distinct seeds so the two directions do not drop the same units.
+            "seed": None if self.seed is None else self.seed + int(direction == "backward"),
             "return_sequences": self.return_sequences,
             "return_state": True,
             "go_backwards": direction == "backward",
@@ -660,11 +672,11 @@ class ExportableBidirectional(keras.layers.Layer):
             forward_state, backward_state = initial_state[:n], initial_state[n:]
         zero_output = self.return_sequences
         fw_outputs, fw_last, fw_states = self.forward_layer._scan(
-            sequences, forward_state, mask, training, False, zero_output
+            sequences, forward_state, mask, training, False, zero_output, self.return_sequences
         )
         # Backward outputs come back in original time order: no flip needed to align them.
         bw_outputs, bw_last, bw_states = self.backward_layer._scan(
-            sequences, backward_state, mask, training, True, zero_output
+            sequences, backward_state, mask, training, True, zero_output, self.return_sequences
         )
         if self.return_sequences:
             forward, backward = fw_outputs, bw_outputs  # (B, T, U) each

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
-from kseq.layers.rnn import ExportableBidirectional, ExportableLSTM
+from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
 
 from .tflite_helpers import convert_builtins, op_names, run_tflite
 
@@ -21,6 +21,7 @@ class Seq2Seq:
         self.embedding = keras.layers.Embedding(VOCAB, D, mask_zero=True)
         self.encoder = ExportableLSTM(U, return_sequences=True, return_state=True)
         self.bidirectional = ExportableBidirectional(G, rnn_type="gru", return_state=True)
+        self.summary = ExportableGRU(G, go_backwards=True)  # last output only: no buffer
         self.bahdanau = BahdanauAttention(A)
         self.decoder = ExportableLSTM(U, return_sequences=True)
         self.luong = LuongAttention("concat", units=A)
@@ -39,6 +40,7 @@ class Seq2Seq:
             "c": c,
             "bi_outputs": bi_outputs,
             "bi_h_backward": bi_states[1],
+            "summary": self.summary(self.embedding(source)),
             "bahdanau_context": bahdanau_context,
             "bahdanau_weights": bahdanau_weights,
             "luong_weights": luong_weights,
