@@ -31,10 +31,14 @@ def _prepare_parent(path: Path) -> Path:
     return parent
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    # The only portable way to read the umask is to set it; done once, at import.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -68,7 +72,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -105,7 +109,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
     try:
-        os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+        os.chmod(staged, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
         yield staged
         _swap_into_place(staged, path)
     except BaseException:
