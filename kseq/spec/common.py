@@ -76,6 +76,7 @@ class Spec:
     name: str = option("kseq-model", nonempty=True, help="the model's name")
     model: ModelSpec
     data: Any = option(None, help="the family's data section")
+    decode: Any = option(None, help="inference decoding (sequence-to-sequence families)")
     train: TrainSpec = option(TrainSpec())
     export: ExportSpec = option(ExportSpec())
 

@@ -84,18 +84,25 @@ def _parse(source: Source, base_dir: Path) -> Spec:
         raise SpecError([source.issue("", "a spec must be a mapping", "a YAML mapping", received)])
     raw = copy.deepcopy(source.data)
     model_raw = raw.get("model")
+    # `data` and `decode` take the shape the model family gives them, so they parse second.
     data_raw = raw.pop("data", None)
+    decode_raw = raw.pop("decode", None)
     parser = Parser(source)
     spec = parser.parse(Spec, raw, "")
     model_type = model_raw.get("type") if isinstance(model_raw, dict) else None
-    data = None
+    data = decode = None
     if isinstance(model_type, str) and model_type in ModelSpec.variants:
-        data_cls = ModelSpec.variants.get(model_type).data_spec
-        data = parser.parse(data_cls, {} if data_raw is None else data_raw, "data")
+        model_cls = ModelSpec.variants.get(model_type)
+        data = parser.parse(model_cls.data_spec, {} if data_raw is None else data_raw, "data")
+        decode_cls = getattr(model_cls, "decode_spec", None)
+        if decode_cls is not None:
+            decode = parser.parse(decode_cls, {} if decode_raw is None else decode_raw, "decode")
+        elif decode_raw is not None:
+            parser.fail("decode", f"model type {model_type!r} does not decode", "no decode section")
     if parser.issues:
         raise SpecError(parser.issues)
-    assert spec is not _INVALID and data is not _INVALID
-    spec.data = data
+    assert spec is not _INVALID and data is not _INVALID and decode is not _INVALID
+    spec.data, spec.decode = data, decode
     issues: list[SpecIssue] = []
     _resolve_paths(spec, "", source, base_dir, issues)
     checker = Checker(source, spec)
@@ -133,6 +140,12 @@ def spec_schema() -> dict:
     schema = json_schema(Spec)
     data_schemas = [json_schema(cls.data_spec) for _, cls in ModelSpec.variants.items()]
     schema["properties"]["data"] = {"anyOf": data_schemas, "description": "the family's data"}
+    decode_schemas = [
+        json_schema(cls.decode_spec)
+        for _, cls in ModelSpec.variants.items()
+        if getattr(cls, "decode_spec", None) is not None
+    ]
+    schema["properties"]["decode"] = {"anyOf": [*decode_schemas, {"type": "null"}]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "kseq spec"
     return schema

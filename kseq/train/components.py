@@ -61,9 +61,16 @@ def binary_crossentropy():
     return _keras().losses.BinaryCrossentropy()
 
 
+@losses.register("masked_sparse_crossentropy")
+def masked_sparse_crossentropy(label_smoothing: float = 0.0):
+    from kseq.train.sequence_losses import MaskedSparseCrossentropy
+
+    return MaskedSparseCrossentropy(label_smoothing=label_smoothing)
+
+
 def make_optimizer(spec):
     return optimizers.get(spec.type)(spec)
 
 
-def make_loss(name: str):
-    return losses.get(name)()
+def make_loss(name: str, **options):
+    return losses.get(name)(**options)

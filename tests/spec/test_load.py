@@ -212,7 +212,7 @@ def test_schema_matches_the_spec_classes():
     }
     assert set(train["optimizer"]["properties"]["type"]["enum"]) >= {"adam", "sgd"}
     families = schema["properties"]["model"]["oneOf"]
-    assert [f["properties"]["type"]["const"] for f in families] == ["autoencoder"]
+    assert [f["properties"]["type"]["const"] for f in families] == ["autoencoder", "rnn_seq2seq"]
 
 
 def test_spec_objects_reload():

@@ -1,0 +1,81 @@
+"""Spec classes of the RNN encoder-decoder family (`model.type: rnn_seq2seq`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from kseq.models.text_spec import DecodeSpec, TextPairDataSpec
+from kseq.spec.common import ModelSpec
+from kseq.spec.fields import option, variant
+
+
+@dataclass
+class RNNEncoderSpec:
+    """The recurrent encoder that reads the padded source."""
+
+    cell: Literal["lstm", "gru"] = "lstm"
+    units: int = option(128, min=1)
+    layers: int = option(1, min=1, max=8)
+    bidirectional: bool = option(True, help="read the source both ways; outputs concatenated")
+    dropout: float = option(0.0, min=0.0, below=1.0)
+
+
+@dataclass
+class RNNDecoderSpec:
+    """The recurrent decoder."""
+
+    cell: Literal["lstm", "gru"] = "lstm"
+    units: int = option(128, min=1)
+    layers: int = option(1, min=1, max=8)
+    dropout: float = option(0.0, min=0.0, below=1.0)
+
+
+@dataclass
+class AttentionSpec:
+    """Attention over the encoder outputs; `none` is the classic fixed-summary encoder-decoder."""
+
+    type: Literal["none", "bahdanau", "luong"] = "bahdanau"
+    score: Literal["dot", "general", "concat"] = option("general", help="luong score function")
+    units: int = option(128, min=1, help="attention size (bahdanau, luong concat)")
+    input_feeding: bool = option(True, help="feed h̃_{t-1} into the next step (luong)")
+
+
+@variant("rnn_seq2seq")
+@dataclass
+class RNNSeq2SeqSpec(ModelSpec):
+    """Padded RNN encoder-decoder with optional Bahdanau or Luong attention."""
+
+    type: str = "rnn_seq2seq"
+    embedding_dim: int = option(64, min=1)
+    shared_embeddings: bool = option(False, help="one embedding table (needs a shared vocab)")
+    encoder: RNNEncoderSpec = option(RNNEncoderSpec())
+    decoder: RNNDecoderSpec = option(RNNDecoderSpec())
+    attention: AttentionSpec = option(AttentionSpec())
+    label_smoothing: float = option(0.0, min=0.0, below=1.0)
+
+    data_spec = TextPairDataSpec
+    decode_spec = DecodeSpec
+    default_loss = "masked_sparse_crossentropy"
+
+    def check(self, checker, path):
+        attention = self.attention
+        if attention.type == "luong" and attention.score == "dot":
+            width = self.encoder.units * (2 if self.encoder.bidirectional else 1)
+            if width != self.decoder.units:
+                checker.fail(
+                    f"{path}.attention.score",
+                    f"dot scores need encoder outputs ({width}) as wide as the decoder "
+                    f"({self.decoder.units})",
+                    "score general or concat, or matching sizes",
+                    "dot",
+                )
+
+    def check_with_data(self, checker, data: TextPairDataSpec):
+        if self.shared_embeddings and not data.tokenizer.shared:
+            checker.fail(
+                "model.shared_embeddings",
+                "needs one vocabulary for source and target",
+                "data.tokenizer.shared: true",
+                "false",
+            )
