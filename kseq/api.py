@@ -42,16 +42,20 @@ def load_run(run_dir, overrides=()):
     """(spec, family, model) of a RUN_DIR; the model is loaded in Keras safe mode."""
     import keras
 
-    from kseq.layers import variational  # noqa: F401  (registers kseq layers)
+    import kseq.layers  # noqa: F401  (registers every kseq layer for safe-mode loading)
+    import kseq.train.sequence_losses  # noqa: F401
     from kseq.models.family import family_for
 
     run_dir = layout.require_run_dir(run_dir)
     spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
     family = family_for(spec)
     try:
-        model = keras.saving.load_model(run_dir / layout.MODEL_FILE, safe_mode=True)
-    except (ValueError, OSError) as error:
+        model = keras.saving.load_model(
+            run_dir / layout.MODEL_FILE, safe_mode=True, compile=False
+        )
+    except (ValueError, OSError, TypeError) as error:
         raise KseqError(f"{run_dir / layout.MODEL_FILE}: cannot load the model: {error}") from None
+    family.compile(model, spec)  # metrics as the spec defines them, whatever was saved
     return spec, family, model
 
 
@@ -130,3 +134,28 @@ def run(spec, output=None, overrides=()) -> list[dict]:
         reports.append(export(run_dir, format=fmt, quantize=quantize))
     atomic_write_text(run_dir / "export" / "summary.json", json.dumps(reports, indent=2) + "\n")
     return reports
+
+
+def predict(run_dir, texts, strategy=None, overrides=(), **decode_options) -> list[dict]:
+    """Decode texts with a trained sequence model: one dict per text (input, output, ids)."""
+    spec, family, model = load_run(run_dir, overrides)
+    return family.predict(model, spec, Path(run_dir), list(texts), strategy, **decode_options)
+
+
+def tokenize(run_dir, texts, overrides=()) -> list[list[int]]:
+    """Source-side token ids of each text, with the RUN_DIR's saved vocabulary."""
+    from kseq.models.family import family_for
+
+    run_dir = layout.require_run_dir(run_dir)
+    family = family_for(load_spec(run_dir / layout.SPEC_FILE, overrides))
+    return family.tokenize(run_dir, list(texts))
+
+
+def plot_attention(run_dir, text, output, overrides=()) -> Path:
+    """Draw the attention weights of one greedy decoding to a PNG file."""
+    from kseq.export.atomic import atomic_write_bytes
+    from kseq.plots import attention_png
+
+    spec, family, model = load_run(run_dir, overrides)
+    source, target, weights = family.attention(model, spec, Path(run_dir), text)
+    return atomic_write_bytes(output, attention_png(source, target, weights, title=text))

@@ -96,6 +96,46 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _texts(args) -> list[str]:
+    """TEXT arguments, or one text per line of standard input."""
+    if args.text:
+        return list(args.text)
+    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+
+
+def cmd_predict(args) -> int:
+    from kseq import api
+
+    options = {}
+    if args.beam_width is not None:
+        options["beam_width"] = args.beam_width
+    if args.n_best is not None:
+        options["n_best"] = args.n_best
+    results = api.predict(args.run_dir, _texts(args), args.strategy, args.set, **options)
+    for result in results:
+        if args.format == "json":
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print(result["output"])
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    from kseq import api
+
+    for ids in api.tokenize(args.run_dir, _texts(args), args.set):
+        print(" ".join(str(i) for i in ids))
+    return 0
+
+
+def cmd_plot_attention(args) -> int:
+    from kseq import api
+
+    path = api.plot_attention(args.run_dir, args.text, args.output, args.set)
+    print(f"kseq: attention plot written to {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kseq", description="Declarative Keras models: YAML spec -> train -> edge export."
@@ -129,6 +169,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"])
     sub.add_argument("--output", "-o", metavar="PATH")
     sub.add_argument("--part", default="full", help="model part to export (e.g. encoder)")
+    sub = command("predict", cmd_predict, "decode texts (arguments, or lines on stdin)")
+    sub.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_argument("text", metavar="TEXT", nargs="*")
+    sub.add_argument("--format", choices=["text", "json"], default="text")
+    sub.add_argument("--strategy", choices=["greedy", "beam", "sampling"])
+    sub.add_argument("--beam-width", type=int, metavar="K")
+    sub.add_argument("--n-best", type=int, metavar="N")
+    sub = command("tokenize", cmd_tokenize, "print the source-side ids of each text")
+    sub.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_argument("text", metavar="TEXT", nargs="*")
+    sub = command("plot-attention", cmd_plot_attention, "draw one decoding's attention weights")
+    sub.add_argument("run_dir", metavar="RUN_DIR")
+    sub.add_argument("text", metavar="TEXT")
+    sub.add_argument("--output", "-o", metavar="FILE.png", required=True)
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
     sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")

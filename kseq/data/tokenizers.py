@@ -317,6 +317,10 @@ class Tokenizer(tf.Module):
         """(B,) tf.string -> tf.RaggedTensor (B, [T]) int32 ids; equal to `encode`."""
         self._require()
         texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank is not None and texts.shape.rank != 1:
+            raise KseqError(
+                f"tf_tokenize expects a (B,) string tensor; Received: shape {texts.shape}"
+            )
         return self._tf_tokenize(texts)
 
     # ---- decoding --------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ Recurrent layers here export to builtin-only TFLite (see `kseq.layers.rnn`).
 
 from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.layers.variational import GaussianSampling
 
 __all__ = [
     "BahdanauAttention",
     "ExportableBidirectional",
     "ExportableGRU",
     "ExportableLSTM",
+    "GaussianSampling",
     "LuongAttention",
     "LuongAttentionalState",
 ]

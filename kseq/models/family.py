@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kseq.errors import KseqError
 from kseq.registry import Registry
 
 families: Registry = Registry("model family")
@@ -59,6 +60,19 @@ class Family:
     def endpoints(self, model, spec, data: PreparedData, part: str) -> list:
         """Serving signatures (kseq.export.Endpoint) of one part of the model."""
         raise NotImplementedError
+
+    def _unsupported(self, what: str):
+        name = type(self).__name__.removesuffix("Family").lower()
+        raise KseqError(f"{what} is not available for {name} models")
+
+    def predict(self, model, spec, run_dir, texts, strategy=None, **overrides) -> list[dict]:
+        self._unsupported("predict")
+
+    def tokenize(self, run_dir, texts) -> list[list[int]]:
+        self._unsupported("tokenize")
+
+    def attention(self, model, spec, run_dir, text):
+        self._unsupported("plot-attention")
 
     def quality(self, spec, data: PreparedData, part: str):
         """Optional task metric for quantized exports: fn(reference, candidate) -> dict."""

@@ -1,0 +1,23 @@
+"""The RNN encoder-decoder family on the one path; everything but the network is shared."""
+
+from __future__ import annotations
+
+from kseq.models.family import families
+from kseq.models.seq2seq_family import Seq2SeqFamily
+
+
+@families.register("rnn_seq2seq")
+class RNNSeq2SeqFamily(Seq2SeqFamily):
+    """Padded LSTM/GRU encoder-decoder with none, Bahdanau or Luong attention."""
+
+    def build_network(self, spec, source_vocab_size, target_vocab_size):
+        from kseq.models.rnn_seq2seq.network import build_rnn_seq2seq
+
+        return build_rnn_seq2seq(
+            spec.model, source_vocab_size, target_vocab_size, seed=spec.train.seed
+        )
+
+    def graph(self, model):
+        from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
+
+        return RNNSeq2SeqGraph(model)

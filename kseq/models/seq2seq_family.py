@@ -1,0 +1,343 @@
+"""What the sequence-to-sequence families share: text data, tokenizers, decoding, metrics, export.
+
+A family subclasses `Seq2SeqFamily` and supplies only `build_network` (the Keras training graph)
+and `graph` (the adapter the generic in-graph decoders drive).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from kseq.errors import KseqError
+from kseq.models.family import Family, PreparedData
+from kseq.train.components import make_loss, make_optimizer
+
+SOURCE_TOKENIZER = "source_tokenizer"
+TARGET_TOKENIZER = "target_tokenizer"
+
+
+@dataclass
+class Tokenizers:
+    source: object
+    target: object
+
+
+def pad_ids(rows: list[list[int]], length: int | None = None) -> np.ndarray:
+    """Right-pad id lists with 0 to a (B, L) int32 array (L = longest row by default)."""
+    width = max(1, length or max((len(r) for r in rows), default=1))
+    out = np.zeros((len(rows), width), np.int32)
+    for index, row in enumerate(rows):
+        out[index, : len(row)] = row[:width]
+    return out
+
+
+def strip_ids(row) -> list[int]:
+    """Ids up to (excluding) eos or the first padding."""
+    out = []
+    for token in np.asarray(row).tolist():
+        if token in (EOS_ID, PAD_ID):
+            break
+        out.append(int(token))
+    return out
+
+
+def _read_pairs(spec, data_file):
+    """(train pairs, validation pairs) as text, from files or the built-in task."""
+    from kseq.data.parallel import read_parallel
+
+    data = spec.data
+
+    def read(path):
+        result = read_parallel(path, data.on_error)
+        if result.skipped:
+            print(
+                f"kseq: skipped {result.skipped} bad line(s) in {path}: {result.messages[0]}"
+                + (" …" if result.skipped > 1 else ""),
+                file=sys.stderr,
+            )
+        return result.pairs
+
+    if data_file is not None:
+        pairs = read(data_file)
+        return pairs, pairs
+    if data.train is None:
+        from kseq.data.dates import date_splits
+
+        synthetic = data.synthetic
+        return date_splits(synthetic.train_size, synthetic.validation_size, synthetic.seed)
+    train = read(data.train)
+    if data.validation is not None:
+        return train, read(data.validation)
+    order = np.random.default_rng(spec.train.seed).permutation(len(train))
+    held = max(1, int(round(len(train) * data.validation_split)))
+    if held >= len(train):
+        raise KseqError(f"{data.train}: too few pairs ({len(train)}) to hold out a validation split")
+    return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
+
+
+class Seq2SeqFamily(Family):
+    """Base of families that map a token sequence to a token sequence."""
+
+    # ---- what a family supplies ----------------------------------------------------------------
+    def build_network(self, spec, source_vocab_size: int, target_vocab_size: int):
+        raise NotImplementedError
+
+    def graph(self, model):
+        """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over a built or loaded model."""
+        raise NotImplementedError
+
+    # ---- tokenizers ----------------------------------------------------------------------------
+    def fit_tokenizers(self, spec, pairs) -> Tokenizers:
+        from kseq.data.tokenizers import make_tokenizer
+
+        options = spec.data.tokenizer
+
+        def fitted(texts):
+            tokenizer = make_tokenizer(options.type)
+            tokenizer.fit(texts, vocab_size=options.vocab_size, min_count=options.min_count)
+            return tokenizer
+
+        sources = [s for s, _ in pairs]
+        targets = [t for _, t in pairs]
+        if options.shared:
+            shared = fitted(sources + targets)
+            return Tokenizers(shared, shared)
+        return Tokenizers(fitted(sources), fitted(targets))
+
+    def load_tokenizers(self, run_dir: Path) -> Tokenizers:
+        from kseq.data.tokenizers import load_tokenizer
+
+        assets = Path(run_dir) / "assets"
+        source = load_tokenizer(assets / SOURCE_TOKENIZER)
+        target_dir = assets / TARGET_TOKENIZER
+        return Tokenizers(source, load_tokenizer(target_dir) if target_dir.is_dir() else source)
+
+    def save_assets(self, run_dir: Path, data: PreparedData) -> None:
+        tokenizers = data.info["tokenizers"]
+        tokenizers.source.save(Path(run_dir) / "assets" / SOURCE_TOKENIZER)
+        if tokenizers.target is not tokenizers.source:
+            tokenizers.target.save(Path(run_dir) / "assets" / TARGET_TOKENIZER)
+
+    # ---- data ----------------------------------------------------------------------------------
+    def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
+        from kseq.data.parallel import apply_length_policy
+        from kseq.data.pipeline import make_dataset
+
+        data = spec.data
+        train_pairs, validation_pairs = _read_pairs(spec, data_file)
+        tokenizers = (
+            self.load_tokenizers(run_dir) if run_dir else self.fit_tokenizers(spec, train_pairs)
+        )
+
+        def encode(pairs):
+            sources = tokenizers.source.encode([s for s, _ in pairs])
+            targets = tokenizers.target.encode([t for _, t in pairs])
+            kept, counts = apply_length_policy(
+                list(zip(sources, targets, strict=True)),
+                data.max_source_length,
+                data.max_target_length,
+                data.length_policy,
+            )
+            kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
+            return kept, counts
+
+        train_ids, train_counts = encode(train_pairs)
+        validation_ids, validation_counts = encode(validation_pairs)
+        if not train_ids or not validation_ids:
+            raise KseqError("data: no training or validation pair is left after the length policy")
+        changed = train_counts["truncated"] + train_counts["dropped"]
+        if changed and run_dir is None:
+            print(
+                f"kseq: length policy '{data.length_policy}': {changed} of "
+                f"{train_counts['total']} training pairs over max lengths",
+                file=sys.stderr,
+            )
+
+        def dataset(ids, shuffle):
+            return make_dataset(
+                [s for s, _ in ids],
+                [t for _, t in ids],
+                spec.train.batch_size,
+                shuffle=shuffle,
+                seed=spec.train.seed,
+                bucketing=data.bucketing,
+            )
+
+        # Parity samples mix lengths in one padded batch, as apps send them.
+        held_out = [s for s, _ in validation_ids[: spec.export.parity_samples]]
+        calibration = [s for s, _ in train_ids[: spec.export.calibration_samples]]
+        return PreparedData(
+            train=dataset(train_ids, True),
+            validation=dataset(validation_ids, False),
+            samples={"source_ids": pad_ids(held_out)},
+            calibration={"source_ids": calibration},
+            info={
+                "tokenizers": tokenizers,
+                "validation_pairs": [
+                    (s, t) for s, t in validation_pairs if s.strip() and t.strip()
+                ],
+                "validation_ids": validation_ids,
+                "length_counts": {"train": train_counts, "validation": validation_counts},
+            },
+        )
+
+    # ---- model ---------------------------------------------------------------------------------
+    def build(self, spec, data):
+        tokenizers = data.info["tokenizers"]
+        return self.build_network(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
+
+    def compile(self, model, spec) -> None:
+        from kseq.train.sequence_losses import MaskedTokenAccuracy
+
+        loss = make_loss(
+            spec.train.loss or spec.model.default_loss,
+            **({"label_smoothing": spec.model.label_smoothing} if not spec.train.loss else {}),
+        )
+        model.compile(
+            optimizer=make_optimizer(spec.train.optimizer),
+            loss=loss,
+            metrics=[MaskedTokenAccuracy()],
+        )
+
+    # ---- decoding ------------------------------------------------------------------------------
+    def decoder_fn(self, model, spec, strategy: str | None = None, **overrides):
+        """A tf.function: source_ids (B, S) int32 -> dict (target_ids, and scores/attention)."""
+        import tensorflow as tf
+
+        from kseq import decoding
+
+        graph = self.graph(model)
+        options = {**vars(spec.decode), **overrides}
+        strategy = strategy or options["strategy"]
+        max_length = spec.data.max_target_length
+        ids = {"bos_id": BOS_ID, "eos_id": EOS_ID}
+
+        def run(source_ids):
+            if strategy == "greedy":
+                return decoding.greedy(graph, source_ids, max_length, **ids)
+            if strategy == "beam":
+                return decoding.beam_search(
+                    graph,
+                    source_ids,
+                    max_length,
+                    beam_width=options["beam_width"],
+                    length_penalty=options["length_penalty"],
+                    n_best=options["n_best"],
+                    **ids,
+                )
+            if strategy == "sampling":
+                return decoding.sample(
+                    graph,
+                    source_ids,
+                    max_length,
+                    temperature=options["temperature"],
+                    top_k=options["top_k"],
+                    seed=options["seed"],
+                    **ids,
+                )
+            raise KseqError(f"unknown decoding strategy {strategy!r}; expected greedy, beam, sampling")
+
+        signature = [tf.TensorSpec((None, None), tf.int32, name="source_ids")]
+        return tf.function(run, input_signature=signature, reduce_retracing=True)
+
+    def decode_ids(self, model, spec, source_rows, strategy=None, batch_size=64, **overrides):
+        """Decode id lists in batches; returns a list of (B-row) dicts of numpy arrays."""
+        fn = self.decoder_fn(model, spec, strategy, **overrides)
+        results = []
+        for start in range(0, len(source_rows), batch_size):
+            batch = pad_ids(source_rows[start : start + batch_size], spec.data.max_source_length)
+            batch = batch[:, : max(1, max(len(r) for r in source_rows[start : start + batch_size]))]
+            out = {k: np.asarray(v) for k, v in fn(batch).items()}
+            results += [{k: v[i] for k, v in out.items()} for i in range(len(batch))]
+        return results
+
+    def best_ids(self, result) -> list[int]:
+        ids = result["target_ids"]
+        return strip_ids(ids[0] if ids.ndim == 2 else ids)  # beam: (n_best, L)
+
+    # ---- evaluation and prediction -------------------------------------------------------------
+    def evaluate(self, model, spec, data) -> dict:
+        import sacrebleu
+
+        metrics = model.evaluate(data.validation, return_dict=True, verbose=0)
+        pairs = data.info["validation_pairs"]
+        tokenizers = data.info["tokenizers"]
+        sources = tokenizers.source.encode([s for s, _ in pairs])
+        sources = [s[: spec.data.max_source_length] or [1] for s in sources]
+        hypotheses = [
+            tokenizers.target.decode(self.best_ids(r)) for r in self.decode_ids(model, spec, sources)
+        ]
+        references = [t for _, t in pairs]
+        exact = np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
+        # Character BLEU for character-level tasks (an ISO date is one 13a token).
+        style = "char" if spec.data.tokenizer.type == "char" else "13a"
+        bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize=style)
+        return {
+            "loss": float(metrics["loss"]),
+            "token_accuracy": float(metrics["token_accuracy"]),
+            "exact_match": float(exact),
+            "bleu": round(float(bleu.score), 4),
+            "examples": len(pairs),
+        }
+
+    def predict(
+        self, model, spec, run_dir, texts, strategy=None, tokenizers=None, **overrides
+    ) -> list[dict]:
+        tokenizers = tokenizers or self.load_tokenizers(run_dir)
+        sources = [ids[: spec.data.max_source_length] for ids in tokenizers.source.encode(texts)]
+        rows = [ids or [1] for ids in sources]  # an empty text decodes from a lone unk
+        results = self.decode_ids(model, spec, rows, strategy, **overrides)
+        out = []
+        for text, ids, result in zip(texts, sources, results, strict=True):
+            best = self.best_ids(result)
+            item = {
+                "input": text,
+                "output": tokenizers.target.decode(best),
+                "source_ids": ids,
+                "output_ids": best,
+            }
+            if result["target_ids"].ndim == 2:  # beam n-best
+                item["n_best"] = [
+                    {"output": tokenizers.target.decode(strip_ids(row)), "score": float(score)}
+                    for row, score in zip(result["target_ids"], result["scores"], strict=True)
+                ]
+            out.append(item)
+        return out
+
+    def tokenize(self, run_dir, texts) -> list[list[int]]:
+        return self.load_tokenizers(run_dir).source.encode(texts)
+
+    def attention(self, model, spec, run_dir, text):
+        """(source tokens, output tokens, weights (T, S)) of the greedy decoding of one text."""
+        tokenizers = self.load_tokenizers(run_dir)
+        source = tokenizers.source.encode([text])[0][: spec.data.max_source_length] or [1]
+        result = self.decode_ids(model, spec, [source], "greedy")[0]
+        output = self.best_ids(result)
+        weights = np.asarray(result["attention"])[: len(output) + 1, : len(source)]
+        source_tokens = [tokenizers.source.id_to_token(i) for i in source]
+        output_tokens = [tokenizers.target.id_to_token(i) for i in output] + ["</s>"]
+        return source_tokens, output_tokens[: len(weights)], weights
+
+    # ---- export --------------------------------------------------------------------------------
+    def parts(self) -> list[str]:
+        return ["full"]
+
+    def endpoints(self, model, spec, data, part):
+        from kseq.models.seq2seq_export import seq2seq_endpoints
+
+        return seq2seq_endpoints(self, model, spec, data)
+
+    def quality(self, spec, data, part):
+        def exact_match(reference, candidate):
+            ref, got = reference.get("target_ids"), candidate.get("target_ids")
+            if ref is None:
+                return {}
+            rows = [np.array_equal(a, b) for a, b in zip(ref, got, strict=True)]
+            return {"sequences_identical_to_keras": float(np.mean(rows))}
+
+        return exact_match
