@@ -152,6 +152,9 @@ def test_misuse_is_reported(kind):
         tok.fit("a single string")
     with pytest.raises(KseqError, match="vocab_size must be an integer > 4"):
         tok.fit(["abc"], vocab_size=4)
+    tok.fit(["abc"])
+    with pytest.raises(KseqError, match=r"expects a \(B,\) string tensor"):
+        tok.tf_tokenize(tf.constant("abc"))
 
 
 def test_string_signature_survives_a_saved_model(fitted, tmp_path):
