@@ -50,9 +50,7 @@ def load_run(run_dir, overrides=()):
     spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
     family = family_for(spec)
     try:
-        model = keras.saving.load_model(
-            run_dir / layout.MODEL_FILE, safe_mode=True, compile=False
-        )
+        model = keras.saving.load_model(run_dir / layout.MODEL_FILE, safe_mode=True, compile=False)
     except (ValueError, OSError, TypeError) as error:
         raise KseqError(f"{run_dir / layout.MODEL_FILE}: cannot load the model: {error}") from None
     family.compile(model, spec)  # metrics as the spec defines them, whatever was saved

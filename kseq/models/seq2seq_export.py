@@ -69,7 +69,9 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
     state_specs = _dynamic_specs("state_", state_short, state)
 
     def decode_step(token_ids, **inputs):
-        encoded_in = {k[len("encoded_") :]: v for k, v in inputs.items() if k.startswith("encoded_")}
+        encoded_in = {
+            k[len("encoded_") :]: v for k, v in inputs.items() if k.startswith("encoded_")
+        }
         state_in = {k[len("state_") :]: v for k, v in inputs.items() if k.startswith("state_")}
         logits, new_state, attention = graph.step(token_ids, state_in, encoded_in)
         return {

@@ -76,7 +76,9 @@ def _read_pairs(spec, data_file):
     order = np.random.default_rng(spec.train.seed).permutation(len(train))
     held = max(1, int(round(len(train) * data.validation_split)))
     if held >= len(train):
-        raise KseqError(f"{data.train}: too few pairs ({len(train)}) to hold out a validation split")
+        raise KseqError(
+            f"{data.train}: too few pairs ({len(train)}) to hold out a validation split"
+        )
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
 
 
@@ -181,6 +183,7 @@ class Seq2SeqFamily(Family):
                 "validation_pairs": [
                     (s, t) for s, t in validation_pairs if s.strip() and t.strip()
                 ],
+                "train_ids": train_ids,
                 "validation_ids": validation_ids,
                 "length_counts": {"train": train_counts, "validation": validation_counts},
             },
@@ -240,7 +243,9 @@ class Seq2SeqFamily(Family):
                     seed=options["seed"],
                     **ids,
                 )
-            raise KseqError(f"unknown decoding strategy {strategy!r}; expected greedy, beam, sampling")
+            raise KseqError(
+                f"unknown decoding strategy {strategy!r}; expected greedy, beam, sampling"
+            )
 
         signature = [tf.TensorSpec((None, None), tf.int32, name="source_ids")]
         return tf.function(run, input_signature=signature, reduce_retracing=True)
@@ -270,7 +275,8 @@ class Seq2SeqFamily(Family):
         sources = tokenizers.source.encode([s for s, _ in pairs])
         sources = [s[: spec.data.max_source_length] or [1] for s in sources]
         hypotheses = [
-            tokenizers.target.decode(self.best_ids(r)) for r in self.decode_ids(model, spec, sources)
+            tokenizers.target.decode(self.best_ids(r))
+            for r in self.decode_ids(model, spec, sources)
         ]
         references = [t for _, t in pairs]
         exact = np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
