@@ -35,12 +35,18 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("ops"):
         head += ", ops " + " ".join(f"{k}×{v}" for k, v in report["ops"].items())
     lines = [head]
+    if report.get("path"):
+        lines.append(f"  written to {report['path']}")
     for name, entry in report.get("parity", {}).items():
         sizes = "/".join(str(s) for s in entry.get("batch_sizes", []))
         outs = "; ".join(f"{o} {_figures(f)}" for o, f in entry.get("outputs", {}).items())
         line = f"  {name} [batch {sizes}]: {outs}"
         if entry.get("metric") is not None:
-            line += f"; metric {entry['metric']}"
+            shown = ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in entry["metric"].items()
+            )
+            line += f"; {shown}"
         lines.append(line)
     if report.get("requires_custom_ops"):
         lines.append(f"  needs custom ops: {', '.join(report['requires_custom_ops'])}")
