@@ -111,9 +111,7 @@ def beam_search(
         new_lengths = tf.reshape(
             tf.gather(tf.reshape(candidate_lengths, [-1]), parent_rows), [batch, k]
         )
-        parent_finished = tf.reshape(
-            tf.gather(tf.reshape(finished, [-1]), parent_rows), [batch, k]
-        )
+        parent_finished = tf.reshape(tf.gather(tf.reshape(finished, [-1]), parent_rows), [batch, k])
         ids = tf.gather(tf.reshape(ids, tf.stack([batch * k, max_length])), parent_rows)
         ids = tf.reshape(ids, tf.stack([batch, k, max_length]))  # (B, K, L)
         is_eos = tf.equal(next_tokens, eos_id)  # (B, K)

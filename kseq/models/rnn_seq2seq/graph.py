@@ -52,6 +52,37 @@ class RNNSeq2SeqGraph:
     def vocab_size(self) -> int:
         return self.decoder.vocab_size
 
+    def encoded_specs(self) -> dict[str, tf.TensorSpec]:
+        """`tf.TensorSpec`s (batch and source length None) of `encode`'s dict, named by key.
+
+        For export signatures, e.g. a `decode_step(token_ids, **state, **encoded)` endpoint.
+        """
+        decoder = self.decoder
+        memory_dim = self.encoder.output_units
+        specs = {
+            "memory": (None, None, memory_dim),
+            "source_mask": (None, None),
+        }
+        if decoder.attention == "bahdanau":
+            specs["keys"] = (None, None, decoder.attention_units)
+        elif decoder.attention == "luong":
+            keys_dim = {
+                "dot": memory_dim,
+                "general": decoder.units,
+                "concat": decoder.attention_units,
+            }[decoder.score]
+            specs["keys"] = (None, None, keys_dim)
+        for name in self._rnn_names:
+            specs[f"initial_{name}"] = (None, decoder.units)
+        return {k: tf.TensorSpec(shape, tf.float32, name=k) for k, shape in specs.items()}
+
+    def state_specs(self) -> dict[str, tf.TensorSpec]:
+        """`tf.TensorSpec`s `(None, units)` of the state dict, named by key."""
+        return {
+            name: tf.TensorSpec((None, self.decoder.units), tf.float32, name=name)
+            for name in self.state_names
+        }
+
     def encode(self, source_ids):
         source_ids = tf.convert_to_tensor(source_ids, tf.int32)  # (B, S)
         mask = tf.not_equal(source_ids, 0)  # (B, S)
