@@ -299,6 +299,10 @@ class RNNDecoder(keras.layers.Layer):
     with one mask per sequence (shared by all steps) to the inputs of the layers above the
     first and to the output features; never to the loop state itself.
 
+    XLA: with additive scores (`"bahdanau"`, `"luong"` + `"concat"`) the layer sets
+    `supports_jit = False`, as the gradient of its time loop does not compile with XLA;
+    Keras then trains without `jit_compile`.
+
     Args:
         vocab_size: int, size `V` of the target vocabulary.
         cell: `"lstm"` or `"gru"`.
@@ -371,6 +375,11 @@ class RNNDecoder(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Accepts the target embedding's mask (and drops it: see "Masking").
         self.supports_masking = True
+        # XLA cannot compile the gradient of the additive score (`score_dense` on a
+        # (B, 1, S, A) tensor lowers to a tensordot whose transpose permutation becomes a
+        # loop-accumulated, non-constant value in the while loop's gradient). Declaring it
+        # makes Keras' `jit_compile="auto"` (XLA on GPU) fall back to plain TF graphs.
+        self.supports_jit = attention == "none" or (attention == "luong" and score != "concat")
 
     # -- layout --------------------------------------------------------------------------------
 

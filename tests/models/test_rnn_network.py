@@ -135,6 +135,18 @@ def test_padding_invariance(built):
     np.testing.assert_array_equal(alone, short["target_ids"][2:])
 
 
+def test_empty_source_row(built):
+    # An all-padding source (an empty line) gives finite logits and all-zero attention.
+    _, _, graph = built
+    source = SOURCE.copy()
+    source[1] = 0
+    logits, attention = graph.teacher_forced(source, TARGET_IN)
+    assert np.all(np.isfinite(logits.numpy()))
+    assert np.all(attention.numpy()[1] == 0.0)
+    result = greedy(graph, source, max_length=4)
+    assert np.all(result["attention"].numpy()[1] == 0.0)
+
+
 def test_config_round_trip(built):
     _, model, _ = built
     for name in ("encoder", "decoder"):
@@ -210,6 +222,21 @@ def test_training_with_dropout():
     assert np.all(np.isfinite(history.history["loss"]))
     changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
     assert sum(changed) >= len(changed) - 1  # every weight gets a gradient (seed state aside)
+
+
+@pytest.mark.parametrize(
+    "name,jit",
+    [("bahdanau-gru-to-lstm", False), ("luong-concat-feeding", False), ("luong-dot-feeding", True)],
+)
+def test_xla_support_declared(name, jit):
+    # Additive scores inside the while loop have a gradient XLA cannot compile: Keras must
+    # fall back to jit_compile=False instead of failing on a GPU (where "auto" means XLA).
+    model = build(CONFIGS[name])
+    assert model.get_layer("decoder").supports_jit is jit
+    if not jit:
+        with pytest.warns(UserWarning, match="jit_compile"):
+            model.compile(optimizer="adam", loss="mse", jit_compile=True)
+        assert model.jit_compile is False
 
 
 def test_invalid_arguments():
