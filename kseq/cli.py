@@ -160,6 +160,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("train", cmd_train, "train a spec's model into RUN_DIR")
     sub.add_argument("spec", metavar="SPEC")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    sub.add_argument(
+        "--restart",
+        action="append_const",
+        dest="set",
+        const="train.restart=true",
+        help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
+    )
     sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("--data", metavar="FILE", help="evaluate on this file instead")
@@ -186,6 +193,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
     sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    sub.add_argument(
+        "--restart",
+        action="append_const",
+        dest="set",
+        const="train.restart=true",
+        help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
+    )
     return parser
 
 

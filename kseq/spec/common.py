@@ -42,6 +42,17 @@ class EarlyStoppingSpec:
 
 
 @dataclass
+class DistributeSpec:
+    """How training is spread over devices and machines; `train.batch_size` is the global batch."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = option(
+        "none",
+        help="none: one device; mirrored: every local GPU (else every logical CPU); "
+        "multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG",
+    )
+
+
+@dataclass
 class TrainSpec:
     """How `model.fit` runs."""
 
@@ -55,6 +66,16 @@ class TrainSpec:
     tensorboard: bool = option(True, help="write TensorBoard logs to RUN_DIR/logs")
     seed: int = option(0, min=0, help="seed for weights, shuffling and noise")
     verbose: Literal["auto", 0, 1, 2] = option("auto", help="Keras progress bar mode")
+    distribute: DistributeSpec = option(DistributeSpec())
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = option(
+        "float32", help="Keras dtype policy while training; saved models are always float32"
+    )
+    jit_compile: Literal["auto", True, False] = option(
+        "auto", help="XLA-compile the train step; auto: Keras's choice (GPU only, no strategy)"
+    )
+    restart: bool = option(
+        False, help="discard an unfinished run of RUN_DIR instead of resuming it (--restart)"
+    )
 
 
 @dataclass

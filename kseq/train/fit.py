@@ -1,75 +1,162 @@
-"""`kseq train`: spec -> data -> model -> model.fit -> RUN_DIR, written atomically."""
+"""`kseq train`: spec -> data -> model -> model.fit -> RUN_DIR.
+
+Training runs inside a persistent staging directory next to RUN_DIR (`kseq.train.resume`): a run
+killed at any moment resumes from its last finished epoch when started again with the same
+command, and RUN_DIR appears only complete, by one rename. Distribution (`kseq.train.distribute`)
+and precision (`kseq.train.precision`) are applied around the family's own build and compile.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from kseq.export.atomic import atomic_directory, atomic_write_text
+from kseq.export.atomic import atomic_write_text
+from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
 from kseq.train import run_dir as layout
 
 
-def _callbacks(spec, directory: Path) -> list:
+def _callbacks(spec, directory: Path, partial, state: dict | None) -> tuple[list, object]:
+    """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
 
-    callbacks = []
+    from kseq.train import resume
+
+    callbacks: list = []
+    stopping = None
     if spec.train.early_stopping is not None:
-        stopping = spec.train.early_stopping
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=stopping.monitor,
-                patience=stopping.patience,
-                min_delta=stopping.min_delta,
-                restore_best_weights=True,
-            )
+        options = spec.train.early_stopping
+        stopping = resume.ResumableEarlyStopping(
+            restored=(state or {}).get("early_stopping"),
+            best_weights=resume.restored_best_weights(partial, state),
+            monitor=options.monitor,
+            patience=options.patience,
+            min_delta=options.min_delta,
+            restore_best_weights=True,
         )
+        callbacks.append(stopping)
+    best = None
     if spec.train.checkpoints:
-        (directory / "checkpoints").mkdir(exist_ok=True)
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(directory / "checkpoints" / "best.weights.h5"),
-                monitor="val_loss",
-                save_best_only=True,
-                save_weights_only=True,
-            )
+        best = resume.BestWeights(
+            directory / "checkpoints" / "best.weights.h5", (state or {}).get("best_val_loss")
         )
+        callbacks.append(best)
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(directory / "logs")))
-    return callbacks
+    checkpoint = resume.EpochCheckpoint(partial, state, spec.train.epochs, stopping, best)
+    callbacks.append(checkpoint)  # last: it records the others' state after each epoch
+    return callbacks, checkpoint
 
 
-def fit(spec, family, data, model, directory: Path) -> dict:
-    """Run model.fit with the spec's callbacks; returns the Keras history dict."""
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=spec.train.epochs,
-        steps_per_epoch=spec.train.steps_per_epoch,
-        callbacks=_callbacks(spec, directory),
-        verbose=spec.train.verbose,
-        shuffle=False,  # the dataset shuffles itself, with the spec's seed
+def fit(spec, data, model, directory: Path, partial, state: dict | None, where) -> dict:
+    """Run model.fit (resuming from `state`); returns the history of every epoch, earlier runs'
+    epochs included."""
+    from kseq.train import distribute
+
+    callbacks, checkpoint = _callbacks(spec, directory, partial, state)
+    with distribute.multi_worker_logs(where):
+        model.fit(
+            distribute.shard_by_data(data.train, where),
+            validation_data=distribute.shard_by_data(data.validation, where),
+            epochs=spec.train.epochs,
+            initial_epoch=checkpoint.initial_epoch,
+            steps_per_epoch=spec.train.steps_per_epoch,
+            callbacks=callbacks,
+            verbose=spec.train.verbose,
+            shuffle=False,  # the dataset shuffles itself, with the spec's seed
+        )
+    return checkpoint.history
+
+
+def _target(spec, output) -> Path:
+    """RUN_DIR: `--output`, else the newest unfinished run of this spec, else a fresh name."""
+    from kseq.train.resume import find_partial
+
+    if output is not None:
+        target = Path(output)
+        return target if target.name else target.resolve()
+    found = find_partial(Path("runs"), layout.safe_name(spec.name), _spec_data(spec))
+    return found or layout.default_run_dir(spec.name)
+
+
+def _spec_data(spec) -> dict:
+    data = to_data(spec)
+    data["train"]["restart"] = False  # an action, not part of what was trained
+    return data
+
+
+def _saved_spec(spec) -> str:
+    import dataclasses
+
+    return dump_spec(
+        dataclasses.replace(spec, train=dataclasses.replace(spec.train, restart=False))
     )
-    return history.history
+
+
+def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
+    """Write model, spec, history, curve and assets into the staging `run/` directory; each file
+    under a temporary name first, so a kill here leaves nothing half-written for the resume."""
+    from kseq.train.precision import float32_copy
+    from kseq.train.resume import TMP_PREFIX, remove_temporaries
+
+    remove_temporaries(directory)
+    model = float32_copy(spec, family, data, model)
+    tmp = directory / f"{TMP_PREFIX}{layout.MODEL_FILE}"
+    model.save(tmp)
+    tmp.replace(directory / layout.MODEL_FILE)
+    atomic_write_text(directory / layout.SPEC_FILE, _saved_spec(spec))
+    layout.write_history(directory, history)
+    layout.plot_learning_curve(directory, history, spec.name)
+    shutil.rmtree(directory / layout.ASSETS_DIR, ignore_errors=True)
+    family.save_assets(directory, data)
 
 
 def train(spec, output: str | Path | None = None) -> Path:
-    """Train the spec's model; write model, spec, history, curve and assets to RUN_DIR."""
+    """Train the spec's model; write model, spec, history, curve and assets to RUN_DIR.
+
+    Resumes an unfinished run of the same RUN_DIR unless `spec.train.restart`.
+    """
     import keras
 
+    from kseq.export.atomic import _swap_into_place
     from kseq.models.family import family_for
+    from kseq.train import distribute
+    from kseq.train.precision import dtype_policy, set_jit_compile
+    from kseq.train.resume import PartialRun
 
+    where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
     family = family_for(spec)
-    keras.utils.set_random_seed(spec.train.seed)
-    data = family.load_data(spec)
-    model = family.build(spec, data)
-    family.compile(model, spec)
-    target = Path(output) if output is not None else layout.default_run_dir(spec.name)
-    with atomic_directory(target) as staging:
-        history = fit(spec, family, data, model, staging)
-        model.save(staging / layout.MODEL_FILE)
-        atomic_write_text(staging / layout.SPEC_FILE, dump_spec(spec))
-        layout.write_history(staging, history)
-        layout.plot_learning_curve(staging, history, spec.name)
-        family.save_assets(staging, data)
-    print(f"kseq: trained model written to {target}")
+    target = _target(spec, output)
+    with dtype_policy(spec.train.precision):
+        keras.utils.set_random_seed(spec.train.seed)
+        data = family.load_data(spec)
+        with where.scope():  # model, optimizer and metric variables belong to the strategy
+            model = family.build(spec, data)
+            family.compile(model, spec)
+        set_jit_compile(model, spec.train.jit_compile)
+        distribute.prepare_model(model, data.train.element_spec, where)
+        if where.replicas > 1:
+            print(f"kseq: {spec.train.distribute.strategy} training on {where.replicas} replicas")
+
+        partial = PartialRun(target, where.task)
+        state = partial.open(_spec_data(spec), spec.train.restart)
+        try:
+            epoch = distribute.agree_on_epoch(where, int(state["epoch"]) if state else 0)
+            if state:
+                print(
+                    f"kseq: resuming {target} after epoch {epoch} of {spec.train.epochs} "
+                    f"(checkpoint in {partial.path}; --restart starts afresh)"
+                )
+            history = fit(spec, data, model, partial.run, partial, state, where)
+            _finish(spec, family, data, model, history, partial.run)
+        except BaseException:
+            partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
+            raise
+    if where.chief:
+        _swap_into_place(partial.run, target)
+        partial.discard()
+        print(f"kseq: trained model written to {target}")
+    else:
+        partial.discard()  # a non-chief worker's copy only kept the collectives in step
     return target

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from pathlib import Path
 
 from kseq.errors import KseqError
+from kseq.export.atomic import atomic_write_bytes, atomic_write_text
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "spec.yaml"
@@ -17,10 +19,15 @@ ASSETS_DIR = "assets"
 EXPORT_DIR = "export"
 
 
+def safe_name(name: str) -> str:
+    """The spec's name as a file name."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
 def default_run_dir(name: str) -> Path:
     """runs/NAME-YYYYmmdd-HHMMSS: a fresh folder per run, so reruns never clobber results."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+    safe = safe_name(name)
     path = Path("runs") / f"{safe}-{stamp}"
     suffix = 1
     while path.exists():
@@ -41,7 +48,7 @@ def write_history(directory: Path, history: dict) -> None:
         {"epoch": index + 1, **{key: float(values[index]) for key, values in history.items()}}
         for index in range(len(next(iter(history.values()), [])))
     ]
-    (directory / HISTORY_FILE).write_text(json.dumps(epochs, indent=2) + "\n")
+    atomic_write_text(directory / HISTORY_FILE, json.dumps(epochs, indent=2) + "\n")
 
 
 def plot_learning_curve(directory: Path, history: dict, title: str) -> None:
@@ -61,5 +68,7 @@ def plot_learning_curve(directory: Path, history: dict, title: str) -> None:
     axis.legend()
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(directory / CURVE_FILE, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
+    atomic_write_bytes(directory / CURVE_FILE, buffer.getvalue())

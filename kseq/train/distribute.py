@@ -1,0 +1,168 @@
+"""Distribution strategies for `model.fit`: none, mirrored (one machine), multi_worker (a cluster).
+
+The spec's `train.batch_size` is the global batch: Keras splits each batch of the input pipeline
+over the replicas and averages the gradients, so a step sees the same samples as on one device.
+
+Two Keras 3.15 (TensorFlow backend) bugs are worked around here, both only under a strategy:
+
+- `fit`/`evaluate` peek one batch of a fresh pass of the data to build metrics, then reduce the
+  whole `(x, y)` structure with `strategy.reduce`, which fails under MultiWorkerMirroredStrategy
+  (keras-team/keras#20585). The peek also spends one pass of a reshuffling dataset, so the data
+  order would differ from single-device training. `prepare_model` builds model, metrics and
+  optimizer from the dataset's element spec instead and turns the peek off.
+- the per-step logs are reduced with `strategy.reduce("MEAN", v, axis=0)` under
+  MultiWorkerMirroredStrategy, which fails for the scalar loss and metrics. `multi_worker_logs`
+  reduces them over the replicas only (axis=None) while `fit` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kseq.errors import KseqError
+
+
+@dataclass
+class Placement:
+    """Where this process trains: its strategy (None: plain Keras) and its role in the cluster.
+
+    `chief` is the one process that writes RUN_DIR; `task` names this worker in file names
+    (None for the chief).
+    """
+
+    strategy: object | None
+    chief: bool = True
+    task: str | None = None
+    multi_worker: bool = False
+
+    @property
+    def replicas(self) -> int:
+        return 1 if self.strategy is None else int(self.strategy.num_replicas_in_sync)
+
+    def scope(self):
+        return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
+
+
+def _tf_config() -> dict:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise KseqError(
+            "train.distribute.strategy: multi_worker needs the cluster in the TF_CONFIG "
+            'environment variable (e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}); see README "Training at scale"'
+        )
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise KseqError(f"TF_CONFIG: not valid JSON ({error}); Received: {raw[:80]!r}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise KseqError(f"TF_CONFIG: expected a 'cluster' mapping; Received: {raw[:80]!r}")
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task:
+        raise KseqError(
+            f"TF_CONFIG: expected a 'task' with 'type' and 'index'; Received: {raw[:80]!r}"
+        )
+    return config
+
+
+def _is_chief(config: dict) -> tuple[bool, str | None]:
+    """TensorFlow's rule: the 'chief' task if the cluster has one, else worker 0."""
+    kind, index = config["task"]["type"], int(config["task"].get("index", 0))
+    if kind == "chief" or ("chief" not in config["cluster"] and kind == "worker" and index == 0):
+        return True, None
+    return False, f"{kind}-{index}"
+
+
+def placement(spec) -> Placement:
+    """Create the spec's strategy. Call it first: multi_worker must precede any TensorFlow op."""
+    kind = spec.train.distribute.strategy
+    if kind == "none":
+        return Placement(None)
+    import tensorflow as tf
+
+    if kind == "mirrored":
+        # MirroredStrategy() alone takes GPUs or CPU:0 only; logical CPUs count as devices too.
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+        return Placement(strategy)
+    config = _tf_config()
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except (RuntimeError, ValueError) as error:
+        raise KseqError(f"train.distribute.strategy: multi_worker: {error}") from None
+    chief, task = _is_chief(config)
+    return Placement(strategy, chief=chief, task=task, multi_worker=True)
+
+
+def prepare_model(model, element_spec, where: Placement) -> None:
+    """Build metrics, loss and optimizer state in the strategy's scope; turn off Keras's peek.
+
+    See the module docstring. Without a strategy Keras builds lazily and nothing is needed.
+    """
+    if where.strategy is None:
+        return
+    with where.scope():
+        model._symbolic_build(data_batch=element_spec)
+    # Everything is built, so the peek would only spend a batch (and fail on multi_worker).
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def shard_by_data(dataset, where: Placement):
+    """multi_worker: shard in-memory datasets by element (no files to shard), without the warning
+    TensorFlow logs when its AUTO policy falls back to DATA."""
+    if not where.multi_worker:
+        return dataset
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+@contextlib.contextmanager
+def multi_worker_logs(where: Placement) -> Iterator[None]:
+    """While `fit` traces its steps, reduce the scalar logs over the replicas (see docstring)."""
+    if not where.multi_worker:
+        yield
+        return
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        trainer.reduce_per_replica = original
+
+
+def agree_on_epoch(where: Placement, epoch: int) -> int:
+    """The epoch every worker resumes from; a worker whose checkpoint differs is an error.
+
+    Each worker keeps its own checkpoint; if one was lost (a new machine, --restart on only one),
+    the workers would train from different states and the collectives would hang at the end.
+    """
+    if not where.multi_worker:
+        return epoch
+    import tensorflow as tf
+
+    # Only SUM and MEAN reductions exist: the epochs agree iff their variance is zero.
+    value = tf.constant([float(epoch), float(epoch) ** 2])
+    per_replica = where.strategy.run(lambda: tf.identity(value))
+    mean, mean_square = where.strategy.reduce("MEAN", per_replica, axis=None).numpy()
+    if abs(mean_square - mean**2) > 1e-3:
+        raise KseqError(
+            f"the workers' checkpoints disagree (this worker's is after epoch {epoch}, the "
+            f"average {mean:g}); start every worker again with --restart"
+        )
+    return epoch

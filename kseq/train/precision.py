@@ -1,0 +1,58 @@
+"""`train.precision` and `train.jit_compile`: how the train step computes, never what is saved.
+
+Under `mixed_float16` / `mixed_bfloat16` layers compute in 16 bits and keep float32 variables;
+`Model.compile` wraps the optimizer in a `LossScaleOptimizer` for `mixed_float16` itself (Keras 3,
+`auto_scale_loss=True`), so families need no change. A model built under a mixed policy keeps
+its policy in `model.keras` and would export 16-bit arithmetic, so `float32_copy` rebuilds the
+family's model under float32 and copies the (float32) weights before saving: RUN_DIR always holds
+a float32 model and exports pass the float32 parity gate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Set the global Keras dtype policy, restoring the previous one afterwards (even on error),
+    so later work in the same process builds float32 models again."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def set_jit_compile(model, value) -> None:
+    """Apply `train.jit_compile` after the family's `compile` (families stay unaware of it).
+
+    `fit` reads `model.jit_compile` when it first builds its train function, so setting the
+    attribute before `fit` is the same as passing `jit_compile` to `compile`; "auto" keeps what
+    `compile` chose. Keras turns the flag off (with a warning) for layers that cannot use XLA.
+    """
+    if value != "auto":
+        model.jit_compile = bool(value)
+
+
+def float32_copy(spec, family, data, model):
+    """The trained model as a float32 model: same family graph, same weights, float32 policy."""
+    if _is_float32(model):
+        return model
+    with dtype_policy("float32"):
+        clean = family.build(spec, data)
+        clean.set_weights(model.get_weights())
+        family.compile(clean, spec)
+    return clean
+
+
+def _is_float32(model) -> bool:
+    return all(
+        layer.dtype_policy.name == "float32"
+        for layer in model._flatten_layers(include_self=False)
+        if hasattr(layer, "dtype_policy")
+    )

@@ -1,0 +1,399 @@
+"""Resume after a crash: a persistent staging directory next to RUN_DIR, and its callbacks.
+
+`kseq train SPEC --output runs/x` trains inside `runs/.x.partial/`:
+
+```
+runs/.x.partial/
+  lock                   flock held while a process trains here (a killed process drops it)
+  spec.json              the spec this run belongs to
+  state.json             last finished epoch, its weights file, history so far, callback states
+  epoch-0003.weights.h5  model + optimizer state after that epoch (Keras BackupAndRestore)
+  best-0002.npz          early stopping's best weights (with restore_best_weights)
+  run/                   what becomes RUN_DIR: checkpoints/, logs/, then model.keras, ...
+```
+
+Every file is written under a temporary name and renamed, and `state.json` is renamed last and
+names the weights file it belongs to: a SIGKILL at any moment leaves the previous consistent
+state. Run again with the same command, training resumes after the last finished epoch; when it
+ends, `run/` is renamed to RUN_DIR and the staging directory deleted. Non-chief workers of a
+multi-worker run keep their own `runs/.x.partial.worker-1/` and delete it at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kseq.errors import KseqError
+from kseq.export.atomic import atomic_write_bytes, atomic_write_text
+
+STATE_FILE = "state.json"
+SPEC_FILE = "spec.json"
+LOCK_FILE = "lock"
+RUN_SUBDIR = "run"
+TMP_PREFIX = ".tmp-"
+
+# Spec fields that may change between a crash and the restart without invalidating the
+# checkpoint: they change how the remaining epochs run, not what was trained so far.
+RESUMABLE_CHANGES = {
+    "train.restart",
+    "train.verbose",
+    "train.epochs",
+    "train.distribute",
+    "train.jit_compile",
+}
+
+
+def partial_dir(target: Path, task: str | None = None) -> Path:
+    """`.NAME.partial` next to RUN_DIR (`.NAME.partial.TASK` for a non-chief worker)."""
+    return target.parent / (f".{target.name}.partial" + (f".{task}" if task else ""))
+
+
+def _flatten(data, prefix: str = "") -> dict:
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def spec_differences(stored: dict, current: dict) -> list[str]:
+    """Dotted paths whose values differ, leaving out the ones a resume may change."""
+    old, new = _flatten(stored), _flatten(current)
+    keys = sorted(set(old) | set(new))
+    return [
+        key
+        for key in keys
+        if old.get(key) != new.get(key)
+        and not any(key == p or key.startswith(p + ".") for p in RESUMABLE_CHANGES)
+    ]
+
+
+def _atomic_save_weights(model, path: Path) -> None:
+    """`model.save_weights` to a temporary name (it must end in .weights.h5), then rename."""
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    model.save_weights(str(tmp))
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_save_arrays(arrays: list, path: Path) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def trim_event_file(path: Path) -> None:
+    """Cut a TensorBoard event file after its last complete record (a kill can leave half of
+    one). Records are: uint64 length, uint32 crc, data, uint32 crc."""
+    data = path.read_bytes()
+    end = 0
+    while end + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, end)
+        record_end = end + 12 + length + 4
+        if record_end > len(data):
+            break
+        end = record_end
+    if end < len(data):
+        with open(path, "rb+") as handle:
+            handle.truncate(end)
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Delete files a killed writer left under a temporary name."""
+    if not directory.is_dir():
+        return
+    for path in directory.rglob(TMP_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for path in directory.rglob(".*.tmp"):  # kseq.export.atomic's temporary files
+        with contextlib.suppress(OSError):
+            path.unlink() if path.is_file() else shutil.rmtree(path)
+
+
+class PartialRun:
+    """The staging directory of one training run of RUN_DIR (see the module docstring)."""
+
+    def __init__(self, target: Path, task: str | None = None):
+        self.target = target
+        self.task = task
+        self.path = partial_dir(target, task)
+        self.run = self.path / RUN_SUBDIR
+        self._lock: int | None = None
+
+    # ---- locking ---------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hold the directory's flock; another live process training here is an error."""
+        import fcntl
+
+        while True:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path / LOCK_FILE
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise KseqError(
+                    f"{self.target}: another kseq train is writing this run "
+                    f"(its checkpoint {self.path} is locked)"
+                ) from None
+            # The holder may have finished and deleted the directory between open and flock.
+            try:
+                if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                    self._lock = fd
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing drops the flock
+            self._lock = None
+
+    @staticmethod
+    def is_locked(path: Path) -> bool:
+        import fcntl
+
+        try:
+            fd = os.open(path / LOCK_FILE, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    # ---- state -----------------------------------------------------------------------------------
+    def read_state(self) -> dict | None:
+        try:
+            state = json.loads((self.path / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or not (self.path / str(state.get("weights"))).is_file():
+            return None
+        return state
+
+    def read_spec(self) -> dict | None:
+        try:
+            return json.loads((self.path / SPEC_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def open(self, spec_data: dict, restart: bool) -> dict | None:
+        """Lock the directory and decide: resume (returns the saved state) or start afresh (None).
+
+        Raises:
+            KseqError: another process trains here, or the unfinished run belongs to a different
+                spec (names the fields; `--restart` discards it).
+        """
+        self.lock()
+        state = self.read_state()
+        if state is not None and self.run.is_dir() and not restart:
+            stored = self.read_spec() or {}
+            changed = spec_differences(stored, spec_data)
+            if changed:
+                self.unlock()
+                raise KseqError(
+                    f"{self.target}: an unfinished run of a different spec is waiting in "
+                    f"{self.path} (differs at {', '.join(changed[:5])}); pass --restart to "
+                    "discard it, or choose another --output"
+                )
+            remove_temporaries(self.path)
+            for events in (self.run / "logs").rglob("events.out.tfevents.*"):
+                trim_event_file(events)
+            return state
+        self.clear()
+        atomic_write_text(self.path / SPEC_FILE, json.dumps(spec_data, indent=1) + "\n")
+        self.run.mkdir()
+        return None
+
+    def clear(self) -> None:
+        """Empty the directory but keep the lock file we hold."""
+        for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    def abandon_if_empty(self) -> None:
+        """After a failure before the first checkpoint there is nothing to resume: tidy up."""
+        if self.read_state() is None and self.path.is_dir():
+            shutil.rmtree(self.path, ignore_errors=True)
+        self.unlock()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.unlock()
+
+
+def find_partial(parent: Path, stem: str, spec_data: dict) -> Path | None:
+    """The RUN_DIR of the newest unlocked partial run of this spec named `stem-*` in `parent`,
+    so `kseq train SPEC` without --output resumes too."""
+    if not parent.is_dir():
+        return None
+    candidates = sorted(
+        parent.glob(f".{stem}-*.partial"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for path in candidates:
+        run = PartialRun(parent / path.name[1 : -len(".partial")])
+        stored = run.read_spec()
+        matches = stored is not None and not spec_differences(stored, spec_data)
+        if matches and not PartialRun.is_locked(path):
+            return run.target
+    return None
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose patience counter, best value and best weights survive a restart."""
+
+    def __init__(self, restored: dict | None = None, best_weights: list | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._restored = restored
+        self._restored_weights = best_weights
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # resets the state; put the saved one back
+        if self._restored:
+            self.wait = int(self._restored["wait"])
+            self.stopped_epoch = int(self._restored["stopped_epoch"])
+            self.best = self._restored["best"]
+            self.best_epoch = int(self._restored["best_epoch"])
+            self.best_weights = self._restored_weights
+
+    def state(self) -> dict:
+        best = self.best
+        return {
+            "wait": int(self.wait),
+            "stopped_epoch": int(self.stopped_epoch),
+            "best": None if best is None else float(best),
+            "best_epoch": int(self.best_epoch),
+        }
+
+
+class BestWeights(keras.callbacks.Callback):
+    """`checkpoints/best.weights.h5`: the weights of the best epoch by `val_loss`, written
+    atomically (Keras's ModelCheckpoint writes in place); the best value survives a restart."""
+
+    def __init__(self, path: Path, best: float | None = None, monitor: str = "val_loss"):
+        super().__init__()
+        self.path = path
+        self.best = best
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if self.best is None or value < self.best:
+            self.best = value
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_save_weights(self.model, self.path)
+
+
+class EpochCheckpoint(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore into the staging directory, atomic, with the history and callback states.
+
+    Keras's own `_save_model` overwrites `latest.weights.h5` and then the metadata in place, so a
+    kill in between leaves a torn or inconsistent checkpoint; here each epoch gets a new weights
+    file and `state.json` (renamed into place last) says which one is current. It must come after
+    the callbacks whose state it records (early stopping, best weights) in the callback list.
+    """
+
+    def __init__(
+        self,
+        partial: PartialRun,
+        state: dict | None,
+        epochs: int,
+        early_stopping: ResumableEarlyStopping | None = None,
+        best: BestWeights | None = None,
+    ):
+        super().__init__(backup_dir=str(partial.path), save_freq="epoch", delete_checkpoint=False)
+        self.partial = partial
+        self.state = state
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.best = best
+        self.history: dict[str, list[float]] = {
+            key: [float(v) for v in values]
+            for key, values in (state or {}).get("history", {}).items()
+        }
+        self._best_weights_file = (state or {}).get("best_weights")
+        self._saved_best_weights = early_stopping._restored_weights if early_stopping else None
+
+    @property
+    def initial_epoch(self) -> int:
+        if not self.state:
+            return 0
+        if self.state.get("stopped"):
+            return self.epochs  # early stopping had ended it: nothing left to run
+        return min(int(self.state["epoch"]), self.epochs)
+
+    def _load_model(self):
+        if not self.state:
+            return
+        model = self.model
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(str(self.partial.path / self.state["weights"]))
+        model._initial_epoch = self.initial_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        directory = self.partial.path
+        epoch = self._current_epoch
+        weights = f"epoch-{epoch:04d}.weights.h5"
+        _atomic_save_weights(self.model, directory / weights)
+        stopping = self.early_stopping
+        if stopping is not None and stopping.best_weights is not self._saved_best_weights:
+            self._best_weights_file = f"best-{epoch:04d}.npz"
+            _atomic_save_arrays(stopping.best_weights, directory / self._best_weights_file)
+            self._saved_best_weights = stopping.best_weights
+        state = {
+            "epoch": epoch,
+            "weights": weights,
+            "stopped": bool(self.model.stop_training),
+            "history": self.history,
+            "early_stopping": stopping.state() if stopping is not None else None,
+            "best_weights": self._best_weights_file,
+            "best_val_loss": self.best.best if self.best is not None else None,
+        }
+        atomic_write_text(directory / STATE_FILE, json.dumps(state) + "\n")
+        # Only now are the older files unreferenced.
+        keep = {weights, self._best_weights_file}
+        for path in [*directory.glob("epoch-*.weights.h5"), *directory.glob("best-*.npz")]:
+            if path.name not in keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def on_train_end(self, logs=None):
+        pass  # the staging directory goes when RUN_DIR is in place, not before
+
+
+def restored_best_weights(partial: PartialRun, state: dict | None) -> list | None:
+    if not state or not state.get("best_weights"):
+        return None
+    with np.load(partial.path / state["best_weights"]) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
