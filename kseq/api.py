@@ -102,10 +102,12 @@ def export(
     endpoints = family.endpoints(model, spec, data, part)
     path = Path(output) if output else _default_export_path(run_dir, format, part, quantize)
     if format == "saved_model":
-        report = write_saved_model(endpoints, path, track=model)
+        report = write_saved_model(endpoints, path, track=family.trackables(model, data))
         return {**report, "path": str(path)}
     with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
         saved = Path(scratch) / "saved_model"
+        # Only what goes into the .tflite: string signatures and their lookup tables stay out.
+        endpoints = [ep for ep in endpoints if ep.tflite]
         write_saved_model(endpoints, saved, track=model)
         float32_size = None
         if quantize != "none":  # the size ratio is the point of quantizing: measure the baseline

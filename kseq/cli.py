@@ -18,7 +18,7 @@ def _quiet_tensorflow() -> None:
     Those lines are written to file descriptor 2 before logging is configured, so only a
     redirect of the descriptor hides them; Python-level errors still reach the user.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     try:

@@ -5,6 +5,7 @@ Recurrent layers here export to builtin-only TFLite (see `kseq.layers.rnn`).
 
 from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.layers.seq2seq_rnn import RNNDecoder, RNNEncoder
 from kseq.layers.variational import GaussianSampling
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "ExportableGRU",
     "ExportableLSTM",
     "GaussianSampling",
+    "RNNDecoder",
+    "RNNEncoder",
     "LuongAttention",
     "LuongAttentionalState",
 ]

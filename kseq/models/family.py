@@ -74,6 +74,10 @@ class Family:
     def attention(self, model, spec, run_dir, text):
         self._unsupported("plot-attention")
 
+    def trackables(self, model, data: PreparedData) -> list:
+        """Objects whose variables and tables the endpoints use (saved with the SavedModel)."""
+        return [model]
+
     def quality(self, spec, data: PreparedData, part: str):
         """Optional task metric for quantized exports: fn(reference, candidate) -> dict."""
         return None

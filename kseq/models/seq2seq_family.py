@@ -338,12 +338,30 @@ class Seq2SeqFamily(Family):
 
         return seq2seq_endpoints(self, model, spec, data)
 
+    def trackables(self, model, data) -> list:
+        tokenizers = data.info["tokenizers"]
+        return [model, tokenizers.source, tokenizers.target]  # lookup tables of `translate`
+
     def quality(self, spec, data, part):
+        targets = [t for _, t in data.info["validation_ids"][: len(data.samples["source_ids"])]]
+
         def exact_match(reference, candidate):
+            """Task metric of `generate`: exact match against the true targets, both artifacts."""
             ref, got = reference.get("target_ids"), candidate.get("target_ids")
             if ref is None:
                 return {}
-            rows = [np.array_equal(a, b) for a, b in zip(ref, got, strict=True)]
-            return {"sequences_identical_to_keras": float(np.mean(rows))}
+            rows = len(ref)
+            truth = targets[:rows]
+            return {
+                "exact_match_keras": float(
+                    np.mean([strip_ids(r) == t for r, t in zip(ref, truth)])
+                ),
+                "exact_match_export": float(
+                    np.mean([strip_ids(g) == t for g, t in zip(got, truth)])
+                ),
+                "sequences_identical_to_keras": float(
+                    np.mean([np.array_equal(a, b) for a, b in zip(ref, got, strict=True)])
+                ),
+            }
 
         return exact_match

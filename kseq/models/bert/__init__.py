@@ -1,0 +1,1 @@
+"""The BERT family: encoder backbone, task heads, WordPiece data pipelines, HF import."""

@@ -1,0 +1,540 @@
+"""BERT task data: readers, WordPiece encoding per head, tf.data pipelines and MLM masking.
+
+Examples (plain Python) per head:
+- classification: `{"text", ["text_pair"], "label"}`;
+- token_classification: `{"tokens": [...], "tags": [...]}`;
+- span_qa: SQuAD entries `{"id", "question", "context", "answers": [{"text", "answer_start"}]}`;
+- masked_lm / none: document strings.
+
+`encode_examples` turns them into padded int32 arrays (`token_ids`, `segment_ids`,
+`padding_mask`, `(N, L)` with L the longest row) and targets (labels `< 0` are ignored by the
+loss). `make_dataset` batches them, trims each batch to its longest row and — for masked_lm —
+masks tokens on the fly with tensorflow-text (`mask_language_model`): `mask_rate` of the
+selectable tokens (not [CLS]/[SEP]/[PAD]) per sequence, rounded up, are predicted; of those
+`mask_token_rate` become [MASK], `random_token_rate` a random token, the rest stay; with
+`whole_word` the pieces of a word are selected together (the rate then counts words).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kseq.data.bert_tokenizer import PACKED_KEYS, BertTokenizer, truncate_lengths
+from kseq.errors import KseqError
+
+IGNORE = -1
+
+
+# --------------------------------------------------------------------------------------------------
+# readers
+
+
+def _fail(path, line, message):
+    raise KseqError(f"{path}:{line}: {message}")
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                _fail(path, number, f"not valid JSON: {e.msg}")
+            if not isinstance(row, dict):
+                _fail(path, number, "expected a JSON object per line")
+            rows.append((number, row))
+    return rows
+
+
+def read_classification(path: str, data) -> list[dict]:
+    path = Path(path)
+    out = []
+    if path.suffix == ".jsonl":
+        for number, row in _read_jsonl(path):
+            if data.text_field not in row or data.label_field not in row:
+                _fail(path, number, f"needs keys {data.text_field!r} and {data.label_field!r}")
+            example = {"text": str(row[data.text_field]), "label": str(row[data.label_field])}
+            if row.get(data.text_pair_field) is not None:
+                example["text_pair"] = str(row[data.text_pair_field])
+            out.append(example)
+        return out
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    for number, row in enumerate(rows, 1):
+        if not row or not "".join(row).strip():
+            continue
+        if number == 1 and row[-1].strip().lower() == "label":
+            continue  # header
+        if len(row) == 2:
+            out.append({"text": row[0], "label": row[1].strip()})
+        elif len(row) == 3:
+            out.append({"text": row[0], "text_pair": row[1], "label": row[2].strip()})
+        else:
+            _fail(path, number, f"expected text<TAB>label or 3 columns; found {len(row)} columns")
+    pairs = {"text_pair" in e for e in out}
+    if len(pairs) > 1:
+        raise KseqError(f"{path}: mixes single texts and text pairs")
+    return out
+
+
+def read_tagging(path: str, data) -> list[dict]:
+    path = Path(path)
+    out = []
+    if path.suffix == ".jsonl":
+        for number, row in _read_jsonl(path):
+            tokens, tags = row.get(data.tokens_field), row.get(data.tags_field)
+            if not isinstance(tokens, list) or not isinstance(tags, list):
+                _fail(path, number, f"needs lists {data.tokens_field!r} and {data.tags_field!r}")
+            if len(tokens) != len(tags):
+                _fail(path, number, f"{len(tokens)} tokens but {len(tags)} tags")
+            out.append({"tokens": [str(t) for t in tokens], "tags": [str(t) for t in tags]})
+        return out
+    tokens, tags = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                if tokens:
+                    out.append({"tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+                continue
+            parts = line.split("\t")
+            if len(parts) < 2:
+                _fail(path, number, "expected token<TAB>tag (blank line between sentences)")
+            tokens.append(parts[0])
+            tags.append(parts[-1].strip())
+    if tokens:
+        out.append({"tokens": tokens, "tags": tags})
+    return out
+
+
+def read_squad(path: str, data=None) -> list[dict]:
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise KseqError(f"{path}: not valid SQuAD JSON: {e}") from None
+    out = []
+    try:
+        for article in document["data"]:
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    if qa.get("is_impossible"):
+                        continue
+                    answers = [
+                        {"text": a["text"], "answer_start": int(a["answer_start"])}
+                        for a in qa.get("answers", [])
+                    ]
+                    if not answers:
+                        continue
+                    out.append(
+                        {
+                            "id": str(qa.get("id", len(out))),
+                            "question": qa["question"],
+                            "context": context,
+                            "answers": answers,
+                        }
+                    )
+    except (KeyError, TypeError) as e:
+        raise KseqError(
+            f"{path}: expected SQuAD JSON (data -> paragraphs -> context, qas); missing {e}"
+        ) from None
+    return out
+
+
+def read_documents(path: str, data) -> list[str]:
+    text = Path(path).read_text(encoding="utf-8")
+    if data is not None and data.documents == "paragraphs":
+        blocks, current = [], []
+        for line in text.splitlines():
+            if line.strip():
+                current.append(line.strip())
+            elif current:
+                blocks.append(" ".join(current))
+                current = []
+        if current:
+            blocks.append(" ".join(current))
+        return blocks
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+READERS = {
+    "classification": read_classification,
+    "token_classification": read_tagging,
+    "span_qa": read_squad,
+    "masked_lm": read_documents,
+    "none": read_documents,
+}
+
+
+def write_examples(head: str, examples: list, path: str | Path) -> Path:
+    """Write examples in the head's file format (used to materialise the synthetic sets)."""
+    path = Path(path)
+    if head == "span_qa":
+        paragraphs = [
+            {"context": e["context"], "qas": [{k: e[k] for k in ("id", "question", "answers")}]}
+            for e in examples
+        ]
+        path.write_text(json.dumps({"data": [{"paragraphs": paragraphs}]}, ensure_ascii=False))
+    elif head in ("masked_lm", "none"):
+        path.write_text("".join(e + "\n" for e in examples), encoding="utf-8")
+    else:
+        path.write_text(
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
+        )
+    return path
+
+
+def vocabulary_texts(head: str, examples: list) -> list[str]:
+    """The texts a vocabulary is learned from."""
+    if head == "classification":
+        return [e["text"] for e in examples] + [
+            e["text_pair"] for e in examples if "text_pair" in e
+        ]
+    if head == "token_classification":
+        return [" ".join(e["tokens"]) for e in examples]
+    if head == "span_qa":
+        return [e["question"] for e in examples] + [e["context"] for e in examples]
+    return list(examples)
+
+
+def label_names(head: str, examples: list) -> list[str] | None:
+    if head == "classification":
+        return sorted({e["label"] for e in examples})
+    if head == "token_classification":
+        tags = sorted({t for e in examples for t in e["tags"]})
+        return (["O"] if "O" in tags else []) + [t for t in tags if t != "O"]
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# encoding
+
+
+@dataclass
+class Encoded:
+    """Padded model inputs, targets and per-example facts for evaluation/prediction."""
+
+    inputs: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    meta: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inputs["token_ids"])
+
+    def take(self, rows) -> Encoded:
+        rows = np.asarray(rows)
+        return Encoded(
+            {k: v[rows] for k, v in self.inputs.items()},
+            {k: v[rows] for k, v in self.targets.items()},
+            [self.meta[i] for i in rows] if self.meta else [],
+        )
+
+
+def _pad_rows(rows: list[list[int]], width: int, value: int) -> np.ndarray:
+    out = np.full((len(rows), width), value, np.int32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def _packed_arrays(rows, tokenizer, width=None):
+    """rows: (ids, segments) -> the three input arrays, padded to the longest (or `width`)."""
+    width = width or max((len(ids) for ids, _ in rows), default=1)
+    ids = _pad_rows([r[0] for r in rows], width, tokenizer.pad_id)
+    segments = _pad_rows([r[1] for r in rows], width, 0)
+    mask = _pad_rows([[1] * len(r[0]) for r in rows], width, 0)
+    return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
+
+
+def _pack(tokenizer, first, second, length):
+    specials = 2 if second is None else 3
+    keep_a, keep_b = truncate_lengths(
+        len(first), None if second is None else len(second), length - specials
+    )
+    ids = [tokenizer.cls_id, *first[:keep_a], tokenizer.sep_id]
+    segments = [0] * len(ids)
+    if second is not None:
+        ids += [*second[:keep_b], tokenizer.sep_id]
+        segments += [1] * (keep_b + 1)
+    return ids, segments
+
+
+def encode_classification(examples, tokenizer, labels, length) -> Encoded:
+    index = {name: i for i, name in enumerate(labels)}
+    firsts = tokenizer.encode([e["text"] for e in examples])
+    pairs = "text_pair" in examples[0] if examples else False
+    seconds = tokenizer.encode([e["text_pair"] for e in examples]) if pairs else None
+    rows = [
+        _pack(tokenizer, a, None if seconds is None else seconds[i], length)
+        for i, a in enumerate(firsts)
+    ]
+    targets = np.array([index.get(e["label"], IGNORE) for e in examples], np.int32)
+    return Encoded(_packed_arrays(rows, tokenizer), {"logits": targets})
+
+
+def encode_tagging(examples, tokenizer, tags, length) -> Encoded:
+    index = {name: i for i, name in enumerate(tags)}
+    rows, targets, meta = [], [], []
+    for example in examples:
+        ids, owners = tokenizer.encode_words(example["tokens"])
+        ids, owners = ids[: length - 2], owners[: length - 2]
+        labels = [IGNORE]
+        first_piece = []
+        previous = -1
+        for position, owner in enumerate(owners, start=1):
+            if owner != previous:
+                labels.append(index.get(example["tags"][owner], IGNORE))
+                first_piece.append((owner, position))
+            else:
+                labels.append(IGNORE)
+            previous = owner
+        labels.append(IGNORE)
+        rows.append(([tokenizer.cls_id, *ids, tokenizer.sep_id], [0] * (len(ids) + 2)))
+        targets.append(labels)
+        meta.append({"tokens": example["tokens"], "first_piece": first_piece})
+    inputs = _packed_arrays(rows, tokenizer)
+    return Encoded(
+        inputs, {"logits": _pad_rows(targets, inputs["token_ids"].shape[1], IGNORE)}, meta
+    )
+
+
+def context_words(context: str) -> list[tuple[str, int, int]]:
+    """Whitespace-separated words of a context with their [start, end) character offsets."""
+    words, start = [], None
+    for i, ch in enumerate(context):
+        if ch.isspace():
+            if start is not None:
+                words.append((context[start:i], start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        words.append((context[start:], start, len(context)))
+    return words
+
+
+def _improve_span(pieces, start, end, answer_ids):
+    """BERT's `_improve_answer_span`: the tightest sub-span equal to the tokenized answer."""
+    for new_start in range(start, end + 1):
+        for new_end in range(end, new_start - 1, -1):
+            if pieces[new_start : new_end + 1] == answer_ids:
+                return new_start, new_end
+    return start, end
+
+
+def encode_qa(examples, tokenizer, length, max_query_length) -> Encoded:
+    rows, starts, ends, meta = [], [], [], []
+    for example in examples:
+        question = tokenizer.encode([example["question"]])[0][:max_query_length]
+        words = context_words(example["context"])
+        pieces, owners = tokenizer.encode_words([w for w, _, _ in words])
+        budget = max(0, length - 3 - len(question))
+        kept = pieces[:budget]
+        offset = len(question) + 2  # [CLS] question [SEP]
+        answer = example["answers"][0]
+        a_start, a_end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+        hit = [i for i, (_, s, e) in enumerate(words) if s < a_end and e > a_start]
+        start = end = IGNORE
+        if hit:
+            first_word, last_word = hit[0], hit[-1]
+            span = [p for p, o in enumerate(owners) if first_word <= o <= last_word]
+            if span:
+                s, e = _improve_span(
+                    pieces, span[0], span[-1], tokenizer.encode([answer["text"]])[0]
+                )
+                if e < len(kept):
+                    start, end = s + offset, e + offset
+        ids = [tokenizer.cls_id, *question, tokenizer.sep_id, *kept, tokenizer.sep_id]
+        segments = [0] * (len(question) + 2) + [1] * (len(kept) + 1)
+        rows.append((ids, segments))
+        starts.append(start)
+        ends.append(end)
+        meta.append(
+            {
+                "id": example.get("id"),
+                "context": example["context"],
+                "answers": [a["text"] for a in example["answers"]],
+                "offset": offset,
+                "owners": owners[: len(kept)],
+                "words": [(s, e) for _, s, e in words],
+            }
+        )
+    targets = {
+        "start_logits": np.array(starts, np.int32),
+        "end_logits": np.array(ends, np.int32),
+    }
+    return Encoded(_packed_arrays(rows, tokenizer), targets, meta)
+
+
+def encode_documents(documents, tokenizer, length) -> Encoded:
+    """Each document split into `[CLS] chunk [SEP]` rows of at most `length` tokens."""
+    rows = []
+    for ids in tokenizer.encode(list(documents)):
+        for start in range(0, len(ids), length - 2):
+            chunk = ids[start : start + length - 2]
+            rows.append(([tokenizer.cls_id, *chunk, tokenizer.sep_id], [0] * (len(chunk) + 2)))
+    if not rows:
+        raise KseqError("data: no text to train on (every document is empty)")
+    return Encoded(_packed_arrays(rows, tokenizer), {})
+
+
+def encode_examples(head, examples, tokenizer, labels, length, head_spec) -> Encoded:
+    if not examples:
+        raise KseqError("data: no examples")
+    if head == "classification":
+        return encode_classification(examples, tokenizer, labels, length)
+    if head == "token_classification":
+        return encode_tagging(examples, tokenizer, labels, length)
+    if head == "span_qa":
+        return encode_qa(examples, tokenizer, length, head_spec.max_query_length)
+    return encode_documents(examples, tokenizer, length)
+
+
+def fixed_mask_positions(inputs, tokenizer, rate=0.15, seed=0):
+    """Deterministic masked-LM inputs for parity samples: [MASK] at `rate` of the real tokens."""
+    rng = np.random.default_rng(seed)
+    ids = inputs["token_ids"].copy()
+    special = np.isin(ids, tokenizer.special_ids()) | (inputs["padding_mask"] == 0)
+    positions = []
+    for row in range(len(ids)):
+        candidates = np.flatnonzero(~special[row])
+        count = max(1, int(np.ceil(len(candidates) * rate))) if len(candidates) else 0
+        chosen = np.sort(rng.choice(candidates, count, replace=False)) if count else []
+        ids[row, chosen] = tokenizer.mask_id
+        positions.append(list(chosen) or [0])
+    width = max(len(p) for p in positions)
+    return {**inputs, "token_ids": ids, "mask_positions": _pad_rows(positions, width, 0)}
+
+
+# --------------------------------------------------------------------------------------------------
+# tf.data
+
+
+def mask_tokens(token_ids, padding_mask, tokenizer_info: dict, head_spec):
+    """Masked-LM corruption of a `(B, L)` batch with tensorflow-text ops.
+
+    Returns:
+        `(masked token_ids (B, L), mask_positions (B, P), labels (B, P))`; unused prediction
+        slots have position 0 and label -1. P is the most predictions of any row in the batch.
+    """
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    lengths = tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1)
+    ragged = tf.RaggedTensor.from_tensor(token_ids, lengths=lengths)  # (B, [T])
+    selector = tf_text.RandomItemSelector(
+        max_selections_per_batch=head_spec.max_predictions,
+        selection_rate=head_spec.mask_rate,
+        unselectable_ids=tokenizer_info["special_ids"],
+    )
+    chooser = tf_text.MaskValuesChooser(
+        tokenizer_info["vocab_size"],
+        tokenizer_info["mask_id"],
+        mask_token_rate=head_spec.mask_token_rate,
+        random_token_rate=head_spec.random_token_rate,
+    )
+    if head_spec.whole_word:
+        continuation = tf.constant(tokenizer_info["continuation"])
+        starts = tf.logical_not(tf.gather(continuation, ragged.flat_values))  # (N,)
+        # Rows start with [CLS] (a word start), so no word spans two rows.
+        word_index = tf.cumsum(tf.cast(starts, tf.int64)) - 1  # (N,) word of each piece
+        words = tf.RaggedTensor.from_value_rowids(
+            ragged.flat_values, word_index, nrows=tf.reduce_sum(tf.cast(starts, tf.int64))
+        )  # (W, [P])
+        word_rows = tf.RaggedTensor.from_value_rowids(
+            words, tf.boolean_mask(ragged.value_rowids(), starts), nrows=ragged.nrows()
+        )  # (B, [W], [P])
+        # Returns pieces merged back to (B, [T]); positions index pieces.
+        masked, positions, labels = tf_text.mask_language_model(word_rows, selector, chooser)
+    else:
+        masked, positions, labels = tf_text.mask_language_model(ragged, selector, chooser)
+    width = tf.shape(token_ids)[1]
+    masked_ids = masked.to_tensor(default_value=tokenizer_info["pad_id"], shape=[None, width])
+    positions = tf.cast(positions.to_tensor(default_value=0), tf.int32)
+    labels = tf.cast(labels.to_tensor(default_value=IGNORE), tf.int32)
+    positions = tf.pad(positions, [[0, 0], [0, 1]])[:, : tf.maximum(tf.shape(positions)[1], 1)]
+    labels = tf.pad(labels, [[0, 0], [0, 1]], constant_values=IGNORE)[
+        :, : tf.maximum(tf.shape(labels)[1], 1)
+    ]
+    return tf.cast(masked_ids, token_ids.dtype), positions, labels
+
+
+def make_dataset(
+    encoded: Encoded,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    head: str,
+    head_spec=None,
+    tokenizer_info: dict | None = None,
+):
+    """Batches of `(inputs, targets)`, each batch trimmed to its longest row."""
+    import tensorflow as tf
+
+    sequence_targets = head == "token_classification"
+    dataset = tf.data.Dataset.from_tensor_slices((encoded.inputs, encoded.targets))
+    if shuffle:
+        dataset = dataset.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+
+    def trim(inputs, targets):
+        width = tf.maximum(tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], axis=1)), 1)
+        inputs = {k: v[:, :width] for k, v in inputs.items()}
+        if sequence_targets:
+            targets = {k: v[:, :width] for k, v in targets.items()}
+        if head == "masked_lm":
+            ids, positions, labels = mask_tokens(
+                inputs["token_ids"], inputs["padding_mask"], tokenizer_info, head_spec
+            )
+            inputs = {**inputs, "token_ids": ids, "mask_positions": positions}
+            targets = {"logits": labels}
+        return inputs, targets
+
+    return dataset.map(trim, num_parallel_calls=1, deterministic=True).prefetch(2)
+
+
+def tokenizer_info(tokenizer: BertTokenizer) -> dict:
+    """The plain facts the masking pipeline needs (kept out of the tf.data closure's tokenizer)."""
+    return {
+        "special_ids": tokenizer.special_ids(),
+        "vocab_size": tokenizer.vocab_size,
+        "mask_id": tokenizer.mask_id,
+        "pad_id": tokenizer.pad_id,
+        "continuation": tokenizer.continuation_flags(),
+    }
+
+
+def warn(message: str) -> None:
+    print(f"kseq: {message}", file=sys.stderr)
+
+
+__all__ = [
+    "IGNORE",
+    "PACKED_KEYS",
+    "READERS",
+    "Encoded",
+    "encode_examples",
+    "fixed_mask_positions",
+    "label_names",
+    "make_dataset",
+    "mask_tokens",
+    "read_classification",
+    "read_documents",
+    "read_squad",
+    "read_tagging",
+    "tokenizer_info",
+    "vocabulary_texts",
+    "write_examples",
+]

@@ -1,0 +1,84 @@
+"""The BERT family's loss and metric: cross-entropy and accuracy that skip negative labels.
+
+Every head labels what it does not score with -1: tokens after the first piece of a word
+(tagging), [CLS]/[SEP]/padding, unused masked-LM prediction slots. Registered in the loss
+registry at import (Keras is imported only when the loss is made).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from kseq.train.components import losses
+
+LOSS = "ignore_index_crossentropy"
+
+
+@losses.register(LOSS)
+def ignore_index_crossentropy():
+    """Sparse categorical cross-entropy from logits; labels < 0 are ignored."""
+    return keras_objects()["loss"]()
+
+
+def masked_accuracy(name: str = "accuracy"):
+    """Accuracy of the argmax over labels >= 0."""
+    return keras_objects()["accuracy"](name=name)
+
+
+@functools.cache
+def keras_objects() -> dict:
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="kseq")
+    class IgnoreIndexCrossentropy(keras.losses.Loss):
+        """Mean cross-entropy over the labels >= 0 of the batch (logits in, any rank).
+
+        Per sample, the sum of its token losses is scaled by B / (labelled tokens in the
+        batch), so Keras's batch mean is the mean over labelled tokens.
+        """
+
+        def __init__(self, name=LOSS, **kwargs):
+            super().__init__(name=name, **kwargs)
+
+        def call(self, y_true, y_pred):
+            y_true = ops.cast(y_true, "int32")  # (B, ...)
+            keep = ops.greater_equal(y_true, 0)
+            safe = ops.where(keep, y_true, 0)
+            log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)  # (B, ..., C)
+            picked = ops.take_along_axis(log_probs, ops.expand_dims(safe, -1), axis=-1)
+            losses_ = -ops.squeeze(picked, -1) * ops.cast(keep, "float32")  # (B, ...)
+            weights = ops.cast(keep, "float32")
+            batch = ops.cast(ops.shape(y_true)[0], "float32")
+            if len(y_true.shape) > 1:
+                axes = tuple(range(1, len(y_true.shape)))
+                per_sample = ops.sum(losses_, axis=axes)
+            else:
+                per_sample = losses_
+            return per_sample * batch / ops.maximum(ops.sum(weights), 1.0)
+
+    @keras.saving.register_keras_serializable(package="kseq")
+    class IgnoreIndexAccuracy(keras.metrics.Metric):
+        """Fraction of labels >= 0 that equal the argmax of the logits."""
+
+        def __init__(self, name="accuracy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_true = ops.cast(y_true, "int32")
+            keep = ops.cast(ops.greater_equal(y_true, 0), "float32")
+            predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+            hits = ops.cast(ops.equal(predicted, y_true), "float32")
+            self.correct.assign_add(ops.sum(hits * keep))
+            self.total.assign_add(ops.sum(keep))
+
+        def result(self):
+            return self.correct / ops.maximum(self.total, 1.0)
+
+        def reset_state(self):
+            self.correct.assign(0.0)
+            self.total.assign(0.0)
+
+    return {"loss": IgnoreIndexCrossentropy, "accuracy": IgnoreIndexAccuracy}

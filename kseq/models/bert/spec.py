@@ -1,0 +1,326 @@
+"""Spec classes of the BERT family (`model.type: bert`): encoder sizes, head, data, tokenizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from kseq.models.bert.losses import LOSS  # importing registers the family's loss
+from kseq.registry import Registry
+from kseq.spec.common import ModelSpec
+from kseq.spec.fields import Variant, option, variant
+
+
+def _keyword_field(cls, attribute: str, key: str):
+    """Expose dataclass field `attribute` under the YAML key `key` (a Python keyword).
+
+    `init.from` cannot be a Python identifier; the field is stored as `attribute` and the
+    spec machinery (which reads fields by name) sees it as `key`: constructor keyword,
+    attribute (a property) and type hint all answer to `key`.
+    """
+    fields = {}
+    for name, spec_field in cls.__dataclass_fields__.items():
+        if name == attribute:
+            spec_field.name = key
+            name = key
+        fields[name] = spec_field
+    cls.__dataclass_fields__ = fields
+    cls.__annotations__ = {
+        (key if name == attribute else name): hint for name, hint in cls.__annotations__.items()
+    }
+    init = cls.__init__
+
+    def __init__(self, **kwargs):
+        if key in kwargs:
+            kwargs[attribute] = kwargs.pop(key)
+        init(self, **kwargs)
+
+    cls.__init__ = __init__
+    setattr(
+        cls,
+        key,
+        property(
+            lambda self: getattr(self, attribute), lambda self, v: setattr(self, attribute, v)
+        ),
+    )
+    return cls
+
+
+@dataclass
+class InitSpec:
+    """Start from the weights of a trained or imported kseq BERT run (`init.from: RUN_DIR`).
+
+    The backbone's weights are copied and its tokenizer is reused; the architecture (sizes,
+    epsilon, activation) is taken from that run. The head starts fresh unless `keep_head` is set
+    and the run has the same head type with the same shapes.
+    """
+
+    from_: str | None = option(None, help="a kseq BERT RUN_DIR; null = random initialisation")
+    keep_head: bool = option(False, help="also copy the head when type and shapes match")
+
+
+_keyword_field(InitSpec, "from_", "from")
+
+
+@dataclass
+class FreezeSpec:
+    """Parts of the backbone that are not trained."""
+
+    embeddings: bool = option(False, help="freeze token/segment/position embeddings + their norm")
+    layers: int = option(0, min=0, help="freeze the lowest N encoder layers")
+
+
+class HeadSpec(Variant):
+    """The task head on top of the encoder, chosen by `type:`."""
+
+    variants = Registry("head type")
+
+
+@variant("none")
+@dataclass
+class NoHeadSpec(HeadSpec):
+    """No head: the encoder alone (sequence_output, pooled_output); for imported checkpoints."""
+
+    type: str = "none"
+
+
+@variant("classification")
+@dataclass
+class ClassificationHeadSpec(HeadSpec):
+    """Sentence (or sentence-pair) classification from the pooled [CLS] output."""
+
+    type: str = "classification"
+    dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
+    num_classes: int | None = option(None, min=2, help="null = the labels found in the data")
+
+
+@variant("token_classification")
+@dataclass
+class TokenClassificationHeadSpec(HeadSpec):
+    """A tag per word (named entities, ...); the first WordPiece of each word carries it."""
+
+    type: str = "token_classification"
+    dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
+    num_tags: int | None = option(None, min=2, help="null = the tags found in the data")
+
+
+@variant("span_qa")
+@dataclass
+class SpanQAHeadSpec(HeadSpec):
+    """Extractive question answering: start/end logits over the context, best-span decoding."""
+
+    type: str = "span_qa"
+    max_answer_length: int = option(30, min=1, help="longest answer, in tokens")
+    max_query_length: int = option(32, min=1, help="questions are truncated to this many tokens")
+
+
+@variant("masked_lm")
+@dataclass
+class MaskedLMHeadSpec(HeadSpec):
+    """Masked-language-model pretraining; the output projection is tied to the token embedding."""
+
+    type: str = "masked_lm"
+    mask_rate: float = option(0.15, above=0.0, below=1.0, help="fraction of tokens predicted")
+    mask_token_rate: float = option(0.8, min=0.0, max=1.0, help="of those: replaced by [MASK]")
+    random_token_rate: float = option(0.1, min=0.0, max=1.0, help="of those: a random token")
+    whole_word: bool = option(False, help="mask all pieces of a word together")
+    max_predictions: int = option(20, min=1, help="most masked positions per sequence")
+
+    def check(self, checker, path):
+        if self.mask_token_rate + self.random_token_rate > 1.0:
+            checker.fail(
+                f"{path}.random_token_rate",
+                "mask_token_rate + random_token_rate exceeds 1",
+                f"<= {1.0 - self.mask_token_rate:g}",
+                repr(self.random_token_rate),
+            )
+
+
+SYNTHETIC_TASKS = {
+    "classification": ("sentiment", "sentiment_pairs"),
+    "token_classification": ("entities",),
+    "span_qa": ("qa",),
+    "masked_lm": ("pretraining", "clinical"),
+    "none": ("pretraining", "clinical"),
+}
+FILE_TYPES = {
+    "classification": (".tsv", ".jsonl"),
+    "token_classification": (".tsv", ".conll", ".jsonl"),
+    "span_qa": (".json",),
+    "masked_lm": (".txt",),
+    "none": (".txt",),
+}
+
+
+@dataclass
+class BertSyntheticSpec:
+    """Built-in, deterministically generated data sets, one per head (see kseq.models.bert.data).
+
+    sentiment (single texts) and sentiment_pairs (same/different sentiment) for classification,
+    entities (names and numbers, BIO tags) for token classification, qa (dates and names in
+    generated contexts) for span_qa, pretraining (general sentences) and clinical (a domain)
+    for masked_lm. `auto` picks the first task of the head.
+    """
+
+    task: Literal[
+        "auto", "sentiment", "sentiment_pairs", "entities", "qa", "pretraining", "clinical"
+    ] = "auto"
+    train_size: int = option(2000, min=10)
+    validation_size: int = option(200, min=5)
+    seed: int = option(0, min=0)
+
+
+@dataclass
+class BertTokenizerSpec:
+    """BERT WordPiece: a given vocab.txt, or a vocabulary learned from the training text."""
+
+    vocab: str | None = option(None, is_path=True, help="a BERT vocab.txt; null = learn one")
+    lowercase: bool = option(True, help="uncased: lowercase the text")
+    strip_accents: bool | None = option(None, help="NFD + drop accents; null = as lowercase")
+    vocab_size: int = option(2000, min=16, help="size of a learned vocabulary (at most)")
+    min_count: int = option(1, min=1, help="characters seen fewer times are left out")
+
+
+@dataclass
+class BertDataSpec:
+    """Task data from files, or a built-in synthetic set when `train` is null.
+
+    Files by head: classification — TSV (`text<TAB>label` or `text<TAB>text_pair<TAB>label`,
+    optional header) or JSONL; token_classification — JSONL (`tokens`, `tags`) or CoNLL-style
+    TSV (`token<TAB>tag`, blank line between sentences); span_qa — SQuAD JSON; masked_lm —
+    plain text, one document per line (or per blank-line separated paragraph).
+    """
+
+    train: str | None = option(None, is_path=True, help="training file; null = synthetic")
+    validation: str | None = option(None, is_path=True, help="held-out file; null = split off")
+    validation_split: float = option(0.1, above=0.0, below=1.0)
+    sequence_length: int | None = option(None, min=4, help="packed length; null = model max")
+    text_field: str = option("text", nonempty=True, help="JSONL key of the text")
+    text_pair_field: str = option("text_pair", nonempty=True, help="JSONL key of a second text")
+    label_field: str = option("label", nonempty=True, help="JSONL key of the label")
+    tokens_field: str = option("tokens", nonempty=True, help="JSONL key of the words")
+    tags_field: str = option("tags", nonempty=True, help="JSONL key of the word tags")
+    documents: Literal["lines", "paragraphs"] = option(
+        "lines", help="masked_lm text: a document per line or per blank-line separated block"
+    )
+    synthetic: BertSyntheticSpec = option(BertSyntheticSpec())
+    tokenizer: BertTokenizerSpec = option(BertTokenizerSpec())
+
+    def check(self, checker, path):
+        if self.validation and not self.train:
+            checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
+
+
+@variant("bert")
+@dataclass
+class BertSpec(ModelSpec):
+    """BERT: token + segment + position embeddings, a Transformer encoder and a task head."""
+
+    type: str = "bert"
+    vocab_size: int | None = option(None, min=8, help="null = the tokenizer's vocabulary size")
+    hidden_size: int = option(128, min=1)
+    num_layers: int = option(2, min=1, max=64)
+    num_heads: int = option(2, min=1)
+    intermediate_size: int = option(512, min=1, help="width of the feed-forward layers")
+    max_sequence_length: int = option(128, min=4, help="rows of the position embedding")
+    num_segments: int = option(2, min=1, help="segment (token type) embeddings")
+    dropout: float = option(0.1, min=0.0, below=1.0)
+    attention_dropout: float | None = option(None, min=0.0, below=1.0, help="null = dropout")
+    layer_norm_epsilon: float = option(1e-12, above=0.0)
+    activation: Literal["gelu", "gelu_approximate", "relu"] = option(
+        "gelu", help="feed-forward activation; gelu is the exact erf form"
+    )
+    norm_first: bool = option(False, help="pre-LN blocks (BERT is post-LN)")
+    initializer_range: float = option(0.02, above=0.0, help="stddev of the truncated normal")
+    init: InitSpec = option(InitSpec())
+    freeze: FreezeSpec = option(FreezeSpec())
+    layerwise_lr_decay: float = option(
+        1.0, above=0.0, max=1.0, help="learning rate x decay^depth from the top layer down"
+    )
+    head: HeadSpec = option(ClassificationHeadSpec(), help="the task head")
+
+    data_spec = BertDataSpec
+    default_loss = LOSS
+
+    def check(self, checker, path):
+        if self.hidden_size % self.num_heads:
+            checker.fail(
+                f"{path}.num_heads",
+                f"does not divide hidden_size ({self.hidden_size})",
+                "a divisor of hidden_size",
+                repr(self.num_heads),
+            )
+        if self.freeze.layers > self.num_layers:
+            checker.fail(
+                f"{path}.freeze.layers",
+                f"more than the {self.num_layers} encoder layers",
+                f"<= {self.num_layers}",
+                repr(self.freeze.layers),
+            )
+
+    def check_with_data(self, checker, data: BertDataSpec):
+        head = self.head.type
+        if data.sequence_length is not None and data.sequence_length > self.max_sequence_length:
+            checker.fail(
+                "data.sequence_length",
+                f"longer than model.max_sequence_length ({self.max_sequence_length})",
+                f"<= {self.max_sequence_length}",
+                repr(data.sequence_length),
+            )
+        task = data.synthetic.task
+        if data.train is None and task != "auto" and task not in SYNTHETIC_TASKS[head]:
+            checker.fail(
+                "data.synthetic.task",
+                f"not a task for a {head} head",
+                "auto or " + ", ".join(SYNTHETIC_TASKS[head]),
+                repr(task),
+            )
+        for key in ("train", "validation"):
+            value = getattr(data, key)
+            if value and not value.endswith(FILE_TYPES[head]):
+                checker.fail(
+                    f"data.{key}",
+                    f"unsupported file type for a {head} head",
+                    " or ".join(FILE_TYPES[head]),
+                    value,
+                )
+
+    def architecture(self) -> dict:
+        """The fields that define the backbone's shapes and arithmetic."""
+        return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+
+
+ARCHITECTURE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "intermediate_size",
+    "max_sequence_length",
+    "num_segments",
+    "layer_norm_epsilon",
+    "activation",
+    "norm_first",
+)
+
+
+def synthetic_task(spec) -> str:
+    task = spec.data.synthetic.task
+    return SYNTHETIC_TASKS[spec.model.head.type][0] if task == "auto" else task
+
+
+__all__ = [
+    "ARCHITECTURE_FIELDS",
+    "BertDataSpec",
+    "BertSpec",
+    "BertSyntheticSpec",
+    "BertTokenizerSpec",
+    "ClassificationHeadSpec",
+    "FreezeSpec",
+    "HeadSpec",
+    "InitSpec",
+    "MaskedLMHeadSpec",
+    "NoHeadSpec",
+    "SpanQAHeadSpec",
+    "TokenClassificationHeadSpec",
+]
