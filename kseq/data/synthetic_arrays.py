@@ -1,4 +1,4 @@
-"""Built-in synthetic arrays with low-dimensional structure, generated from a seed (no downloads)."""
+"""Built-in synthetic arrays with low-dimensional structure, generated from a seed."""
 
 from __future__ import annotations
 

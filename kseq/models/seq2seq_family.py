@@ -350,15 +350,14 @@ class Seq2SeqFamily(Family):
             ref, got = reference.get("target_ids"), candidate.get("target_ids")
             if ref is None:
                 return {}
-            rows = len(ref)
-            truth = targets[:rows]
+            truth = targets[: len(ref)]
+
+            def exact(rows):
+                return float(np.mean([strip_ids(r) == t for r, t in zip(rows, truth, strict=True)]))
+
             return {
-                "exact_match_keras": float(
-                    np.mean([strip_ids(r) == t for r, t in zip(ref, truth)])
-                ),
-                "exact_match_export": float(
-                    np.mean([strip_ids(g) == t for g, t in zip(got, truth)])
-                ),
+                "exact_match_keras": exact(ref),
+                "exact_match_export": exact(got),
                 "sequences_identical_to_keras": float(
                     np.mean([np.array_equal(a, b) for a, b in zip(ref, got, strict=True)])
                 ),
