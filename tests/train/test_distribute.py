@@ -22,6 +22,7 @@ import pytest
 from helpers import ROOT, SPECS
 
 import kseq
+from kseq.errors import KseqError
 
 TOLERANCE = 1e-5
 OVERRIDES = [
@@ -139,3 +140,36 @@ def test_multi_worker_two_processes_match_single_device(tmp_path, single_device)
     assert sorted(p.name for p in output.parent.iterdir()) == ["mw"]
     reference, _ = single_device
     assert max_difference(weights(output), reference) < TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "tf_config, message",
+    [
+        (None, "needs the cluster in the TF_CONFIG"),
+        ("{not json", "TF_CONFIG: not valid JSON"),
+        ('{"cluster": {"worker": ["localhost:1"]}}', "expected a 'task'"),
+    ],
+)
+def test_multi_worker_needs_a_valid_tf_config(tmp_path, monkeypatch, tf_config, message):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    spec = kseq.load_spec(SPEC, [*OVERRIDES, "train.distribute.strategy=multi_worker"])
+    with pytest.raises(KseqError, match=message):
+        kseq.train(spec, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_chief_is_the_chief_task_or_worker_zero():
+    from kseq.train.distribute import _is_chief
+
+    workers = {"worker": ["a:1", "b:1"]}
+    assert _is_chief({"cluster": workers, "task": {"type": "worker", "index": 0}}) == (True, None)
+    assert _is_chief({"cluster": workers, "task": {"type": "worker", "index": 1}}) == (
+        False,
+        "worker-1",
+    )
+    with_chief = {"chief": ["c:1"], **workers}
+    assert _is_chief({"cluster": with_chief, "task": {"type": "chief", "index": 0}})[0]
+    assert not _is_chief({"cluster": with_chief, "task": {"type": "worker", "index": 0}})[0]
