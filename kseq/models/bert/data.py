@@ -336,7 +336,9 @@ def _improve_span(pieces, start, end, answer_ids):
 def encode_qa(examples, tokenizer, length, max_query_length) -> Encoded:
     rows, starts, ends, meta = [], [], [], []
     for example in examples:
-        question = tokenizer.encode([example["question"]])[0][:max_query_length]
+        question = tokenizer.encode([example["question"]])[0][
+            : max(1, min(max_query_length, length - 4))
+        ]
         words = context_words(example["context"])
         pieces, owners = tokenizer.encode_words([w for w, _, _ in words])
         budget = max(0, length - 3 - len(question))
@@ -459,8 +461,8 @@ def mask_tokens(token_ids, padding_mask, tokenizer_info: dict, head_spec):
         masked, positions, labels = tf_text.mask_language_model(word_rows, selector, chooser)
     else:
         masked, positions, labels = tf_text.mask_language_model(ragged, selector, chooser)
-    width = tf.shape(token_ids)[1]
-    masked_ids = masked.to_tensor(default_value=tokenizer_info["pad_id"], shape=[None, width])
+    # Rows keep their lengths, and the batch is trimmed to its longest row: the width matches.
+    masked_ids = masked.to_tensor(default_value=tokenizer_info["pad_id"])
     positions = tf.cast(positions.to_tensor(default_value=0), tf.int32)
     labels = tf.cast(labels.to_tensor(default_value=IGNORE), tf.int32)
     positions = tf.pad(positions, [[0, 0], [0, 1]])[:, : tf.maximum(tf.shape(positions)[1], 1)]

@@ -173,6 +173,7 @@ def qa(count: int, seed: int) -> list[dict]:
         city, city2 = rng.sample(CITIES, 2)
         date = f"{rng.choice(MONTHS)} {rng.randint(1, 28)}, {rng.randint(1900, 2020)}"
         year = str(rng.randint(1950, 2023))
+        place, adjective = rng.choice(WORDS["place"]), rng.choice(WORDS["adjective"])
         facts = [
             (f"{first} was born on {date} in {city} .", [
                 (f"When was {first} born?", date),
@@ -182,8 +183,7 @@ def qa(count: int, seed: int) -> list[dict]:
                 (f"Who moved to {city2}?", second),
                 (f"In which year did {second} move to {city2}?", year),
             ]),
-            (f"The {rng.choice(WORDS['place'])} near the house was {rng.choice(WORDS['adjective'])} .",
-             []),
+            (f"The {place} near the house was {adjective} .", []),
         ]  # fmt: skip
         rng.shuffle(facts)
         offsets, position = [], 0

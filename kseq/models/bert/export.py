@@ -1,0 +1,313 @@
+"""Serving signatures of BERT models (parts `full`, `encoder`, `with_tokenizer`).
+
+Numeric inputs are int32 `token_ids`, `segment_ids`, `padding_mask` `(B, S)` (plus
+`mask_positions` `(B, P)` for masked_lm). S is dynamic (up to `model.max_sequence_length`)
+unless a fixed `sequence_length` is asked for, in which case S (and P = `max_predictions`) are
+static.
+
+- `full` — `serving_default` (SavedModel + builtin-only TFLite):
+  classification: `logits`, `probabilities` `(B, C)`; token_classification: `logits`
+  `(B, S, T)`; span_qa: `start_logits`, `end_logits` `(B, S)` and the decoded best span
+  `answer_start`, `answer_end` `(B,)` int32 (token positions in the packed input) and
+  `answer_score` `(B,)`; masked_lm: `logits` `(B, P, V)`; none: `sequence_output` `(B, S, H)`,
+  `pooled_output` `(B, H)`. Plus `serving_text` (SavedModel only): strings in (`text` [and
+  `text_pair`], or `question` and `context`), the exact in-graph tokenizer, the same outputs
+  and the packed `token_ids`.
+- `encoder` — `encode`: `sequence_output` [and `pooled_output`].
+- `with_tokenizer` — `with_tokenizer`: like `serving_text` but tokenized with
+  FastBertTokenizer, so it converts to TFLite with tensorflow-text custom ops (run it on
+  `InterpreterWithCustomOps` with `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kseq.errors import KseqError
+from kseq.export.endpoints import Endpoint
+from kseq.models.bert.data import context_words
+
+NUMERIC_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _numpy(tensors: dict) -> dict:
+    return {k: np.asarray(v) for k, v in tensors.items()}
+
+
+def answer_allowed(segment_ids, padding_mask):
+    """(B, S) bool: context tokens (segment 1, real, not the final [SEP]) may hold an answer."""
+    from keras import ops
+
+    mask = ops.cast(padding_mask, "int32")
+    lengths = ops.sum(mask, axis=1, keepdims=True)  # (B, 1)
+    positions = ops.expand_dims(ops.arange(ops.shape(mask)[1], dtype="int32"), 0)  # (1, S)
+    context = ops.equal(ops.cast(segment_ids, "int32"), 1)
+    return ops.logical_and(
+        ops.logical_and(context, ops.equal(mask, 1)), ops.less(positions, lengths - 1)
+    )
+
+
+def serving_outputs(model, spec, inputs: dict) -> dict:
+    """The model's outputs plus head-specific extras (probabilities, decoded spans)."""
+    from keras import ops
+
+    from kseq.layers.bert_heads import best_span
+
+    outputs = dict(model(inputs, training=False))
+    head = spec.model.head.type
+    if head == "classification":
+        outputs["probabilities"] = ops.softmax(outputs["logits"], axis=-1)
+    elif head == "span_qa":
+        allowed = answer_allowed(inputs["segment_ids"], inputs["padding_mask"])
+        start, end, score = best_span(
+            outputs["start_logits"],
+            outputs["end_logits"],
+            allowed,
+            spec.model.head.max_answer_length,
+        )
+        outputs.update(answer_start=start, answer_end=end, answer_score=score)
+    return outputs
+
+
+def _fit_length(samples: dict, length: int | None, positions: int | None, pad_id: int) -> dict:
+    """Pad/cut sample arrays to a fixed sequence length (and mask_positions to `positions`)."""
+    if length is None:
+        return samples
+    out = {}
+    for key, value in samples.items():
+        width = positions if key == "mask_positions" else length
+        fill = pad_id if key == "token_ids" else 0
+        value = value[:, :width]
+        if value.shape[1] < width:
+            pad = np.full((len(value), width - value.shape[1]), fill, value.dtype)
+            value = np.concatenate([value, pad], axis=1)
+        if key == "mask_positions":
+            value = np.minimum(value, length - 1)
+        out[key] = value
+    return out
+
+
+def _numeric_signature(names, length, positions):
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec((None, length), tf.int32, name=name) for name in names]
+    if "mask_positions" in names:
+        specs[-1] = tf.TensorSpec((None, positions), tf.int32, name="mask_positions")
+    return specs
+
+
+def _text_inputs(head: str) -> tuple[str, ...]:
+    return {"span_qa": ("question", "context")}.get(head, ("text",))
+
+
+def _text_samples(spec, data, count) -> dict[str, np.ndarray]:
+    head = spec.model.head.type
+    examples = data.info["validation_examples"][:count]
+
+    def column(values):
+        return np.array([v.encode("utf-8") for v in values], dtype=object)
+
+    if head == "span_qa":
+        return {
+            "question": column([e["question"] for e in examples]),
+            "context": column([e["context"] for e in examples]),
+        }
+    if head == "classification":
+        out = {"text": column([e["text"] for e in examples])}
+        if examples and "text_pair" in examples[0]:
+            out["text_pair"] = column([e["text_pair"] for e in examples])
+        return out
+    if head == "token_classification":
+        return {"text": column([" ".join(e["tokens"]) for e in examples])}
+    return {"text": column(list(examples))}
+
+
+def max_query_tokens(spec, length: int) -> int:
+    return max(1, min(spec.model.head.max_query_length, length - 4))
+
+
+def pack_texts(tokenizer, spec, length, texts: dict) -> dict[str, np.ndarray]:
+    """Python packing of string inputs exactly as the in-graph text endpoints do it."""
+    head = spec.model.head.type
+    if head == "span_qa":
+        questions = tokenizer.encode(texts["question"])
+        contexts = tokenizer.encode(texts["context"])
+        limit = max_query_tokens(spec, length)
+        return tokenizer.pack(questions, contexts, length, first_max=limit)
+    first = tokenizer.encode(texts["text"])
+    second = tokenizer.encode(texts["text_pair"]) if "text_pair" in texts else None
+    return tokenizer.pack(first, second, length)
+
+
+def _text_endpoint(name, model, spec, data, fast: bool, text_names):
+    import tensorflow as tf
+
+    tokenizer = data.info["tokenizer"]
+    length = data.info["sequence_length"]
+    head = spec.model.head.type
+    tokenize = tokenizer.fast_tokenize if fast else tokenizer.tf_tokenize
+    limit = max_query_tokens(spec, length) if head == "span_qa" else None
+
+    def fn(**texts):
+        ragged = [tokenize(texts[n]) for n in text_names]
+        packed = tokenizer.tf_pack(
+            ragged[0], ragged[1] if len(ragged) > 1 else None, length, first_max=limit
+        )
+        return {**serving_outputs(model, spec, packed), "token_ids": packed["token_ids"]}
+
+    def reference(batch):
+        texts = {k: [t.decode("utf-8") for t in np.asarray(v).tolist()] for k, v in batch.items()}
+        packed = pack_texts(tokenizer, spec, length, texts)
+        outputs = serving_outputs(model, spec, {k: tf.constant(v) for k, v in packed.items()})
+        return {**_numpy(outputs), "token_ids": packed["token_ids"]}
+
+    samples = _text_samples(spec, data, spec.export.parity_samples)
+    signature = [tf.TensorSpec((None,), tf.string, name=n) for n in text_names]
+    return Endpoint(
+        name,
+        fn,
+        signature,
+        reference=reference,
+        samples=samples,
+        calibration=[
+            {k: v[i : i + 1] for k, v in samples.items()}
+            for i in range(len(samples[text_names[0]]))
+        ],
+        tflite=fast,
+    )
+
+
+def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoint]:
+    import tensorflow as tf
+
+    from kseq.models.bert.network import backbone_of
+
+    head = spec.model.head.type
+    tokenizer = data.info["tokenizer"]
+    if sequence_length is not None and not 4 <= sequence_length <= spec.model.max_sequence_length:
+        raise KseqError(
+            f"--sequence-length must be in 4..{spec.model.max_sequence_length} "
+            f"(model.max_sequence_length). Received: {sequence_length}"
+        )
+    positions = spec.model.head.max_predictions if head == "masked_lm" else None
+    names = NUMERIC_INPUTS + (("mask_positions",) if head == "masked_lm" else ())
+    fixed_positions = positions if sequence_length is not None else None
+    signature = _numeric_signature(names, sequence_length, fixed_positions)
+    samples = _fit_length(data.samples, sequence_length, positions, tokenizer.pad_id)
+    calibration_rows = _fit_length(data.calibration, sequence_length, positions, tokenizer.pad_id)
+    calibration = [
+        {k: v[i : i + 1] for k, v in calibration_rows.items()}
+        for i in range(len(calibration_rows["token_ids"]))
+    ]
+    text_names = _text_inputs(head)
+    if head == "classification" and "text_pair" in _text_samples(spec, data, 1):
+        text_names = ("text", "text_pair")
+
+    if part == "encoder":
+        encoder = backbone_of(model)
+        encoder_names = NUMERIC_INPUTS
+        encoder_samples = {k: samples[k] for k in encoder_names}
+
+        def encode(**inputs):
+            return dict(encoder(inputs, training=False))
+
+        return [
+            Endpoint(
+                "encode",
+                encode,
+                signature[:3],
+                reference=lambda d: _numpy(encode(**{k: tf.constant(v) for k, v in d.items()})),
+                samples=encoder_samples,
+                calibration=[{k: c[k] for k in encoder_names} for c in calibration],
+            )
+        ]
+    if part == "with_tokenizer":
+        if head == "masked_lm":
+            raise KseqError("--part with_tokenizer is not available for masked_lm heads")
+        return [_text_endpoint("with_tokenizer", model, spec, data, True, text_names)]
+
+    def serve(**inputs):
+        return serving_outputs(model, spec, inputs)
+
+    endpoints = [
+        Endpoint(
+            "serving_default",
+            serve,
+            signature,
+            reference=lambda d: _numpy(serve(**{k: tf.constant(v) for k, v in d.items()})),
+            samples=samples,
+            calibration=calibration,
+        )
+    ]
+    if head != "masked_lm":
+        endpoints.append(_text_endpoint("serving_text", model, spec, data, False, text_names))
+    return endpoints
+
+
+def quality_metric(spec, part):
+    """Task agreement between the Keras model and an artifact (reported for quantized exports)."""
+    head = spec.model.head.type
+
+    def agreement(reference, candidate):
+        if head == "none" or part == "encoder":
+            a = np.asarray(reference["sequence_output"], np.float64).ravel()
+            b = np.asarray(candidate["sequence_output"], np.float64).ravel()
+            cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+            return {"sequence_output_cosine": cosine}
+        if head == "span_qa":
+            same = (
+                np.asarray(reference["answer_start"]) == np.asarray(candidate["answer_start"])
+            ) & (np.asarray(reference["answer_end"]) == np.asarray(candidate["answer_end"]))
+            return {"same_answer_span": float(np.mean(same))}
+        ref = np.argmax(np.asarray(reference["logits"]), axis=-1)
+        got = np.argmax(np.asarray(candidate["logits"]), axis=-1)
+        return {"same_prediction": float(np.mean(ref == got))}
+
+    return agreement
+
+
+def export_with_tokenizer(run_dir, output=None, quantize: str = "none") -> dict:
+    """Export the `with_tokenizer` part to TFLite (tensorflow-text custom ops); returns the report.
+
+    The artifact (default `RUN_DIR/export/with_tokenizer.tflite`) passes the parity gate on
+    `InterpreterWithCustomOps` with `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from kseq.api import load_run
+    from kseq.export import convert, write_saved_model, write_tflite
+
+    run_dir = Path(run_dir)
+    spec, family, model = load_run(run_dir)
+    data = family.load_data(spec, run_dir=run_dir)
+    endpoints = family.endpoints(model, spec, data, "with_tokenizer")
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    path = Path(output) if output else run_dir / "export" / f"with_tokenizer{suffix}.tflite"
+    with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
+        saved = Path(scratch) / "saved_model"
+        write_saved_model(endpoints, saved, track=model)
+        baseline = None
+        if quantize != "none":
+            baseline = len(convert(saved, ["with_tokenizer"], "none", allow_custom_ops=True))
+        report = write_tflite(
+            endpoints,
+            saved,
+            path,
+            quantize,
+            metric=family.quality(spec, data, "with_tokenizer"),
+            custom_ops=True,
+            float32_size_bytes=baseline,
+        )
+    return {**report, "path": str(path)}
+
+
+__all__ = [
+    "answer_allowed",
+    "export_with_tokenizer",
+    "bert_endpoints",
+    "context_words",
+    "pack_texts",
+    "quality_metric",
+    "serving_outputs",
+]

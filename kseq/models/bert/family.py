@@ -1,0 +1,391 @@
+"""The BERT family on the one path: data, model, compile, evaluate, predict, export endpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
+from kseq.errors import KseqError
+from kseq.models.bert import data as bert_data
+from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
+from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
+from kseq.models.family import Family, PreparedData, families
+from kseq.train.components import make_optimizer
+
+ASSETS = "assets"
+LABELS_FILE = "labels.json"
+
+
+def assets_dir(run_dir) -> Path:
+    return Path(run_dir) / ASSETS
+
+
+def load_tokenizer(run_dir) -> BertTokenizer:
+    directory = assets_dir(run_dir)
+    if not (directory / "vocab.txt").is_file():
+        raise KseqError(f"{run_dir}: no BERT vocabulary in {directory}")
+    return BertTokenizer.load(directory)
+
+
+def load_labels(run_dir) -> list[str] | None:
+    path = assets_dir(run_dir) / LABELS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["labels"]
+
+
+def _examples(spec, data_file, run_dir):
+    """(train, validation) examples from a file, the spec's files, or the synthetic task."""
+    from kseq.models.bert import synthetic
+
+    head = spec.model.head.type
+    data = spec.data
+    read = bert_data.READERS[head]
+    if data_file is not None:
+        examples = read(data_file, data)
+        return examples, examples
+    if data.train is None:
+        options = data.synthetic
+        train_size = options.train_size
+        if run_dir is not None:  # export/evaluate: a few rows are enough for calibration
+            train_size = min(train_size, 16)
+        return synthetic.generate(
+            synthetic_task(spec), train_size, options.validation_size, options.seed
+        )
+    train = read(data.train, data)
+    if data.validation is not None:
+        return train, read(data.validation, data)
+    order = np.random.default_rng(spec.train.seed).permutation(len(train))
+    held = max(1, int(round(len(train) * data.validation_split)))
+    if held >= len(train):
+        raise KseqError(
+            f"{data.train}: too few examples ({len(train)}) to hold out a validation split"
+        )
+    return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
+
+
+def _adopt_init(spec) -> dict:
+    """Read `init.from`: its spec (architecture adopted into `spec.model`) and tokenizer."""
+    from kseq.spec.load import load_spec
+    from kseq.train.run_dir import SPEC_FILE, require_run_dir
+
+    path = Path(spec.model.init.from_).expanduser()
+    try:
+        require_run_dir(path)
+    except KseqError as e:
+        raise KseqError(f"model.init.from: {e}") from None
+    source = load_spec(path / SPEC_FILE)
+    if source.model.type != "bert":
+        raise KseqError(
+            f"model.init.from: {path} holds a {source.model.type} model; expected a bert run"
+        )
+    tokenizer = load_tokenizer(path)
+    changed = []
+    for name in ARCHITECTURE_FIELDS:
+        value = getattr(source.model, name)
+        if name == "vocab_size" and value is None:
+            value = tokenizer.vocab_size
+        if getattr(spec.model, name) != value:
+            changed.append(f"{name}={value}")
+            setattr(spec.model, name, value)
+    if changed:
+        bert_data.warn(f"model.init.from: architecture taken from {path}: {', '.join(changed)}")
+    return {"path": path, "spec": source, "tokenizer": tokenizer}
+
+
+def _tokenizer(spec, train_examples) -> BertTokenizer:
+    options = spec.data.tokenizer
+    if options.vocab is not None:
+        return BertTokenizer(
+            read_vocab(options.vocab),
+            lowercase=options.lowercase,
+            strip_accents=options.strip_accents,
+        )
+    texts = bert_data.vocabulary_texts(spec.model.head.type, train_examples)
+    return BertTokenizer.learn(
+        texts,
+        vocab_size=options.vocab_size,
+        min_count=options.min_count,
+        lowercase=options.lowercase,
+        strip_accents=options.strip_accents,
+    )
+
+
+def _check_labels(spec, labels):
+    head = spec.model.head
+    wanted = getattr(head, "num_classes", None) or getattr(head, "num_tags", None)
+    if wanted is not None and wanted != len(labels):
+        key = "num_classes" if head.type == "classification" else "num_tags"
+        raise KseqError(
+            f"model.head.{key} is {wanted} but the training data has {len(labels)} "
+            f"label(s): {', '.join(labels[:10])}"
+        )
+    if len(labels) < 2:
+        raise KseqError(f"data: a {head.type} head needs at least 2 labels; found {labels}")
+
+
+def _sample_rows(encoded, count):
+    rows = encoded.take(np.arange(min(count, len(encoded))))
+    width = max(1, int(rows.inputs["padding_mask"].sum(axis=1).max()))
+    return {k: v[:, :width] for k, v in rows.inputs.items()}
+
+
+@families.register("bert")
+class BertFamily(Family):
+    """BERT encoders with a classification, tagging, span-QA or masked-LM head."""
+
+    # ---- data ----------------------------------------------------------------------------------
+    def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
+        head = spec.model.head.type
+        if run_dir is None and data_file is None and head == "none":
+            raise KseqError(
+                "model.head: type none has no training objective; choose classification, "
+                "token_classification, span_qa or masked_lm"
+            )
+        source = None
+        if run_dir is None and spec.model.init.from_ is not None:
+            source = _adopt_init(spec)
+        train_examples, validation_examples = _examples(spec, data_file, run_dir)
+        if run_dir is not None:
+            tokenizer = load_tokenizer(run_dir)
+            labels = load_labels(run_dir)
+        else:
+            tokenizer = source["tokenizer"] if source else _tokenizer(spec, train_examples)
+            labels = bert_data.label_names(head, train_examples)
+            if labels is not None:
+                _check_labels(spec, labels)
+        if spec.model.vocab_size is not None and spec.model.vocab_size < tokenizer.vocab_size:
+            raise KseqError(
+                f"model.vocab_size is {spec.model.vocab_size} but the vocabulary has "
+                f"{tokenizer.vocab_size} tokens"
+            )
+        length = spec.data.sequence_length or spec.model.max_sequence_length
+        if run_dir is not None:
+            train_examples = train_examples[: spec.export.calibration_samples]
+
+        def encode(examples):
+            return bert_data.encode_examples(
+                head, examples, tokenizer, labels, length, spec.model.head
+            )
+
+        train = encode(train_examples)
+        validation = encode(validation_examples)
+        info = bert_data.tokenizer_info(tokenizer) if head == "masked_lm" else None
+
+        def dataset(encoded, shuffle):
+            return bert_data.make_dataset(
+                encoded,
+                spec.train.batch_size,
+                shuffle=shuffle,
+                seed=spec.train.seed,
+                head=head,
+                head_spec=spec.model.head,
+                tokenizer_info=info,
+            )
+
+        samples = _sample_rows(validation, spec.export.parity_samples)
+        calibration = _sample_rows(train, spec.export.calibration_samples)
+        if head == "masked_lm":
+            samples = bert_data.fixed_mask_positions(samples, tokenizer, spec.model.head.mask_rate)
+            calibration = bert_data.fixed_mask_positions(
+                calibration, tokenizer, spec.model.head.mask_rate, seed=1
+            )
+        return PreparedData(
+            train=dataset(train, True),
+            validation=dataset(validation, False),
+            samples=samples,
+            calibration=calibration,
+            info={
+                "tokenizer": tokenizer,
+                "labels": labels,
+                "init": source,
+                "sequence_length": length,
+                "validation": validation,
+                "validation_examples": validation_examples,
+            },
+        )
+
+    def save_assets(self, run_dir: Path, data: PreparedData) -> None:
+        directory = assets_dir(run_dir)
+        data.info["tokenizer"].save(directory)
+        if data.info["labels"] is not None:
+            (directory / LABELS_FILE).write_text(
+                json.dumps({"labels": data.info["labels"]}, ensure_ascii=False, indent=2) + "\n",
+                encoding="utf-8",
+            )
+
+    # ---- model ---------------------------------------------------------------------------------
+    def build(self, spec, data):
+        import keras
+
+        from kseq.models.bert.network import BertConfig, build_model, freeze
+
+        head = spec.model.head
+        labels = data.info["labels"]
+        config = BertConfig.from_spec(spec.model, data.info["tokenizer"].vocab_size)
+        model = build_model(
+            config,
+            head.type,
+            num_labels=len(labels) if labels else None,
+            head_dropout=getattr(head, "dropout", None),
+            name=spec.name.replace(" ", "_") if spec.name.isascii() else "bert",
+        )
+        source = data.info.get("init")
+        if source is not None:
+            source_model = keras.saving.load_model(
+                source["path"] / "model.keras", safe_mode=True, compile=False
+            )
+            copy_weights(source_model, model, keep_head=spec.model.init.keep_head)
+        freeze(model, spec.model.freeze.embeddings, spec.model.freeze.layers)
+        return model
+
+    def compile(self, model, spec) -> None:
+        from kseq.models.bert.network import HEAD_OUTPUTS, learning_rate_factors
+        from kseq.models.bert.optim import with_layer_factors
+
+        head = spec.model.head.type
+        if spec.train.loss not in (None, LOSS):
+            raise KseqError(
+                f"train.loss: BERT heads train with {LOSS!r} (labels < 0 ignored). "
+                f"Received: {spec.train.loss!r}"
+            )
+        optimizer = make_optimizer(spec.train.optimizer)
+        if spec.model.layerwise_lr_decay < 1.0:
+            optimizer = with_layer_factors(
+                optimizer, learning_rate_factors(model, spec.model.layerwise_lr_decay)
+            )
+        if head == "none":
+            model.compile(optimizer=optimizer)
+            return
+        outputs = HEAD_OUTPUTS[head]
+        model.compile(
+            optimizer=optimizer,
+            loss={name: ignore_index_crossentropy() for name in outputs},
+            loss_weights={name: 1.0 / len(outputs) for name in outputs},
+            metrics={name: [masked_accuracy("accuracy")] for name in outputs},
+        )
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, model, spec, data) -> dict:
+        head = spec.model.head.type
+        if head == "none":
+            raise KseqError("evaluate: a BERT without a head has no task metric")
+        metrics = {
+            k: float(v)
+            for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()
+        }
+        validation = data.info["validation"]
+        if head == "masked_lm":
+            metrics["perplexity"] = float(math.exp(min(metrics["loss"], 50.0)))
+        if head == "span_qa":
+            metrics.update(span_metrics(model, spec, validation))
+        metrics["examples"] = len(validation)
+        return metrics
+
+    # ---- prediction ----------------------------------------------------------------------------
+    def predict(self, model, spec, run_dir, texts, strategy=None, **overrides) -> list[dict]:
+        from kseq.models.bert.predict import predict
+
+        return predict(model, spec, load_tokenizer(run_dir), load_labels(run_dir), texts)
+
+    def tokenize(self, run_dir, texts) -> list[list[int]]:
+        from kseq.spec.load import load_spec
+        from kseq.train.run_dir import SPEC_FILE
+
+        spec = load_spec(Path(run_dir) / SPEC_FILE)
+        tokenizer = load_tokenizer(run_dir)
+        length = spec.data.sequence_length or spec.model.max_sequence_length
+        out = []
+        for text in texts:
+            first, _, second = text.partition("\t")
+            pair = tokenizer.encode([second])[0] if second else None
+            packed = tokenizer.pack(tokenizer.encode([first]), [pair] if pair else None, length)
+            out.append(packed["token_ids"][0][packed["padding_mask"][0] > 0].tolist())
+        return out
+
+    # ---- export --------------------------------------------------------------------------------
+    def parts(self) -> list[str]:
+        return ["full", "encoder", "with_tokenizer"]
+
+    def custom_ops(self, part: str) -> bool:
+        """Whether the TFLite export of `part` needs tensorflow-text custom ops."""
+        return part == "with_tokenizer"
+
+    def endpoints(self, model, spec, data, part, sequence_length: int | None = None):
+        """Serving signatures; `sequence_length` fixes the sequence axis (default: dynamic)."""
+        from kseq.models.bert.export import bert_endpoints
+
+        return bert_endpoints(model, spec, data, part, sequence_length)
+
+    def quality(self, spec, data, part):
+        from kseq.models.bert.export import quality_metric
+
+        return quality_metric(spec, part)
+
+
+def copy_weights(source, target, keep_head: bool = False) -> list[str]:
+    """Copy the backbone (and, with `keep_head`, a same-type head) layer by layer.
+
+    Returns the names of the layers copied. Shapes must match.
+    """
+    from kseq.models.bert.network import backbone_layer_names, head_type
+
+    names = set(backbone_layer_names(source)) & set(backbone_layer_names(target))
+    if keep_head and head_type(source) == head_type(target):
+        head_layers = {layer.name for layer in target.layers if layer.weights} - set(
+            backbone_layer_names(target)
+        )
+        names |= head_layers & {layer.name for layer in source.layers}
+    copied = []
+    for name in sorted(names):
+        src, dst = source.get_layer(name), target.get_layer(name)
+        weights = src.get_weights()
+        shapes = [w.shape for w in weights]
+        wanted = [tuple(w.shape) for w in dst.weights]
+        if [tuple(s) for s in shapes] != wanted:
+            raise KseqError(
+                f"model.init.from: layer {name!r} has weight shapes {shapes} in the source run "
+                f"but {wanted} here"
+            )
+        dst.set_weights(weights)
+        copied.append(name)
+    return copied
+
+
+def span_metrics(model, spec, encoded) -> dict:
+    """Exact match and token F1 of the decoded best spans against the gold token spans."""
+    from kseq.layers.bert_heads import best_span
+    from kseq.models.bert.export import answer_allowed
+
+    starts, ends = [], []
+    for begin in range(0, len(encoded), 64):
+        rows = encoded.take(np.arange(begin, min(begin + 64, len(encoded))))
+        outputs = model(rows.inputs, training=False)
+        allowed = answer_allowed(rows.inputs["segment_ids"], rows.inputs["padding_mask"])
+        start, end, _ = best_span(
+            outputs["start_logits"],
+            outputs["end_logits"],
+            allowed,
+            spec.model.head.max_answer_length,
+        )
+        starts += np.asarray(start).tolist()
+        ends += np.asarray(end).tolist()
+    gold_start = encoded.targets["start_logits"]
+    gold_end = encoded.targets["end_logits"]
+    exact, f1 = [], []
+    for s, e, gs, ge in zip(starts, ends, gold_start, gold_end, strict=True):
+        exact.append(float(s == gs and e == ge))
+        if gs < 0:
+            f1.append(0.0)
+            continue
+        overlap = max(0, min(e, ge) - max(s, gs) + 1)
+        if overlap == 0:
+            f1.append(0.0)
+            continue
+        precision, recall = overlap / (e - s + 1), overlap / (ge - gs + 1)
+        f1.append(2 * precision * recall / (precision + recall))
+    return {"exact_match": float(np.mean(exact)), "span_f1": float(np.mean(f1))}
