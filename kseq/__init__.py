@@ -1,6 +1,16 @@
 """kseq: declarative Keras 3 models from YAML specs, trained and exported to builtin-only TFLite."""
 
-from kseq.api import build, evaluate, export, load_run, run, train
+from kseq.api import (
+    build,
+    evaluate,
+    export,
+    load_run,
+    plot_attention,
+    predict,
+    run,
+    tokenize,
+    train,
+)
 from kseq.errors import KseqError
 from kseq.spec.load import dump_spec, load_spec, spec_schema
 
@@ -12,8 +22,11 @@ __all__ = [
     "export",
     "load_run",
     "load_spec",
+    "plot_attention",
+    "predict",
     "run",
     "spec_schema",
+    "tokenize",
     "train",
 ]
 __version__ = "0.1.0"
