@@ -37,7 +37,7 @@ def _dynamic_specs(prefix: str, short: dict, long: dict):
 def _generate_outputs(result: dict) -> dict:
     ids = result["target_ids"]
     if len(ids.shape) == 3:  # beam search: (B, n_best, L) -> the best hypothesis
-        return {"target_ids": ids[:, 0], "score": result["scores"][:, 0]}
+        return {"target_ids": ids[:, 0]}
     return {"target_ids": ids}
 
 

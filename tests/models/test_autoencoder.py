@@ -141,7 +141,8 @@ def test_encoder_part_exports_embeddings(tmp_path):
 
 
 def test_int8_export_is_at_most_30_percent_of_float32(tmp_path):
-    spec = kseq.load_spec(SPECS / "default.yaml", ["train.epochs=1", "train.steps_per_epoch=20"])
+    quick = ["train.epochs=1", "train.steps_per_epoch=20"]
+    spec = kseq.load_spec(SPECS / "autoencoder_denoising.yaml", quick)
     run_dir = kseq.train(spec, output=tmp_path / "run")
     report = kseq.export(run_dir, format="tflite", quantize="int8")
     assert report["size_ratio_vs_float32"] <= 0.30

@@ -21,7 +21,7 @@ TINY = [
     "data.synthetic.validation_size=12",
     "export.parity_samples=12",
 ]
-RNN_SPECS = sorted(SPECS.glob("rnn_seq2seq_*.yaml"))
+RNN_SPECS = [*sorted(SPECS.glob("rnn_seq2seq_*.yaml")), SPECS / "default.yaml"]
 
 
 @pytest.fixture(scope="module")
