@@ -68,29 +68,43 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
     }
 
 
+RESULTS = ROOT / "docs" / "bench-results" / "seq2seq_dates.json"
+
+
 def main() -> None:
+    import json
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", default=DEFAULT_SPECS)
     parser.add_argument("--set", action="append", default=[], help="override for every spec")
     args = parser.parse_args()
-    rows = []
+    # Results of earlier runs are kept per spec, so one spec can be re-measured alone.
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     with tempfile.TemporaryDirectory(prefix="kseq-bench-") as scratch:
         for name in args.specs:
             result = measure(ROOT / "specs" / name, args.set, Path(scratch))
+            result = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in result.items()}
+            result["overrides"] = args.set
+            result["date"] = time.strftime("%Y-%m-%d")
             print(result, flush=True)
-            rows.append(
-                [
-                    f"`{result['name']}`",
-                    result["attention"],
-                    f"{result['exact']:.1%}",
-                    f"{result['exact_short']:.1%}",
-                    f"{result['exact_long']:.1%} (n={result['n_long']})",
-                    result["epochs"],
-                    f"{result['seconds'] / 60:.1f} min",
-                    f"{result['tokens_per_second']:,.0f}",
-                    f"{result['params']:,}",
-                ]
-            )
+            results[result["name"]] = result
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    rows = [
+        [
+            f"`{r['name']}`",
+            r["attention"],
+            f"{r['exact']:.1%}",
+            f"{r['exact_short']:.1%}",
+            f"{r['exact_long']:.1%} (n={r['n_long']})",
+            r["epochs"],
+            f"{r['seconds'] / 60:.1f} min",
+            f"{r['tokens_per_second']:,.0f}",
+            f"{r['params']:,}",
+            r["date"],
+        ]
+        for r in results.values()
+    ]
     body = table(
         [
             "spec",
@@ -102,16 +116,16 @@ def main() -> None:
             "train time",
             "train tokens/s",
             "params",
+            "measured",
         ],
         rows,
     )
     notes = (
         "\n\nExact match is over the 1,000 held-out dates of the built-in task (greedy decoding, "
         "the trained model reloaded from RUN_DIR). Tokens/s counts non-padding source and target "
-        "tokens of the training set per second of `kseq train` wall time (data, fit, save)."
+        "tokens of the training set per second of `kseq train` wall time (data, fit, save). "
+        "Raw results: `docs/bench-results/seq2seq_dates.json`."
     )
-    if args.set:
-        notes += f" Overrides: `{' '.join(args.set)}`."
     print(write_section("seq2seq-dates", "Date normalisation: RNN attention types", body + notes))
 
 
