@@ -170,8 +170,9 @@ class Seq2SeqFamily(Family):
                 bucketing=data.bucketing,
             )
 
-        # Parity samples mix lengths in one padded batch, as apps send them.
-        held_out = [s for s, _ in validation_ids[: spec.export.parity_samples]]
+        # `generate` is gated on every held-out source, mixed lengths in one padded batch as apps
+        # send them; the other signatures on the first `export.parity_samples` rows.
+        held_out = [s for s, _ in validation_ids]
         calibration = [s for s, _ in train_ids[: spec.export.calibration_samples]]
         return PreparedData(
             train=dataset(train_ids, True),

@@ -52,6 +52,12 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
     hits = np.array([r["output"] == t for r, (_, t) in zip(results, pairs, strict=True)])
     long = np.array([len(s) >= LONG_INPUT for s, _ in pairs])
     epochs = len(json.loads((run_dir / "history.json").read_text()))
+    # The edge artifacts on the same 1,000 held-out dates (the export's quality metric).
+    exported = {}
+    for quantize in ("none", "dynamic"):
+        report = kseq.export(run_dir, format="tflite", quantize=quantize)
+        metric = report["parity"]["generate"]["metric"]
+        exported[quantize] = (metric["exact_match_export"], report["size_bytes"])
     attention = spec.model.attention
     return {
         "name": spec_path.stem,
@@ -65,6 +71,10 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
         "seconds": seconds,
         "tokens_per_second": train_tokens * epochs / seconds,
         "params": model.count_params(),
+        "exact_tflite": exported["none"][0],
+        "exact_tflite_dynamic": exported["dynamic"][0],
+        "tflite_kib": exported["none"][1] / 1024,
+        "tflite_dynamic_kib": exported["dynamic"][1] / 1024,
     }
 
 
@@ -101,6 +111,8 @@ def main() -> None:
             f"{r['seconds'] / 60:.1f} min",
             f"{r['tokens_per_second']:,.0f}",
             f"{r['params']:,}",
+            f"{r['exact_tflite']:.1%} ({r['tflite_kib']:,.0f} KiB)",
+            f"{r['exact_tflite_dynamic']:.1%} ({r['tflite_dynamic_kib']:,.0f} KiB)",
             r["date"],
         ]
         for r in results.values()
@@ -116,6 +128,8 @@ def main() -> None:
             "train time",
             "train tokens/s",
             "params",
+            "TFLite fp32 exact match",
+            "TFLite dynamic-range exact match",
             "measured",
         ],
         rows,
@@ -124,6 +138,8 @@ def main() -> None:
         "\n\nExact match is over the 1,000 held-out dates of the built-in task (greedy decoding, "
         "the trained model reloaded from RUN_DIR). Tokens/s counts non-padding source and target "
         "tokens of the training set per second of `kseq train` wall time (data, fit, save). "
+        "The TFLite columns run the exported `generate` signature (greedy decode loop in the "
+        "graph) on the plain LiteRT interpreter over the same 1,000 dates. "
         "Raw results: `docs/bench-results/seq2seq_dates.json`."
     )
     print(write_section("seq2seq-dates", "Date normalisation: RNN attention types", body + notes))
