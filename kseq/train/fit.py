@@ -39,7 +39,10 @@ def _callbacks(spec, directory: Path, partial, state: dict | None) -> tuple[list
     best = None
     if spec.train.checkpoints:
         best = resume.BestWeights(
-            directory / "checkpoints" / "best.weights.h5", (state or {}).get("best_val_loss")
+            partial.path,
+            directory / "checkpoints" / "best.weights.h5",
+            (state or {}).get("best_val_loss"),
+            (state or {}).get("best_val_file"),
         )
         callbacks.append(best)
     if spec.train.tensorboard:
@@ -154,9 +157,12 @@ def train(spec, output: str | Path | None = None) -> Path:
             partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
             raise
     if where.chief:
-        _swap_into_place(partial.run, target)
-        partial.discard()
+        try:
+            _swap_into_place(partial.run, target)
+        except BaseException:
+            partial.unlock()  # the complete checkpoint stays: a rerun only writes RUN_DIR
+            raise
+    partial.discard()  # a non-chief worker's copy only kept the collectives in step
+    if where.chief:
         print(f"kseq: trained model written to {target}")
-    else:
-        partial.discard()  # a non-chief worker's copy only kept the collectives in step
     return target

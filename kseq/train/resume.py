@@ -9,6 +9,7 @@ runs/.x.partial/
   state.json             last finished epoch, its weights file, history so far, callback states
   epoch-0003.weights.h5  model + optimizer state after that epoch (Keras BackupAndRestore)
   best-0002.npz          early stopping's best weights (with restore_best_weights)
+  best-val-0002.weights.h5  the best epoch's weights, for run/checkpoints/best.weights.h5
   run/                   what becomes RUN_DIR: checkpoints/, logs/, then model.keras, ...
 ```
 
@@ -137,8 +138,13 @@ class PartialRun:
         """Hold the directory's flock; another live process training here is an error."""
         import fcntl
 
+        if self.target.exists() and not self.target.is_dir():
+            raise KseqError(f"cannot write {self.target}: it exists and is not a directory")
         while True:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise KseqError(f"cannot write {self.target}: {error.strerror or error}") from None
             lock_path = self.path / LOCK_FILE
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -224,7 +230,9 @@ class PartialRun:
         return None
 
     def clear(self) -> None:
-        """Empty the directory but keep the lock file we hold."""
+        """Empty the directory but keep the lock file we hold; the state goes first, so a kill
+        half-way leaves no checkpoint that looks usable."""
+        (self.path / STATE_FILE).unlink(missing_ok=True)
         for entry in self.path.iterdir():
             if entry.name == LOCK_FILE:
                 continue
@@ -289,13 +297,27 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class BestWeights(keras.callbacks.Callback):
-    """`checkpoints/best.weights.h5`: the weights of the best epoch by `val_loss`, written
-    atomically (Keras's ModelCheckpoint writes in place); the best value survives a restart."""
+    """`checkpoints/best.weights.h5`: the weights of the best epoch by `val_loss`.
 
-    def __init__(self, path: Path, best: float | None = None, monitor: str = "val_loss"):
+    Each new best goes into the staging directory under its epoch's name and the epoch
+    checkpoint records which file is current, so after a crash the best weights are those of the
+    best epoch in the kept history, not of an epoch the crash threw away. The file is copied to
+    `destination` when training ends (Keras's ModelCheckpoint would write it in place).
+    """
+
+    def __init__(
+        self,
+        staging: Path,
+        destination: Path,
+        best: float | None = None,
+        file: str | None = None,
+        monitor: str = "val_loss",
+    ):
         super().__init__()
-        self.path = path
+        self.staging = staging
+        self.destination = destination
         self.best = best
+        self.file = file
         self.monitor = monitor
 
     def on_epoch_end(self, epoch, logs=None):
@@ -305,8 +327,14 @@ class BestWeights(keras.callbacks.Callback):
         value = float(value)
         if self.best is None or value < self.best:
             self.best = value
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_save_weights(self.model, self.path)
+            self.file = f"best-val-{epoch + 1:04d}.weights.h5"
+            _atomic_save_weights(self.model, self.staging / self.file)
+
+    def on_train_end(self, logs=None):
+        if self.file is None or not (self.staging / self.file).is_file():
+            return
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.destination, (self.staging / self.file).read_bytes())
 
 
 class EpochCheckpoint(keras.callbacks.BackupAndRestore):
@@ -379,11 +407,12 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             "early_stopping": stopping.state() if stopping is not None else None,
             "best_weights": self._best_weights_file,
             "best_val_loss": self.best.best if self.best is not None else None,
+            "best_val_file": self.best.file if self.best is not None else None,
         }
         atomic_write_text(directory / STATE_FILE, json.dumps(state) + "\n")
         # Only now are the older files unreferenced.
-        keep = {weights, self._best_weights_file}
-        for path in [*directory.glob("epoch-*.weights.h5"), *directory.glob("best-*.npz")]:
+        keep = {weights, self._best_weights_file, state["best_val_file"]}
+        for path in [*directory.glob("epoch-*.weights.h5"), *directory.glob("best-*")]:
             if path.name not in keep:
                 with contextlib.suppress(OSError):
                     path.unlink()

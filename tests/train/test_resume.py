@@ -189,6 +189,12 @@ def test_crash_while_writing_run_dir_resumes_to_identical_result(tmp_path, monke
     assert history(target) == history(reference)
     for ours, theirs in zip(weights(target), weights(reference), strict=True):
         np.testing.assert_array_equal(ours, theirs)
+    # checkpoints/best.weights.h5 too: the best epoch's weights, as in the uninterrupted run.
+    best = [keras.saving.load_model(r / "model.keras", compile=False) for r in (target, reference)]
+    for model, run_dir in zip(best, (target, reference), strict=True):
+        model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    for ours, theirs in zip(best[0].get_weights(), best[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_crash_before_first_checkpoint_leaves_nothing(tmp_path, monkeypatch, capsys):
@@ -258,3 +264,14 @@ def test_trim_event_file_cuts_a_torn_record(tmp_path):
     assert path.read_bytes() == whole
     resume.trim_event_file(path)  # a complete file is left alone
     assert path.read_bytes() == whole
+
+
+def test_output_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setattr(fit_module, "fit", lambda *a, **k: pytest.fail("trained anyway"))
+    with pytest.raises(KseqError, match="exists and is not a directory"):
+        kseq.train(kseq.load_spec(SPEC, SMALL), blocker)
+    with pytest.raises(KseqError, match="cannot write"):
+        kseq.train(kseq.load_spec(SPEC, SMALL), blocker / "run")
+    assert blocker.read_text() == "x"
