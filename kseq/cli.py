@@ -154,19 +154,22 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sub
 
+    def add_restart(sub):
+        sub.add_argument(
+            "--restart",
+            action="append_const",
+            dest="set",
+            const="train.restart=true",
+            help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
+        )
+
     sub = command("validate", cmd_validate, "check a spec; exit 0 if valid, 2 if not")
     sub.add_argument("spec", metavar="SPEC")
     command("schema", cmd_schema, "print the JSON Schema of specs")
     sub = command("train", cmd_train, "train a spec's model into RUN_DIR")
     sub.add_argument("spec", metavar="SPEC")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
-    sub.add_argument(
-        "--restart",
-        action="append_const",
-        dest="set",
-        const="train.restart=true",
-        help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
-    )
+    add_restart(sub)
     sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("--data", metavar="FILE", help="evaluate on this file instead")
@@ -193,13 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
     sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
-    sub.add_argument(
-        "--restart",
-        action="append_const",
-        dest="set",
-        const="train.restart=true",
-        help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
-    )
+    add_restart(sub)
     return parser
 
 
