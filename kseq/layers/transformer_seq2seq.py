@@ -1,0 +1,292 @@
+"""Pieces of the Transformer encoder-decoder (`model.type: transformer_seq2seq`).
+
+- `TokenEmbedding`: token table scaled by `√D`, also usable in reverse as the tied output
+  projection (`logits = h · Eᵀ + b`).
+- `PositionTable`: sinusoidal or learned encodings of positions `0 … sequence_length - 1`, by
+  slice (teacher forcing) or by row index (one decoding step); it wraps
+  `kseq.layers.transformer.SinusoidalPositionEncoding` / `PositionEmbedding`.
+- `decoder_block`: one `kseq.layers.transformer.TransformerDecoderLayer` applied with
+  precomputed cross-attention keys/values and a caller-supplied self-attention (full causal or
+  one cached step), returning the cross-attention weights too. It reads the layer's documented
+  sublayers and must stay equal to `TransformerDecoderLayer.call` (tests check ≤ 1e-5).
+
+Everything lowers to TFLite builtins: masks from comparisons of ranges, `ops.expand_dims`
+(never `x[:, None]`), cache writes with `ops.where` on a one-hot position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import initializers, ops
+
+from kseq.layers.transformer import (
+    PositionEmbedding,
+    SinusoidalPositionEncoding,
+    get_activation,
+)
+
+__all__ = ["PositionTable", "TokenEmbedding", "decoder_block", "feedforward", "residual"]
+
+POSITION_KINDS = ("sinusoidal", "learned")
+
+
+@keras.saving.register_keras_serializable(package="kseq")
+class TokenEmbedding(keras.layers.Layer):
+    """Token embeddings `E` `(V, D)`, scaled by `√D`; in reverse, the tied output projection.
+
+    Forward: `ids (B, T) -> E[ids] · √D (B, T, D)` (`scale=True`). Reverse: `h (..., D) ->
+    h · Eᵀ + b (..., V)` float32 logits, `b` a `(V,)` bias when `output_bias=True`. The same layer
+    object is called both ways in a functional model, so the table is shared (Press & Wolf, 2017).
+
+    Masking: none; padding (id 0) is embedded like any token, the callers build padding masks.
+
+    Args:
+        vocab_size: int, rows `V` of the table.
+        output_dim: int, width `D`.
+        scale: bool, multiply looked-up rows by `√D`. Defaults to True.
+        output_bias: bool, add a `(V,)` bias to reverse logits. Defaults to False.
+        embeddings_initializer: initializer of the table; None = normal with stddev `D^-½`
+            (so scaled rows have unit variance).
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: `(B, T)` int ids, or `(..., D)` hidden states when `reverse=True`.
+        reverse: bool, project hidden states to logits with `Eᵀ`.
+
+    Returns:
+        `(B, T, D)` embeddings, or `(..., V)` float32 logits when `reverse=True`.
+
+    Example:
+    ```python
+    embedding = TokenEmbedding(1000, 64)
+    hidden = embedding(token_ids)  # (B, T) -> (B, T, 64)
+    logits = embedding(hidden, reverse=True)  # (B, T, 64) -> (B, T, 1000)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        output_dim,
+        scale=True,
+        output_bias=False,
+        embeddings_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("vocab_size", vocab_size), ("output_dim", output_dim)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        self.vocab_size = vocab_size
+        self.output_dim = output_dim
+        self.scale = scale
+        self.output_bias = output_bias
+        self.embeddings_initializer = initializers.get(
+            embeddings_initializer or initializers.RandomNormal(stddev=1.0 / math.sqrt(output_dim))
+        )
+
+    def build(self, inputs_shape=None):
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.vocab_size, self.output_dim),
+            initializer=self.embeddings_initializer,
+        )
+        self.bias = (
+            self.add_weight(name="output_bias", shape=(self.vocab_size,), initializer="zeros")
+            if self.output_bias
+            else None
+        )
+
+    def call(self, inputs, reverse=False):
+        table = ops.convert_to_tensor(self.embeddings)  # (V, D)
+        if reverse:
+            logits = ops.matmul(inputs, ops.transpose(table))  # (..., V)
+            if self.bias is not None:
+                logits = logits + self.bias
+            return ops.cast(logits, "float32")
+        rows = ops.take(table, ops.cast(inputs, "int32"), axis=0)  # (B, T, D)
+        if self.scale:
+            rows = rows * ops.cast(math.sqrt(self.output_dim), rows.dtype)
+        return rows
+
+    def compute_output_shape(self, inputs_shape, reverse=False):
+        if reverse:
+            return tuple(inputs_shape[:-1]) + (self.vocab_size,)
+        return tuple(inputs_shape) + (self.output_dim,)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        dtype = "float32" if reverse else self.compute_dtype
+        return keras.KerasTensor(shape, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "output_dim": self.output_dim,
+                "scale": self.scale,
+                "output_bias": self.output_bias,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kseq")
+class PositionTable(keras.layers.Layer):
+    """Encodings of positions `0 … sequence_length - 1`: sinusoidal (fixed) or learned.
+
+    Teacher forcing adds `call(x)` (the first `T` rows, broadcast to `(B, T, D)`); a decoding
+    step adds `rows(positions)` (`(B,)` -> `(B, D)`), the same values by row index. The decoder
+    of `transformer_seq2seq` also sizes its key/value caches by `sequence_length`.
+
+    Sublayers: `position_embedding` (`PositionEmbedding`, learned) or `sinusoidal_encoding`
+    (`SinusoidalPositionEncoding`).
+
+    Masking: none.
+
+    Args:
+        sequence_length: int, number of positions (rows of the learned table; learned inputs
+            longer than this fail).
+        kind: `"sinusoidal"` or `"learned"`.
+        max_wavelength: float, longest sinusoid wavelength. Defaults to 10000.
+        initializer: initializer of the learned table. Defaults to `"glorot_uniform"`.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: `(B, T, D)`; only its shape is used.
+
+    Returns:
+        `(B, T, D)` encodings of positions `0 … T - 1`.
+    """
+
+    def __init__(
+        self,
+        sequence_length,
+        kind="sinusoidal",
+        max_wavelength=10000.0,
+        initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(sequence_length, int) or sequence_length < 1:
+            raise ValueError(
+                f"`sequence_length` must be a positive int. Received: {sequence_length!r}"
+            )
+        if kind not in POSITION_KINDS:
+            raise ValueError(f"`kind` must be one of {POSITION_KINDS}. Received: kind={kind!r}")
+        self.sequence_length = sequence_length
+        self.kind = kind
+        self.max_wavelength = max_wavelength
+        self.initializer = initializers.get(initializer)
+        if kind == "learned":
+            self.encoding = PositionEmbedding(
+                sequence_length,
+                initializer=self.initializer,
+                dtype=self.dtype_policy,
+                name="position_embedding",
+            )
+        else:
+            self.encoding = SinusoidalPositionEncoding(
+                max_wavelength, dtype=self.dtype_policy, name="sinusoidal_encoding"
+            )
+
+    def build(self, inputs_shape):
+        self.dim = int(inputs_shape[-1])
+        if self.kind == "learned":
+            self.encoding.build((None, self.sequence_length, self.dim))
+
+    def call(self, inputs):
+        return self.encoding(inputs)  # (B, T, D)
+
+    def table(self):
+        """All `(sequence_length, D)` encodings."""
+        if self.kind == "learned":
+            return ops.convert_to_tensor(self.encoding.position_embeddings)
+        shape = (1, self.sequence_length, self.dim)
+        return self.encoding(ops.zeros(shape, self.compute_dtype))[0]  # (L, D)
+
+    def rows(self, positions):
+        """`(B,)` int positions (clipped to the table) -> `(B, D)` encodings."""
+        positions = ops.clip(ops.cast(positions, "int32"), 0, self.sequence_length - 1)
+        return ops.take(self.table(), positions, axis=0)
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sequence_length": self.sequence_length,
+                "kind": self.kind,
+                "max_wavelength": self.max_wavelength,
+                "initializer": initializers.serialize(self.initializer),
+            }
+        )
+        return config
+
+
+def residual(layer, x, sublayer, norm):
+    """`norm(x + f(x))` (post-LN) or `x + f(norm(x))` (pre-LN), at inference (no dropout)."""
+    if layer.norm_first:
+        return x + sublayer(norm(x))
+    return norm(x + sublayer(x))
+
+
+def feedforward(layer, x):
+    """`W₂ act(W₁ x + b₁) + b₂` with the block's sublayers."""
+    activation = get_activation(layer.activation)
+    return layer.output_dense(activation(layer.intermediate_dense(x)))
+
+
+def attend(attention, query, key, value, mask, return_scores=False):
+    """Multi-head attention on already projected `key`/`value` `(B, S, N, H/N)`.
+
+    `query` `(B, T, D)` is projected here; `mask` is bool `(B, T, S)` or broadcastable. Returns
+    `(B, T, D)` and, with `return_scores`, the weights `(B, N, T, S)`.
+    """
+    projected = attention.query_dense(query)  # (B, T, N, H/N)
+    outputs, scores = attention._compute_attention(
+        projected, key, value, mask, training=False, return_attention_scores=return_scores
+    )
+    return attention.output_dense(outputs), scores
+
+
+def decoder_block(layer, x, self_attention, cross_key, cross_value, cross_mask, return_scores):
+    """One `TransformerDecoderLayer` at inference with a pluggable self-attention.
+
+    Args:
+        layer: a built `TransformerDecoderLayer`.
+        x: `(B, T, D)` inputs of the block.
+        self_attention: `fn(mha, h (B, T, D)) -> (B, T, D)`, the self-attention on the
+            (normalised, for pre-LN) inputs: full causal attention, or a cached step.
+        cross_key, cross_value: `(B, S, N, H/N)` memory projected by the layer's
+            `cross_attention` key/value dense layers.
+        cross_mask: bool `(B, 1, S)`, True at real memory positions.
+        return_scores: also return the cross-attention weights `(B, N, T, S)`.
+
+    Returns:
+        `(outputs (B, T, D), scores or None)`.
+    """
+    x = residual(
+        layer,
+        x,
+        lambda h: self_attention(layer.self_attention, h),
+        layer.self_attention_layer_norm,
+    )
+    scores = []
+
+    def cross(h):
+        outputs, weights = attend(
+            layer.cross_attention, h, cross_key, cross_value, cross_mask, return_scores
+        )
+        scores.append(weights)
+        return outputs
+
+    x = residual(layer, x, cross, layer.cross_attention_layer_norm)
+    x = residual(layer, x, lambda h: feedforward(layer, h), layer.feedforward_layer_norm)
+    return x, scores[0]

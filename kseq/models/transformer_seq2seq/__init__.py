@@ -1,0 +1,1 @@
+"""The Transformer encoder-decoder family (`model.type: transformer_seq2seq`)."""

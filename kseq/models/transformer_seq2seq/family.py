@@ -1,0 +1,27 @@
+"""The Transformer encoder-decoder family on the one path; everything but the network is shared."""
+
+from __future__ import annotations
+
+from kseq.models.family import families
+from kseq.models.seq2seq_family import Seq2SeqFamily
+
+
+@families.register("transformer_seq2seq")
+class TransformerSeq2SeqFamily(Seq2SeqFamily):
+    """Encoder-decoder Transformer with cached incremental decoding."""
+
+    def build_network(self, spec, source_vocab_size, target_vocab_size):
+        from kseq.models.transformer_seq2seq.network import build_transformer_seq2seq
+
+        return build_transformer_seq2seq(
+            spec.model,
+            source_vocab_size,
+            target_vocab_size,
+            source_positions=spec.model.source_positions(spec.data),
+            target_positions=spec.model.target_positions(spec.data),
+        )
+
+    def graph(self, model):
+        from kseq.models.transformer_seq2seq.graph import TransformerSeq2SeqGraph
+
+        return TransformerSeq2SeqGraph(model)

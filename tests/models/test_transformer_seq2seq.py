@@ -1,0 +1,303 @@
+"""Transformer seq2seq: teacher forcing == cached steps, masking, saving, the example spec's export.
+
+Every dimension differs (hidden 12, 3 heads of 4, feed-forward 10, 2 encoder and 3 decoder
+layers, source vocabulary 11, target vocabulary 13, source length 5, target length 4, batch 3,
+source positions 9, target positions 6) so a transposed weight or a wrong axis cannot pass by
+accident.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import SPECS
+
+import kseq
+from kseq.decoding import beam_search, greedy
+from kseq.models.transformer_seq2seq.graph import TransformerSeq2SeqGraph
+from kseq.models.transformer_seq2seq.network import build_transformer_seq2seq
+from kseq.models.transformer_seq2seq.spec import TransformerSeq2SeqSpec
+
+SOURCE_VOCAB, TARGET_VOCAB, SOURCE_POSITIONS, TARGET_POSITIONS = 11, 13, 9, 6
+SOURCE = np.array([[4, 5, 6, 7, 8], [9, 4, 10, 0, 0], [5, 0, 0, 0, 0]], "int32")  # (3, 5)
+TARGET_IN = np.array([[2, 6, 7, 8], [2, 11, 0, 0], [2, 12, 4, 0]], "int32")  # (3, 4)
+INPUTS = {"source": SOURCE, "target_in": TARGET_IN}
+
+# name -> (norm_first, positions, tie_output, shared_embeddings)
+CONFIGS = {
+    "preln-sinusoidal-untied": (True, "sinusoidal", False, False),
+    "preln-learned-tied": (True, "learned", True, False),
+    "postln-sinusoidal-tied": (False, "sinusoidal", True, False),
+    "postln-learned-untied": (False, "learned", False, False),
+    "preln-sinusoidal-shared-tied": (True, "sinusoidal", True, True),
+}
+
+
+def make_spec(config, dropout=0.1, **overrides):
+    norm_first, positions, tie, shared = config
+    return TransformerSeq2SeqSpec(
+        hidden_size=12,
+        num_heads=3,
+        intermediate_size=10,
+        encoder_layers=2,
+        decoder_layers=3,
+        dropout=dropout,
+        positions=positions,
+        norm_first=norm_first,
+        tie_output=tie,
+        shared_embeddings=shared,
+        **overrides,
+    )
+
+
+def build(config, seed=0, **kwargs):
+    keras.utils.set_random_seed(seed)
+    vocab = TARGET_VOCAB if config[3] else SOURCE_VOCAB
+    return build_transformer_seq2seq(
+        make_spec(config, **kwargs), vocab, TARGET_VOCAB, SOURCE_POSITIONS, TARGET_POSITIONS
+    )
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def built(request):
+    config = CONFIGS[request.param]
+    model = build(config)
+    return config, model, TransformerSeq2SeqGraph(model)
+
+
+def step_by_step(graph, source, target_in):
+    """Logits (B, T, V) and attention (B, T, S) from `graph.step`, one target position at a time."""
+    encoded = graph.encode(source)
+    state = graph.initial_state(encoded)
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    logits, attention = [], []
+    for t in range(target_in.shape[1]):
+        step_logits, state, weights = graph.step(tf.constant(target_in[:, t]), state, encoded)
+        assert {k: tuple(v.shape) for k, v in state.items()} == shapes  # fixed loop state
+        logits.append(step_logits.numpy())
+        attention.append(weights.numpy())
+    np.testing.assert_array_equal(state["position"].numpy(), [target_in.shape[1]] * len(source))
+    return np.stack(logits, 1), np.stack(attention, 1)
+
+
+def test_model_interface(built):
+    config, model, graph = built
+    assert [i.name for i in model.inputs] == ["source", "target_in"]
+    names = {layer.name for layer in model.layers}
+    assert {"source_embedding", "source_positions", "target_positions"} <= names
+    assert {"encoder_layer_0", "encoder_layer_1", "decoder_layer_2"} <= names
+    assert ("target_embedding" in names) is not config[3]
+    assert ("output_projection" in names) is not config[2]
+    assert ("decoder_norm" in names) is config[0]
+    logits = model(INPUTS)
+    assert logits.shape == (3, 4, TARGET_VOCAB)
+    assert logits.dtype == "float32"
+    assert graph.vocab_size == TARGET_VOCAB
+    assert graph.cache_length == TARGET_POSITIONS
+    encoded = graph.encode(SOURCE)
+    assert encoded["cross_key_2"].shape == (3, 5, 3, 4)
+    assert graph.initial_state(encoded)["self_value_2"].shape == (3, TARGET_POSITIONS, 3, 4)
+
+
+def test_teacher_forcing_matches_step_by_step(built):
+    _, model, graph = built
+    logits = model(INPUTS).numpy()
+    step_logits, step_attention = step_by_step(graph, SOURCE, TARGET_IN)
+    np.testing.assert_allclose(step_logits, logits, rtol=0, atol=1e-5)
+
+    forced_logits, forced_attention = graph.teacher_forced(SOURCE, TARGET_IN)
+    np.testing.assert_allclose(forced_logits.numpy(), logits, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(forced_attention.numpy(), step_attention, rtol=0, atol=1e-6)
+
+    padded = np.broadcast_to((SOURCE == 0)[:, None, :], step_attention.shape)
+    for attention in (step_attention, forced_attention.numpy()):
+        assert np.all(attention[padded] == 0.0)  # exactly zero, not just small
+        np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=0, atol=1e-6)
+
+
+def test_cross_attention_is_the_last_layer_average_over_heads(built):
+    # Reference: the last decoder layer's own MultiHeadAttention call on its hidden inputs.
+    _, model, graph = built
+    layer = model.get_layer("decoder_layer_2")
+    hidden = keras.Model(model.inputs, model.get_layer("decoder_layer_1").output)(INPUTS)
+    memory = graph.encode(SOURCE)["memory"]
+    causal = np.tril(np.ones((4, 4), bool))[None]  # (1, T, T)
+    if layer.norm_first:
+        normed = layer.self_attention_layer_norm(hidden)
+        hidden = hidden + layer.self_attention(normed, normed, attention_mask=causal)
+        query = layer.cross_attention_layer_norm(hidden)
+    else:
+        attended = layer.self_attention(hidden, hidden, attention_mask=causal)
+        query = layer.self_attention_layer_norm(hidden + attended)
+    _, scores = layer.cross_attention(
+        query, memory, attention_mask=(SOURCE != 0)[:, None, :], return_attention_scores=True
+    )  # (B, N, T, S)
+    _, attention = graph.teacher_forced(SOURCE, TARGET_IN)
+    np.testing.assert_allclose(attention.numpy(), scores.numpy().mean(1), rtol=0, atol=1e-6)
+
+
+def test_padding_invariance(built):
+    _, model, graph = built
+    extra = np.pad(SOURCE, [(0, 0), (0, 3)])  # 3 more padding columns (8 <= 9 positions)
+    logits = model(INPUTS).numpy()
+    padded_logits = model({"source": extra, "target_in": TARGET_IN}).numpy()
+    # Not bitwise: a longer key axis changes the reduction order of the attention matmuls and
+    # softmax sums (measured: ≤ 1.2e-6 on logits up to 2.9, a few float32 ulps), so the bound
+    # is 1e-6 relative to the largest logit.
+    scale = max(1.0, float(np.abs(logits).max()))
+    np.testing.assert_allclose(padded_logits, logits, rtol=0, atol=1e-6 * scale)
+
+    short = greedy(graph, SOURCE, max_length=5)
+    long = greedy(graph, extra, max_length=5)
+    np.testing.assert_array_equal(long["target_ids"], short["target_ids"])
+    np.testing.assert_allclose(long["attention"][..., :5], short["attention"], rtol=0, atol=1e-6)
+    assert np.all(long["attention"].numpy()[..., 5:] == 0.0)
+
+    # A row decodes the same alone as in a batch with longer rows.
+    alone = greedy(graph, SOURCE[2:, :1], max_length=5)["target_ids"]
+    np.testing.assert_array_equal(alone, short["target_ids"][2:])
+
+
+def test_causal_future_tokens_do_not_change_earlier_logits(built):
+    _, model, graph = built
+    changed = TARGET_IN.copy()
+    changed[:, 2] = [9, 10, 1]
+    logits = model(INPUTS).numpy()
+    other = model({"source": SOURCE, "target_in": changed}).numpy()
+    np.testing.assert_allclose(other[:, :2], logits[:, :2], rtol=0, atol=1e-6)
+    assert np.abs(other[:, 2:] - logits[:, 2:]).max() > 1e-3  # later positions do see it
+    forced, _ = graph.teacher_forced(SOURCE, changed)
+    np.testing.assert_allclose(forced.numpy()[:, :2], logits[:, :2], rtol=0, atol=1e-6)
+
+
+def test_empty_source_row(built):
+    # An all-padding source (an empty line) gives finite logits and all-zero attention.
+    _, _, graph = built
+    source = SOURCE.copy()
+    source[1] = 0
+    logits, attention = graph.teacher_forced(source, TARGET_IN)
+    assert np.all(np.isfinite(logits.numpy()))
+    assert np.all(attention.numpy()[1] == 0.0)
+    result = greedy(graph, source, max_length=4)
+    assert np.all(result["attention"].numpy()[1] == 0.0)
+
+
+def test_beam_width_one_is_greedy_and_beams_are_ranked(built):
+    _, _, graph = built
+    ids = greedy(graph, SOURCE, max_length=5)["target_ids"].numpy()
+    beam = beam_search(graph, SOURCE, max_length=5, beam_width=1, length_penalty=0.0)
+    np.testing.assert_array_equal(beam["target_ids"].numpy()[:, 0], ids)
+    beam = beam_search(graph, SOURCE, max_length=5, beam_width=3, n_best=3)
+    scores = beam["scores"].numpy()
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_config_round_trip(built):
+    _, model, _ = built
+    for name in ("source_embedding", "target_positions"):
+        layer = model.get_layer(name)
+        config = layer.get_config()
+        assert layer.__class__.from_config(config).get_config() == config
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone(INPUTS).numpy(), model(INPUTS).numpy())
+
+
+@pytest.mark.parametrize("name", ["preln-sinusoidal-shared-tied", "postln-learned-untied"])
+def test_keras_save_load(tmp_path, name):
+    model = build(CONFIGS[name], seed=3)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded(INPUTS).numpy(), model(INPUTS).numpy())
+    graph, reloaded = TransformerSeq2SeqGraph(model), TransformerSeq2SeqGraph(loaded)
+    np.testing.assert_array_equal(
+        greedy(reloaded, SOURCE, 5)["target_ids"], greedy(graph, SOURCE, 5)["target_ids"]
+    )
+    np.testing.assert_array_equal(
+        step_by_step(reloaded, SOURCE, TARGET_IN)[0], step_by_step(graph, SOURCE, TARGET_IN)[0]
+    )
+
+
+def test_tied_output_is_the_transposed_embedding():
+    model = build(CONFIGS["preln-learned-tied"])
+    embedding = model.get_layer("target_embedding")
+    table, bias = embedding.embeddings.numpy(), embedding.bias.numpy()
+    assert table.shape == (TARGET_VOCAB, 12) and bias.shape == (TARGET_VOCAB,)
+    embedding.bias.assign(np.linspace(-1, 1, TARGET_VOCAB).astype("float32"))
+    hidden = keras.Model(model.inputs, model.get_layer("decoder_norm").output)(INPUTS).numpy()
+    expected = hidden @ table.T + embedding.bias.numpy()
+    np.testing.assert_allclose(model(INPUTS).numpy(), expected, rtol=0, atol=1e-5)
+    # Embedding rows are the same table, scaled by sqrt(D).
+    np.testing.assert_allclose(embedding(TARGET_IN).numpy(), table[TARGET_IN] * np.sqrt(12), 1e-6)
+    shared = build(CONFIGS["preln-sinusoidal-shared-tied"])
+    assert len(shared.get_layer("source_embedding").weights) == 2  # table + output bias
+    with pytest.raises(ValueError, match="shared_embeddings"):
+        build_transformer_seq2seq(make_spec(CONFIGS["preln-sinusoidal-shared-tied"]), 11, 13, 9, 6)
+
+
+def test_dropout_only_in_training():
+    model = build(CONFIGS["postln-learned-untied"], dropout=0.3)
+    inference = model(INPUTS).numpy()
+    np.testing.assert_array_equal(model(INPUTS, training=False).numpy(), inference)
+    assert not np.allclose(model(INPUTS, training=True).numpy(), inference)
+
+
+def test_spec_errors():
+    base = {"model": {"type": "transformer_seq2seq", "hidden_size": 30, "num_heads": 4}}
+    with pytest.raises(kseq.KseqError, match="model.num_heads: does not divide hidden_size"):
+        kseq.load_spec(base)
+    with pytest.raises(kseq.KseqError, match="model.shared_embeddings: needs one vocabulary"):
+        kseq.load_spec(
+            {
+                "model": {"type": "transformer_seq2seq", "shared_embeddings": True},
+                "data": {"tokenizer": {"shared": False}},
+            }
+        )
+    with pytest.raises(kseq.KseqError, match="model.max_length: shorter than the data"):
+        kseq.load_spec({"model": {"type": "transformer_seq2seq", "max_length": 40}, "data": {}})
+    spec = kseq.load_spec({"model": {"type": "transformer_seq2seq"}})
+    assert spec.model.target_positions(spec.data) == spec.data.max_target_length + 1
+    assert spec.model.source_positions(spec.data) == spec.data.max_source_length
+
+
+TINY = [
+    "train.epochs=1",
+    "train.steps_per_epoch=3",
+    "train.batch_size=16",
+    "data.synthetic.train_size=300",
+    "data.synthetic.validation_size=12",
+    "export.parity_samples=12",
+]
+
+
+def test_example_spec_trains_and_exports_within_the_gate(tmp_path):
+    spec = kseq.load_spec(SPECS / "transformer_seq2seq.yaml", TINY)
+    run_dir = kseq.train(spec, output=tmp_path / "run")
+    _, family, model = kseq.load_run(run_dir)
+    assert isinstance(family.graph(model), TransformerSeq2SeqGraph)
+
+    report = kseq.export(run_dir, format="tflite")
+    generate = report["parity"]["generate"]
+    assert generate["outputs"]["target_ids"]["equal_fraction"] == 1.0
+    assert generate["metric"]["sequences_identical_to_keras"] == 1.0
+    assert sorted(generate["batch_sizes"]) == [1, 12]
+    step = report["parity"]["decode_step"]["outputs"]
+    assert step["logits"]["max_abs_diff"] < 1e-4
+    assert step["state_position"]["equal_fraction"] == 1.0
+    assert set(report["signatures"]) == {"generate", "encode", "decode_step"}
+    assert "WHILE" in report["ops"]
+    assert not any(op.startswith("Flex") for op in report["ops"])
+
+    report = kseq.export(run_dir, format="saved_model")
+    assert report["parity"]["generate"]["outputs"]["target_ids"]["equal_fraction"] == 1.0
+    assert report["parity"]["translate"]["outputs"]["translation"]["equal_fraction"] == 1.0
+
+    rows = kseq.predict(run_dir, ["3rd of March 1999", ""])
+    assert rows[1]["source_ids"] == []
+    metrics = kseq.evaluate(run_dir)
+    assert set(metrics) >= {"loss", "token_accuracy", "exact_match", "bleu"}
+    source, output, weights = family.attention(model, spec, run_dir, "3 March 1999")
+    assert weights.shape == (len(output), len(source))
