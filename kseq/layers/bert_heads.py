@@ -110,8 +110,16 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
     def call(self, inputs, reverse=False):
         if reverse:
-            kernel = ops.transpose(ops.convert_to_tensor(self.embeddings))  # (D, V)
-            return ops.matmul(ops.cast(inputs, kernel.dtype), kernel)
+            import tensorflow as tf
+
+            table = ops.convert_to_tensor(self.embeddings)  # (V, D)
+            shape = tf.shape(inputs)
+            flat = tf.reshape(tf.cast(inputs, table.dtype), (-1, shape[-1]))  # (N, D)
+            # `transpose_b` keeps the (V, D) table as the FULLY_CONNECTED weights in TFLite: the
+            # gather and the projection then share one constant (quantized once), where an
+            # explicit transpose would be folded into a second, float copy.
+            logits = tf.linalg.matmul(flat, table, transpose_b=True)  # (N, V)
+            return tf.reshape(logits, tf.concat([shape[:-1], [self.input_dim]], axis=0))
         return super().call(inputs)
 
     def compute_output_shape(self, inputs_shape, reverse=False):

@@ -9,8 +9,9 @@ Examples (plain Python) per head:
 `encode_examples` turns them into padded int32 arrays (`token_ids`, `segment_ids`,
 `padding_mask`, `(N, L)` with L the longest row) and targets (labels `< 0` are ignored by the
 loss). `make_dataset` batches them, trims each batch to its longest row and — for masked_lm —
-masks tokens on the fly with tensorflow-text (`mask_language_model`): `mask_rate` of the
-selectable tokens (not [CLS]/[SEP]/[PAD]) per sequence, rounded up, are predicted; of those
+masks tokens on the fly in the tf.data graph (`mask_tokens`, dense TensorFlow ops, so tracing
+and iterator start-up stay fast): `mask_rate` of the selectable tokens (not [CLS]/[SEP]/[PAD])
+per sequence, rounded up and capped at `max_predictions`, are predicted; of those
 `mask_token_rate` become [MASK], `random_token_rate` a random token, the rest stay; with
 `whole_word` the pieces of a word are selected together (the rate then counts words).
 """
@@ -424,52 +425,75 @@ def fixed_mask_positions(inputs, tokenizer, rate=0.15, seed=0):
 
 
 def mask_tokens(token_ids, padding_mask, tokenizer_info: dict, head_spec):
-    """Masked-LM corruption of a `(B, L)` batch with tensorflow-text ops.
+    """Masked-LM corruption of a `(B, L)` batch, with dense TensorFlow ops (no ragged/map_fn).
+
+    Per sequence, `ceil(mask_rate x units)` units (capped at `max_predictions`) are chosen at
+    random among the selectable ones (real tokens other than [CLS]/[SEP]/[PAD]/...), where a
+    unit is a token, or a whole word (a piece plus its `##` continuations) with `whole_word`.
+    Each chosen token becomes [MASK] with probability `mask_token_rate`, a uniformly random
+    token with `random_token_rate`, and stays unchanged otherwise (BERT's 80/10/10).
 
     Returns:
         `(masked token_ids (B, L), mask_positions (B, P), labels (B, P))`; unused prediction
         slots have position 0 and label -1. P is the most predictions of any row in the batch.
     """
     import tensorflow as tf
-    import tensorflow_text as tf_text
 
-    lengths = tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1)
-    ragged = tf.RaggedTensor.from_tensor(token_ids, lengths=lengths)  # (B, [T])
-    selector = tf_text.RandomItemSelector(
-        max_selections_per_batch=head_spec.max_predictions,
-        selection_rate=head_spec.mask_rate,
-        unselectable_ids=tokenizer_info["special_ids"],
+    ids = tf.cast(token_ids, tf.int32)
+    shape = tf.shape(ids)
+    length = shape[1]
+    special = tf.reduce_any(
+        tf.equal(tf.expand_dims(ids, -1), tf.constant(tokenizer_info["special_ids"], tf.int32)),
+        axis=-1,
     )
-    chooser = tf_text.MaskValuesChooser(
-        tokenizer_info["vocab_size"],
-        tokenizer_info["mask_id"],
-        mask_token_rate=head_spec.mask_token_rate,
-        random_token_rate=head_spec.random_token_rate,
-    )
+    selectable = tf.logical_and(tf.cast(padding_mask, tf.bool), tf.logical_not(special))
+    positions = tf.range(length)
     if head_spec.whole_word:
-        continuation = tf.constant(tokenizer_info["continuation"])
-        starts = tf.logical_not(tf.gather(continuation, ragged.flat_values))  # (N,)
-        # Rows start with [CLS] (a word start), so no word spans two rows.
-        word_index = tf.cumsum(tf.cast(starts, tf.int64)) - 1  # (N,) word of each piece
-        words = tf.RaggedTensor.from_value_rowids(
-            ragged.flat_values, word_index, nrows=tf.reduce_sum(tf.cast(starts, tf.int64))
-        )  # (W, [P])
-        word_rows = tf.RaggedTensor.from_value_rowids(
-            words, tf.boolean_mask(ragged.value_rowids(), starts), nrows=ragged.nrows()
-        )  # (B, [W], [P])
-        # Returns pieces merged back to (B, [T]); positions index pieces.
-        masked, positions, labels = tf_text.mask_language_model(word_rows, selector, chooser)
+        continuation = tf.gather(tf.constant(tokenizer_info["continuation"]), ids)
+        starts = tf.logical_and(selectable, tf.logical_not(continuation))
+        # A continuation piece belongs to the unit of the nearest start on its left.
+        start_index = tf.where(starts, tf.expand_dims(positions, 0), -1)  # (B, L)
+        left = tf.expand_dims(positions, 1) >= tf.expand_dims(positions, 0)  # (L, L): j <= i
+        owner = tf.reduce_max(
+            tf.where(left, tf.expand_dims(start_index, 1), -1), axis=2
+        )  # (B, L): position of each token's word start (-1: none yet)
+        selectable = tf.logical_and(selectable, owner >= 0)
+        unit_start = starts
     else:
-        masked, positions, labels = tf_text.mask_language_model(ragged, selector, chooser)
-    # Rows keep their lengths, and the batch is trimmed to its longest row: the width matches.
-    masked_ids = masked.to_tensor(default_value=tokenizer_info["pad_id"])
-    positions = tf.cast(positions.to_tensor(default_value=0), tf.int32)
-    labels = tf.cast(labels.to_tensor(default_value=IGNORE), tf.int32)
-    positions = tf.pad(positions, [[0, 0], [0, 1]])[:, : tf.maximum(tf.shape(positions)[1], 1)]
-    labels = tf.pad(labels, [[0, 0], [0, 1]], constant_values=IGNORE)[
-        :, : tf.maximum(tf.shape(labels)[1], 1)
-    ]
-    return tf.cast(masked_ids, token_ids.dtype), positions, labels
+        owner = tf.broadcast_to(tf.expand_dims(positions, 0), shape)
+        unit_start = selectable
+    units = tf.reduce_sum(tf.cast(unit_start, tf.float32), axis=1)  # (B,)
+    count = tf.minimum(tf.math.ceil(units * head_spec.mask_rate), head_spec.max_predictions)
+    scores = tf.random.uniform(shape)  # a random key per unit start
+    scores = tf.where(unit_start, scores, 2.0)
+    # Rank of each unit among the row's units (0 = smallest key): chosen when rank < count.
+    smaller = tf.less(tf.expand_dims(scores, 1), tf.expand_dims(scores, 2))  # (B, L, L)
+    rank = tf.reduce_sum(tf.cast(smaller, tf.float32), axis=2)  # (B, L)
+    chosen_unit = tf.logical_and(unit_start, rank < tf.expand_dims(count, 1))
+    chosen = tf.logical_and(
+        selectable, tf.gather(chosen_unit, tf.maximum(owner, 0), batch_dims=1)
+    )  # (B, L)
+    draw = tf.random.uniform(shape)
+    use_mask = tf.logical_and(chosen, draw < head_spec.mask_token_rate)
+    use_random = tf.logical_and(
+        chosen,
+        tf.logical_and(
+            draw >= head_spec.mask_token_rate,
+            draw < head_spec.mask_token_rate + head_spec.random_token_rate,
+        ),
+    )
+    random_ids = tf.random.uniform(shape, 0, tokenizer_info["vocab_size"], dtype=tf.int32)
+    masked = tf.where(use_mask, tokenizer_info["mask_id"], tf.where(use_random, random_ids, ids))
+    # Chosen positions first (in order), then the rest: the first P columns are the targets.
+    key = tf.where(chosen, positions, positions + length)
+    order = tf.sort(key, axis=1)
+    chosen_count = tf.reduce_sum(tf.cast(chosen, tf.int32), axis=1)
+    width = tf.maximum(tf.reduce_max(chosen_count), 1)
+    order = order[:, :width]
+    valid = tf.expand_dims(tf.range(width), 0) < tf.expand_dims(chosen_count, 1)
+    mask_positions = tf.where(valid, order, 0)
+    labels = tf.where(valid, tf.gather(ids, mask_positions, batch_dims=1), IGNORE)
+    return tf.cast(masked, token_ids.dtype), mask_positions, labels
 
 
 def make_dataset(
@@ -504,6 +528,9 @@ def make_dataset(
             targets = {"logits": labels}
         return inputs, targets
 
+    # No autograph: `trim` has no data-dependent Python control flow, and converting the
+    # tensorflow-text masking code costs seconds per dataset.
+    trim = tf.autograph.experimental.do_not_convert(trim)
     return dataset.map(trim, num_parallel_calls=1, deterministic=True).prefetch(2)
 
 

@@ -10,10 +10,11 @@ static.
   `(B, S, T)`; span_qa: `start_logits`, `end_logits` `(B, S)` and the decoded best span
   `answer_start`, `answer_end` `(B,)` int32 (token positions in the packed input) and
   `answer_score` `(B,)`; masked_lm: `logits` `(B, P, V)`; none: `sequence_output` `(B, S, H)`,
-  `pooled_output` `(B, H)`. Plus `serving_text` (SavedModel only): strings in (`text` [and
-  `text_pair`], or `question` and `context`), the exact in-graph tokenizer, the same outputs
-  and the packed `token_ids`.
+  `pooled_output` `(B, H)`.
 - `encoder` — `encode`: `sequence_output` [and `pooled_output`].
+- `text` — `serving_text` (SavedModel only; not masked_lm): strings in (`text` [and
+  `text_pair`], or `question` and `context`), BERT's exact tokenizer in the graph
+  (`BertTokenizer.tf_tokenize`), the `full` outputs plus the packed `token_ids`.
 - `with_tokenizer` — `with_tokenizer`: like `serving_text` but tokenized with
   FastBertTokenizer, so it converts to TFLite with tensorflow-text custom ops (run it on
   `InterpreterWithCustomOps` with `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`).
@@ -229,7 +230,11 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
     def serve(**inputs):
         return serving_outputs(model, spec, inputs)
 
-    endpoints = [
+    if part == "text":
+        if head == "masked_lm":
+            raise KseqError("--part text is not available for masked_lm heads")
+        return [_text_endpoint("serving_text", model, spec, data, False, text_names)]
+    return [
         Endpoint(
             "serving_default",
             serve,
@@ -239,9 +244,6 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
             calibration=calibration,
         )
     ]
-    if head != "masked_lm":
-        endpoints.append(_text_endpoint("serving_text", model, spec, data, False, text_names))
-    return endpoints
 
 
 def quality_metric(spec, part):

@@ -309,7 +309,7 @@ class BertFamily(Family):
 
     # ---- export --------------------------------------------------------------------------------
     def parts(self) -> list[str]:
-        return ["full", "encoder", "with_tokenizer"]
+        return ["full", "encoder", "text", "with_tokenizer"]
 
     def custom_ops(self, part: str) -> bool:
         """Whether the TFLite export of `part` needs tensorflow-text custom ops."""
