@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.bert_tokenizer import PACKED_KEYS, BertTokenizer, truncate_lengths
+from kseq.data.bert_tokenizer import PACKED_KEYS, BertTokenizer, pack_one
 from kseq.errors import KseqError
 
 IGNORE = -1
@@ -258,26 +258,13 @@ def _packed_arrays(rows, tokenizer, width=None):
     return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
 
 
-def _pack(tokenizer, first, second, length):
-    specials = 2 if second is None else 3
-    keep_a, keep_b = truncate_lengths(
-        len(first), None if second is None else len(second), length - specials
-    )
-    ids = [tokenizer.cls_id, *first[:keep_a], tokenizer.sep_id]
-    segments = [0] * len(ids)
-    if second is not None:
-        ids += [*second[:keep_b], tokenizer.sep_id]
-        segments += [1] * (keep_b + 1)
-    return ids, segments
-
-
 def encode_classification(examples, tokenizer, labels, length) -> Encoded:
     index = {name: i for i, name in enumerate(labels)}
     firsts = tokenizer.encode([e["text"] for e in examples])
     pairs = "text_pair" in examples[0] if examples else False
     seconds = tokenizer.encode([e["text_pair"] for e in examples]) if pairs else None
     rows = [
-        _pack(tokenizer, a, None if seconds is None else seconds[i], length)
+        pack_one(a, None if seconds is None else seconds[i], length, tokenizer)
         for i, a in enumerate(firsts)
     ]
     targets = np.array([index.get(e["label"], IGNORE) for e in examples], np.int32)

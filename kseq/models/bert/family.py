@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,12 @@ class BertFamily(Family):
 
         train = encode(train_examples)
         validation = encode(validation_examples)
+        segments = max(int(e.inputs["segment_ids"].max()) for e in (train, validation)) + 1
+        if segments > spec.model.num_segments:
+            raise KseqError(
+                f"data: text pairs need model.num_segments >= 2. "
+                f"Received: num_segments={spec.model.num_segments}"
+            )
         info = bert_data.tokenizer_info(tokenizer) if head == "masked_lm" else None
 
         def dataset(encoded, shuffle):
@@ -232,7 +239,7 @@ class BertFamily(Family):
             head.type,
             num_labels=len(labels) if labels else None,
             head_dropout=getattr(head, "dropout", None),
-            name=spec.name.replace(" ", "_") if spec.name.isascii() else "bert",
+            name=re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name) or "bert",
         )
         source = data.info.get("init")
         if source is not None:

@@ -1,4 +1,4 @@
-"""`kseq predict` for BERT heads: one dict per input text.
+"""`kseq predict` for BERT heads: one dict per input text (`output` is the one-line summary).
 
 Input conventions (one string per example): classification — `text` or `text<TAB>text_pair`;
 token_classification — whitespace-separated words; span_qa — `question<TAB>context`;
@@ -69,7 +69,21 @@ def predict(model, spec, tokenizer, labels, texts: list[str]) -> list[dict]:
             results.append(_describe(head, outputs, i, part, inputs, tokenizer, labels))
     for text, item in zip(texts, results, strict=False):
         item["input"] = text
+        item["output"] = _summary(head, item)
     return results
+
+
+def _summary(head: str, item: dict) -> str:
+    """The one-line text `kseq predict` prints."""
+    if head == "classification":
+        return item["label"]
+    if head == "token_classification":
+        return " ".join(f"{w}/{t}" for w, t in zip(item["tokens"], item["tags"], strict=True))
+    if head == "span_qa":
+        return item["answer"]
+    if head == "masked_lm":
+        return " ".join(item["predictions"])
+    return " ".join(f"{v:.4f}" for v in item["pooled_output"])
 
 
 def _encode_masked(texts, tokenizer, length):

@@ -55,7 +55,9 @@ class InitSpec:
     and the run has the same head type with the same shapes.
     """
 
-    from_: str | None = option(None, help="a kseq BERT RUN_DIR; null = random initialisation")
+    from_: str | None = option(
+        None, help="a kseq BERT RUN_DIR (relative to the working directory); null = random init"
+    )
     keep_head: bool = option(False, help="also copy the head when type and shapes match")
 
 
