@@ -85,10 +85,15 @@ def merge_attention_masks(*masks):
     return merged
 
 
+def clone_initializer(initializer):
+    """A fresh instance with the same config, so sublayers do not share one initializer object."""
+    return initializers.get(initializers.serialize(initializer))
+
+
 def _dense_kwargs(layer):
     return dict(
-        kernel_initializer=initializers.get(layer.kernel_initializer),
-        bias_initializer=initializers.get(layer.bias_initializer),
+        kernel_initializer=clone_initializer(layer.kernel_initializer),
+        bias_initializer=clone_initializer(layer.bias_initializer),
         dtype=layer.dtype_policy,
     )
 

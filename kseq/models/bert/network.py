@@ -104,22 +104,25 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
     Returns:
         `(sequence_output (B, S, H), pooled_output (B, H) or None, token_embedding layer)`.
     """
-    init = _initializer(config)
+
+    def init():  # a fresh initializer per layer
+        return _initializer(config)
+
     token_embedding = ReversibleEmbedding(
         config.vocab_size,
         config.hidden_size,
-        embeddings_initializer=init,
+        embeddings_initializer=init(),
         name="token_embedding",
     )
     tokens = token_embedding(inputs["token_ids"])  # (B, S, H)
     segments = keras.layers.Embedding(
         config.num_segments,
         config.hidden_size,
-        embeddings_initializer=init,
+        embeddings_initializer=init(),
         name="segment_embedding",
     )(inputs["segment_ids"])  # (B, S, H)
     positions = PositionEmbedding(
-        config.max_sequence_length, initializer=init, name="position_embedding"
+        config.max_sequence_length, initializer=init(), name="position_embedding"
     )(tokens)  # (B, S, H)
     x = keras.layers.Add(name="embeddings_add")([tokens, segments, positions])
     x = keras.layers.LayerNormalization(
@@ -135,7 +138,7 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
             activation=config.activation,
             layer_norm_epsilon=config.layer_norm_epsilon,
             norm_first=config.norm_first,
-            kernel_initializer=init,
+            kernel_initializer=init(),
             name=f"transformer_layer_{index}",
         )(x, padding_mask=inputs["padding_mask"])  # (B, S, H)
     if config.norm_first:  # pre-LN stacks end with a LayerNorm
@@ -145,7 +148,7 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
     pooled_output = None
     if pooled:
         pooled_output = FirstTokenPooler(
-            config.hidden_size, kernel_initializer=init, name="pooler"
+            config.hidden_size, kernel_initializer=init(), name="pooler"
         )(x)  # (B, H)
     return x, pooled_output, token_embedding
 
@@ -175,26 +178,29 @@ def build_model(
     inputs = model_inputs(with_mask_positions=head == "masked_lm")
     needs_pooler = head in ("none", "classification")
     sequence, pooled, token_embedding = encode(inputs, config, pooled=needs_pooler)
-    init = _initializer(config)
+
+    def init():
+        return _initializer(config)
+
     dropout = config.dropout if head_dropout is None else head_dropout
     if head == "none":
         outputs = {"sequence_output": sequence, "pooled_output": pooled}
     elif head == "classification":
         x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        logits = keras.layers.Dense(num_labels, kernel_initializer=init, name="classifier")(x)
+        logits = keras.layers.Dense(num_labels, kernel_initializer=init(), name="classifier")(x)
         outputs = {"logits": logits}  # (B, C)
     elif head == "token_classification":
         x = keras.layers.Dropout(dropout, name="tagger_dropout")(sequence)
-        logits = keras.layers.Dense(num_labels, kernel_initializer=init, name="tagger")(x)
+        logits = keras.layers.Dense(num_labels, kernel_initializer=init(), name="tagger")(x)
         outputs = {"logits": logits}  # (B, S, T)
     elif head == "span_qa":
-        start, end = SpanLogits(kernel_initializer=init, name="span_logits")(sequence)
+        start, end = SpanLogits(kernel_initializer=init(), name="span_logits")(sequence)
         outputs = {"start_logits": start, "end_logits": end}  # (B, S) each
     else:
         hidden = MaskedLMTransform(
             activation=config.activation,
             layer_norm_epsilon=config.layer_norm_epsilon,
-            kernel_initializer=init,
+            kernel_initializer=init(),
             name="mlm_transform",
         )(sequence, inputs["mask_positions"])  # (B, P, H)
         logits = token_embedding(hidden, reverse=True)  # (B, P, V), tied weights
