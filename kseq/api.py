@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -79,6 +80,7 @@ def export(
     output=None,
     part: str = "full",
     overrides=(),
+    sequence_length: int | None = None,
 ) -> dict:
     """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
 
@@ -99,26 +101,37 @@ def export(
     if format == "saved_model" and quantize != "none":
         raise KseqError("--quantize applies to TFLite exports only")
     data = family.load_data(spec, run_dir=run_dir)
-    endpoints = family.endpoints(model, spec, data, part)
+    options = {}
+    if sequence_length is not None:
+        if "sequence_length" not in inspect.signature(family.endpoints).parameters:
+            raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
+        if sequence_length < 1:
+            raise KseqError(f"--sequence-length: must be >= 1; received {sequence_length}")
+        options["sequence_length"] = sequence_length
+    endpoints = family.endpoints(model, spec, data, part, **options)
+    custom_ops = family.custom_ops(part)  # tokenizer-in-graph parts need tensorflow-text ops
     path = Path(output) if output else _default_export_path(run_dir, format, part, quantize)
     if format == "saved_model":
         report = write_saved_model(endpoints, path, track=family.trackables(model, data))
         return {**report, "path": str(path)}
     with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
         saved = Path(scratch) / "saved_model"
-        # Only what goes into the .tflite: string signatures and their lookup tables stay out.
+        # Only what goes into the .tflite: string signatures and their lookup tables stay out,
+        # unless the part runs its tokenizer in the graph (custom ops).
         endpoints = [ep for ep in endpoints if ep.tflite]
-        write_saved_model(endpoints, saved, track=model)
+        track = family.trackables(model, data) if custom_ops else model
+        write_saved_model(endpoints, saved, track=track)
         float32_size = None
         if quantize != "none":  # the size ratio is the point of quantizing: measure the baseline
-            names = [ep.name for ep in endpoints if ep.tflite]
-            float32_size = len(convert(saved, names, "none"))
+            names = [ep.name for ep in endpoints]
+            float32_size = len(convert(saved, names, "none", allow_custom_ops=custom_ops))
         report = write_tflite(
             endpoints,
             saved,
             path,
             quantize,
             metric=family.quality(spec, data, part),
+            custom_ops=custom_ops,
             float32_size_bytes=float32_size,
         )
     return {**report, "path": str(path)}
@@ -159,3 +172,12 @@ def plot_attention(run_dir, text, output, overrides=()) -> Path:
     spec, family, model = load_run(run_dir, overrides)
     source, target, weights = family.attention(model, spec, Path(run_dir), text)
     return atomic_write_bytes(output, attention_png(source, target, weights, title=text))
+
+
+def import_checkpoint(kind: str, directory, output) -> Path:
+    """Import a pretrained checkpoint (`hf-bert`: a Hugging Face BERT folder) into a RUN_DIR."""
+    from kseq.importers import importers
+
+    if kind not in importers:
+        raise KseqError(f"import: {importers.unknown_message(kind)}")
+    return importers.get(kind)(directory, output)

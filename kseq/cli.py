@@ -80,8 +80,24 @@ def cmd_export(args) -> int:
     from kseq import api
     from kseq.export.summary import format_report
 
-    report = api.export(args.run_dir, args.format, args.quantize, args.output, args.part, args.set)
+    report = api.export(
+        args.run_dir,
+        args.format,
+        args.quantize,
+        args.output,
+        args.part,
+        args.set,
+        sequence_length=args.sequence_length,
+    )
     print(format_report(report))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from kseq import api
+
+    path = api.import_checkpoint(args.kind, args.directory, args.output)
+    print(f"kseq: imported {args.directory} into {path}")
     return 0
 
 
@@ -179,6 +195,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"])
     sub.add_argument("--output", "-o", metavar="PATH")
     sub.add_argument("--part", default="full", help="model part to export (e.g. encoder)")
+    sub.add_argument(
+        "--sequence-length",
+        type=int,
+        metavar="N",
+        help="fixed sequence length (for delegates that need static shapes); default dynamic",
+    )
     sub = command("predict", cmd_predict, "decode texts (arguments, or lines on stdin)")
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("text", metavar="TEXT", nargs="*")
@@ -193,6 +215,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("text", metavar="TEXT")
     sub.add_argument("--output", "-o", metavar="FILE.png", required=True)
+    sub = command("import", cmd_import, "import a pretrained checkpoint into a RUN_DIR")
+    sub.add_argument("kind", metavar="KIND", help="checkpoint kind: hf-bert")
+    sub.add_argument("directory", metavar="DIR")
+    sub.add_argument("--output", "-o", metavar="RUN_DIR", required=True)
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
     sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")

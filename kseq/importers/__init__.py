@@ -1,5 +1,9 @@
-"""Importers of checkpoints from other toolkits into kseq run directories."""
+"""Importers of checkpoints from other toolkits into kseq run directories (`kseq import KIND`)."""
 
 from kseq.importers.hf_bert import import_hf_bert
+from kseq.registry import Registry
 
-__all__ = ["import_hf_bert"]
+importers: Registry = Registry("checkpoint kind")
+importers.register("hf-bert")(import_hf_bert)
+
+__all__ = ["import_hf_bert", "importers"]

@@ -3,8 +3,11 @@
 Recurrent layers here export to builtin-only TFLite (see `kseq.layers.rnn`).
 """
 
-from kseq.layers import bert_heads, transformer  # noqa: F401  (registers the layers)
-from kseq.layers import transformer_seq2seq  # noqa: F401  (registers the layers)
+from kseq.layers import (  # noqa: F401  (registers the layers)
+    bert_heads,
+    transformer,
+    transformer_seq2seq,
+)
 from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
 from kseq.layers.seq2seq_rnn import RNNDecoder, RNNEncoder

@@ -74,6 +74,10 @@ class Family:
     def attention(self, model, spec, run_dir, text):
         self._unsupported("plot-attention")
 
+    def custom_ops(self, part: str) -> bool:
+        """Whether the TFLite export of `part` needs tensorflow-text custom ops (tokenizers)."""
+        return False
+
     def trackables(self, model, data: PreparedData) -> list:
         """Objects whose variables and tables the endpoints use (saved with the SavedModel)."""
         return [model]

@@ -117,3 +117,30 @@ def test_imported_encoder_exports_to_builtin_tflite(checkpoint, tmp_path):
     outputs = report["parity"]["serving_default"]["outputs"]
     assert outputs["sequence_output"]["max_abs_diff"] <= 1e-4
     assert report["signatures"]["serving_default"]["inputs"]["token_ids"]["shape"] == [None, None]
+
+
+def test_cli_import_then_export_fixed_length(tmp_path):
+    from helpers import run_cli
+
+    directory = write_hf_checkpoint(tmp_path / "hf", tensors=random_hf_tensors(HF_CONFIG, seed=5))
+    run_dir = tmp_path / "imported"
+    result = run_cli("import", "hf-bert", str(directory), "--output", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "model.keras").is_file() and (run_dir / "spec.yaml").is_file()
+    result = run_cli("import", "hf-bort", str(directory), "--output", str(tmp_path / "x"))
+    assert result.returncode == 2 and "did you mean 'hf-bert'?" in result.stderr
+    report = kseq.export(run_dir, format="tflite", sequence_length=16)
+    inputs = report["signatures"]["serving_default"]["inputs"]
+    for name in ("token_ids", "segment_ids", "padding_mask"):
+        assert inputs[name]["shape"] == [None, 16], inputs
+    with pytest.raises(KseqError, match="no sequence axis"):
+        kseq.export(
+            kseq.train(
+                kseq.load_spec(
+                    {"model": {"type": "autoencoder"}, "data": {"synthetic": {"samples": 16}}},
+                    ["train.epochs=1"],
+                ),
+                output=tmp_path / "ae",
+            ),
+            sequence_length=8,
+        )

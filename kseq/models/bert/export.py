@@ -271,37 +271,13 @@ def quality_metric(spec, part):
 def export_with_tokenizer(run_dir, output=None, quantize: str = "none") -> dict:
     """Export the `with_tokenizer` part to TFLite (tensorflow-text custom ops); returns the report.
 
-    The artifact (default `RUN_DIR/export/with_tokenizer.tflite`) passes the parity gate on
-    `InterpreterWithCustomOps` with `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`.
+    The artifact passes the parity gate on `InterpreterWithCustomOps` with
+    `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`; same as
+    `kseq export RUN_DIR --part with_tokenizer`.
     """
-    import tempfile
-    from pathlib import Path
+    from kseq.api import export
 
-    from kseq.api import load_run
-    from kseq.export import convert, write_saved_model, write_tflite
-
-    run_dir = Path(run_dir)
-    spec, family, model = load_run(run_dir)
-    data = family.load_data(spec, run_dir=run_dir)
-    endpoints = family.endpoints(model, spec, data, "with_tokenizer")
-    suffix = "" if quantize == "none" else f"_{quantize}"
-    path = Path(output) if output else run_dir / "export" / f"with_tokenizer{suffix}.tflite"
-    with tempfile.TemporaryDirectory(prefix="kseq-export-") as scratch:
-        saved = Path(scratch) / "saved_model"
-        write_saved_model(endpoints, saved, track=model)
-        baseline = None
-        if quantize != "none":
-            baseline = len(convert(saved, ["with_tokenizer"], "none", allow_custom_ops=True))
-        report = write_tflite(
-            endpoints,
-            saved,
-            path,
-            quantize,
-            metric=family.quality(spec, data, "with_tokenizer"),
-            custom_ops=True,
-            float32_size_bytes=baseline,
-        )
-    return {**report, "path": str(path)}
+    return export(run_dir, format="tflite", quantize=quantize, output=output, part="with_tokenizer")
 
 
 __all__ = [
