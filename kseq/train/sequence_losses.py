@@ -38,7 +38,11 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         return ops.sum(token_loss * mask, axis=-1) * batch / tokens
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}
+        return {
+            **super().get_config(),
+            "label_smoothing": self.label_smoothing,
+            "pad_id": self.pad_id,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -54,7 +58,9 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = ops.cast(y_true, "int32")
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
+        hits = ops.cast(
+            ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32"
+        )
         self.correct.assign_add(ops.sum(hits * mask))
         self.total.assign_add(ops.sum(mask))
 

@@ -97,13 +97,15 @@ def main() -> None:
             result["overrides"] = args.set
             result["date"] = time.strftime("%Y-%m-%d")
             print(result, flush=True)
-            results[result["name"]] = result
+            key = " ".join([result["name"], *args.set])  # one row per spec and budget
+            results[key] = result
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     rows = [
         [
             f"`{r['name']}`",
             r["attention"],
+            " ".join(r["overrides"]) or "spec as is",
             f"{r['exact']:.1%}",
             f"{r['exact_short']:.1%}",
             f"{r['exact_long']:.1%} (n={r['n_long']})",
@@ -121,6 +123,7 @@ def main() -> None:
         [
             "spec",
             "attention",
+            "budget",
             "exact match",
             f"short inputs (<{LONG_INPUT} chars)",
             f"long inputs (≥{LONG_INPUT} chars)",
