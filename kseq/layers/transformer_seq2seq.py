@@ -204,8 +204,9 @@ class PositionTable(keras.layers.Layer):
 
     def table(self):
         """All `(sequence_length, D)` encodings."""
-        if self.kind == "learned":
-            return ops.convert_to_tensor(self.encoding.position_embeddings)
+        if self.kind == "learned":  # read outside `call`: no autocast, so cast here
+            table = ops.convert_to_tensor(self.encoding.position_embeddings)
+            return ops.cast(table, self.compute_dtype)
         shape = (1, self.sequence_length, self.dim)
         return self.encoding(ops.zeros(shape, self.compute_dtype))[0]  # (L, D)
 

@@ -248,6 +248,23 @@ def test_dropout_only_in_training():
     assert not np.allclose(model(INPUTS, training=True).numpy(), inference)
 
 
+def test_mixed_precision_decoding():
+    # Training under a mixed policy decodes with the in-memory model: the learned position
+    # table (read outside a layer call) and the caches must follow the compute dtype.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build(CONFIGS["preln-learned-tied-nodropout"])
+        graph = TransformerSeq2SeqGraph(model)
+        logits = model(INPUTS).numpy()
+        assert graph.initial_state(graph.encode(SOURCE))["self_key_0"].dtype == "bfloat16"
+        step_logits, _ = step_by_step(graph, SOURCE, TARGET_IN)
+        np.testing.assert_allclose(step_logits, logits, rtol=0, atol=0.1)
+        assert greedy(graph, SOURCE, 4)["target_ids"].shape == (3, 4)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def test_spec_errors():
     base = {"model": {"type": "transformer_seq2seq", "hidden_size": 30, "num_heads": 4}}
     with pytest.raises(kseq.KseqError, match="model.num_heads: does not divide hidden_size"):

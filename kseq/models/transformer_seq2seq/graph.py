@@ -92,7 +92,8 @@ class TransformerSeq2SeqGraph:
     # ---- decoder -------------------------------------------------------------------------------
     def initial_state(self, encoded):
         batch = ops.shape(encoded["memory"])[0]
-        cache = ops.zeros((batch, self.cache_length, self.num_heads, self.head_size), "float32")
+        shape = (batch, self.cache_length, self.num_heads, self.head_size)
+        cache = ops.zeros(shape, self.decoder_layers[0].compute_dtype)
         state = {"position": ops.zeros((batch,), "int32")}
         for index in range(len(self.decoder_layers)):
             state[f"self_key_{index}"] = cache
