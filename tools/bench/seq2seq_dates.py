@@ -1,4 +1,4 @@
-"""Date-normalisation benchmark: each RNN attention type (and `none`) on the built-in task.
+"""Date-normalisation benchmark: each RNN attention type, `none` and the Transformer.
 
 Reports exact match on the 1,000 held-out examples (overall, and on short vs long inputs),
 training wall time and training throughput in non-padding tokens per second, all from one run,
@@ -28,6 +28,7 @@ DEFAULT_SPECS = [
     "rnn_seq2seq_luong_dot.yaml",
     "rnn_seq2seq_luong_general.yaml",
     "rnn_seq2seq_luong_concat.yaml",
+    "transformer_seq2seq.yaml",
 ]
 LONG_INPUT = 25  # characters; the spelled-out forms ("Wednesday, the third of March ...")
 
@@ -58,7 +59,12 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
         report = kseq.export(run_dir, format="tflite", quantize=quantize)
         metric = report["parity"]["generate"]["metric"]
         exported[quantize] = (metric["exact_match_export"], report["size_bytes"])
-    attention = spec.model.attention
+    attention = getattr(spec.model, "attention", None)
+    kind = f"{spec.model.type} " + (
+        "self/cross-attention"
+        if attention is None
+        else attention.type + (f" ({attention.score})" if attention.type == "luong" else "")
+    )
     return {
         "name": spec_path.stem,
         "attention": attention.type
@@ -145,7 +151,7 @@ def main() -> None:
         "graph) on the plain LiteRT interpreter over the same 1,000 dates. "
         "Raw results: `docs/bench-results/seq2seq_dates.json`."
     )
-    print(write_section("seq2seq-dates", "Date normalisation: RNN attention types", body + notes))
+    print(write_section("seq2seq-dates", "Date normalisation: attention types", body + notes))
 
 
 if __name__ == "__main__":
