@@ -67,8 +67,7 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
     )
     return {
         "name": spec_path.stem,
-        "attention": attention.type
-        + (f" ({attention.score})" if attention.type == "luong" else ""),
+        "attention": kind,
         "exact": hits.mean(),
         "exact_short": hits[~long].mean(),
         "exact_long": hits[long].mean(),
