@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from tflite_helpers import convert_builtins, run_tflite  # noqa: F401  (re-exported)
 
 ERF = np.vectorize(math.erf)
 
@@ -181,27 +180,3 @@ def write_hf_checkpoint(directory, config=None, tensors=None, vocab=None, lowerc
     (directory / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
     (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": lowercase}))
     return directory
-
-
-def convert_builtins(endpoints, track):
-    """{name: (fn, signature)} -> builtin-only TFLite bytes (fails on any non-builtin op)."""
-    import keras
-    import tensorflow as tf
-
-    archive = keras.export.ExportArchive()
-    archive.track(track)
-    for name, (fn, signature) in endpoints.items():
-        archive.add_endpoint(name, fn, input_signature=signature)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "saved_model")
-        archive.write_out(path, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(endpoints))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
-
-
-def run_tflite(model_bytes, inputs, name="serving_default"):
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_content=model_bytes).get_signature_runner(name)
-    return runner(**inputs)

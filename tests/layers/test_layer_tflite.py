@@ -4,11 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tflite_helpers import convert_builtins, op_names, run_tflite
 
 from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
-
-from .tflite_helpers import convert_builtins, op_names, run_tflite
 
 VOCAB, D, U, A, G = 13, 5, 4, 6, 3  # vocab, embedding, LSTM units, attention size, GRU units
 
