@@ -93,6 +93,6 @@ def test_format_report_one_line_per_endpoint() -> None:
     }
     assert format_report(report).splitlines() == [
         "tflite (int8): 82.9 KiB = 28% of fp32, 0.133 ms/row, ops CONV_2D×4 QUANTIZE×1",
-        "  serving_default [batch 4/1]: y max|diff| 0.0027, cos 0.999634; metric {'mse': 0.01}",
+        "  serving_default [batch 4/1]: y max|diff| 0.0027, cos 0.999634; mse 0.01",
         "  classes [batch 4/1]: label equal 100.00%",
     ]
