@@ -41,7 +41,7 @@ def format_report(report: dict[str, Any]) -> str:
         sizes = "/".join(str(s) for s in entry.get("batch_sizes", []))
         outs = "; ".join(f"{o} {_figures(f)}" for o, f in entry.get("outputs", {}).items())
         line = f"  {name} [batch {sizes}]: {outs}"
-        if entry.get("metric") is not None:
+        if entry.get("metric"):
             shown = ", ".join(
                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                 for k, v in entry["metric"].items()
