@@ -9,6 +9,7 @@ and precision (`kseq.train.precision`) are applied around the family's own build
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 from kseq.export.atomic import atomic_write_text
@@ -58,7 +59,11 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where) 
     from kseq.train import distribute
 
     callbacks, checkpoint = _callbacks(spec, directory, partial, state)
-    with distribute.multi_worker_logs(where):
+    with distribute.multi_worker_logs(where), warnings.catch_warnings():
+        if spec.train.steps_per_epoch is None:
+            # Bucketed datasets have no known length: an epoch ends when the data does, which
+            # Keras reports as a warning on the first epoch. That is the intended end here.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(
             distribute.shard_by_data(data.train, where),
             validation_data=distribute.shard_by_data(data.validation, where),
