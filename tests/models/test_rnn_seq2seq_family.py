@@ -153,3 +153,17 @@ def test_spec_errors_for_seq2seq(tmp_path):
     with pytest.raises(kseq.KseqError, match="decode.beam_width: out of range"):
         kseq.load_spec({"model": {"type": "rnn_seq2seq"}, "decode": {"beam_width": 0}})
     assert Path(SPECS / "rnn_seq2seq_none.yaml").is_file()
+
+
+def test_attention_weights_as_an_extra_model_output(trained):
+    spec, family, model = kseq.load_run(trained)
+    both = family.attention_model(model)
+    source = np.array([[9, 8, 7, 0, 0], [5, 6, 7, 8, 9]], np.int32)
+    target_in = np.array([[2, 5, 6], [2, 7, 8]], np.int32)
+    out = both({"source": source, "target_in": target_in})
+    logits = model({"source": source, "target_in": target_in})
+    np.testing.assert_array_equal(np.asarray(out["logits"]), np.asarray(logits))
+    weights = np.asarray(out["attention"])
+    assert weights.shape == (2, 3, 5)
+    assert np.all(weights[0, :, 3:] == 0.0)  # padded source positions get exactly zero
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)

@@ -21,3 +21,9 @@ class RNNSeq2SeqFamily(Seq2SeqFamily):
         from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
 
         return RNNSeq2SeqGraph(model)
+
+    def attention_model(self, model):
+        """`model` with the attention weights as an extra output (see `with_attention_output`)."""
+        from kseq.models.rnn_seq2seq.network import with_attention_output
+
+        return with_attention_output(model)

@@ -80,3 +80,15 @@ def build_rnn_seq2seq(
     memory, initial_states = encoder(source_embedding(source), mask=source_mask)
     logits, _ = decoder(target_embedding(target_in), memory, source_mask, initial_states)
     return keras.Model({"source": source, "target_in": target_in}, logits, name="rnn_seq2seq")
+
+
+def with_attention_output(model: keras.Model) -> keras.Model:
+    """The same trained layers, with the attention weights `(B, T, S)` as an extra output.
+
+    Returns a functional model with inputs {"source", "target_in"} and outputs
+    {"logits": (B, T, V), "attention": (B, T, S)} (teacher forcing); no weights are copied.
+    """
+    logits, attention = model.get_layer("decoder").output
+    return keras.Model(
+        model.input, {"logits": logits, "attention": attention}, name="rnn_seq2seq_attention"
+    )
