@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kseq.data.tokenizers import code_point_ranges, re2_class
 from kseq.errors import KseqError
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -168,31 +169,18 @@ def wordpiece(word: str, index: dict, max_chars: int = 100) -> list[str]:
 
 
 def _ranges(predicate) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    start = None
-    for cp in range(sys.maxunicode + 2):
-        ok = cp <= sys.maxunicode and not 0xD800 <= cp <= 0xDFFF and predicate(chr(cp))
-        if ok and start is None:
-            start = cp
-        elif not ok and start is not None:
-            out.append((start, cp - 1))
-            start = None
-    return out
-
-
-def _re2_class(ranges: list[tuple[int, int]]) -> str:
-    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + "]"
+    """Code point ranges where `predicate(char)` holds (surrogates excluded)."""
+    return code_point_ranges([predicate(chr(cp)) for cp in range(sys.maxunicode + 1)])
 
 
 @functools.cache
 def _patterns() -> dict[str, str]:
     """RE2 patterns of BERT's character classes; built once (about a second), on first use."""
-    removed = _re2_class(_ranges(lambda c: c in ("\x00", "\ufffd") or is_control(c)))
-    spaces = _re2_class(_ranges(is_whitespace))
-    split_space = _re2_class(_ranges(str.isspace))
-    marks = _re2_class(_ranges(lambda c: unicodedata.category(c) == "Mn"))
-    single = _re2_class(_ranges(lambda c: is_punctuation(c) or is_cjk(c)))
+    removed = re2_class(_ranges(lambda c: c in ("\x00", "\ufffd") or is_control(c)))
+    spaces = re2_class(_ranges(is_whitespace))
+    split_space = re2_class(_ranges(str.isspace))
+    marks = re2_class(_ranges(lambda c: unicodedata.category(c) == "Mn"))
+    single = re2_class(_ranges(lambda c: is_punctuation(c) or is_cjk(c)))
     return {
         "removed": removed,
         "spaces": spaces,

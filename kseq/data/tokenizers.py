@@ -96,7 +96,7 @@ def _single_flags() -> list[bool]:
     return flags
 
 
-def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
+def code_point_ranges(flags: list[bool]) -> list[tuple[int, int]]:
     """Maximal code point ranges (surrogates excluded) where `flags[cp]` holds."""
     out: list[tuple[int, int]] = []
     start = None
@@ -110,7 +110,7 @@ def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
     return out
 
 
-def _re2_class(ranges: list[tuple[int, int]]) -> str:
+def re2_class(ranges: list[tuple[int, int]]) -> str:
     parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
     return "[" + "".join(parts) + "]"
 
@@ -123,11 +123,11 @@ def _py_class(ranges: list[tuple[int, int]]) -> str:
 @functools.cache
 def _patterns() -> tuple[str, str, re.Pattern]:
     """(RE2 delimiter pattern, RE2 keep pattern, Python pattern); built once, on first use."""
-    space = _ranges([chr(cp).isspace() for cp in range(sys.maxunicode + 1)])
-    single = _ranges(_single_flags())
-    re2_delim = f"{_re2_class(space)}+|{_re2_class(single)}"
+    space = code_point_ranges([chr(cp).isspace() for cp in range(sys.maxunicode + 1)])
+    single = code_point_ranges(_single_flags())
+    re2_delim = f"{re2_class(space)}+|{re2_class(single)}"
     py = re.compile(f"(?P<space>{_py_class(space)}+)|{_py_class(single)}")
-    return re2_delim, _re2_class(single), py
+    return re2_delim, re2_class(single), py
 
 
 def pretokenize(text: str) -> list[tuple[str, bool]]:
