@@ -136,6 +136,11 @@ def test_encoder_part_exports_embeddings(tmp_path):
     x = np.random.default_rng(0).normal(size=(5, 32)).astype("float32")
     mean, _ = model.get_layer("encoder")(x)
     np.testing.assert_allclose(runner(inputs=x)["embedding"], mean, atol=1e-5)
+    decoded = kseq.export(run_dir, format="tflite", part="decoder")
+    assert set(decoded["signatures"]) == {"decode"}
+    runner = Interpreter(model_path=decoded["path"]).get_signature_runner("decode")
+    expected = model.get_layer("decoder")(mean)
+    np.testing.assert_allclose(runner(code=np.asarray(mean))["reconstruction"], expected, atol=1e-5)
     with pytest.raises(kseq.KseqError, match="no part 'encodr'"):
         kseq.export(run_dir, part="encodr")
 

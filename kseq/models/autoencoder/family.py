@@ -98,52 +98,34 @@ class AutoencoderFamily(Family):
 
         encoder = model.get_layer("encoder")
         decoder = model.get_layer("decoder")
-        sample_shape = tuple(data.info["sample_shape"])
-        inputs_spec = [tf.TensorSpec((None, *sample_shape), tf.float32, name="inputs")]
 
-        def encode_arrays(inputs):
+        def encode(inputs):
             code = encoder(inputs, training=False)
             return code[0] if spec.model.variational else code  # the mean is the embedding
 
-        samples = data.samples["inputs"]
-        calibration = [{"inputs": row[None]} for row in data.calibration["inputs"]]
-        if part == "encoder":
-            return [
-                Endpoint(
-                    "encode",
-                    lambda inputs: {"embedding": encode_arrays(inputs)},
-                    inputs_spec,
-                    reference=lambda d: {"embedding": np.asarray(encode_arrays(d["inputs"]))},
-                    samples={"inputs": samples},
-                    calibration=calibration,
-                )
-            ]
-        if part == "decoder":
-            codes = np.asarray(encode_arrays(samples))
-            code_rows = np.asarray(encode_arrays(data.calibration["inputs"]))
-            code_spec = [tf.TensorSpec((None, spec.model.bottleneck), tf.float32, name="code")]
-            return [
-                Endpoint(
-                    "decode",
-                    lambda code: {"reconstruction": decoder(code, training=False)},
-                    code_spec,
-                    reference=lambda d: {
-                        "reconstruction": np.asarray(decoder(d["code"], training=False))
-                    },
-                    samples={"code": codes},
-                    calibration=[{"code": row[None]} for row in code_rows],
-                )
-            ]
+        # part -> (signature, input name, input shape, output name, function)
+        sample_shape = tuple(data.info["sample_shape"])
+        parts = {
+            "full": ("serving_default", "inputs", sample_shape, "reconstruction", model),
+            "encoder": ("encode", "inputs", sample_shape, "embedding", encode),
+            "decoder": ("decode", "code", (spec.model.bottleneck,), "reconstruction", decoder),
+        }
+        name, input_name, shape, output_name, fn = parts[part]
+
+        def run(values):
+            return fn(values, training=False) if fn is not encode else encode(values)
+
+        samples, calibration = data.samples["inputs"], data.calibration["inputs"]
+        if part == "decoder":  # the decoder reads codes: those of the same held-out inputs
+            samples, calibration = np.asarray(encode(samples)), np.asarray(encode(calibration))
         return [
             Endpoint(
-                "serving_default",
-                lambda inputs: {"reconstruction": model(inputs, training=False)},
-                inputs_spec,
-                reference=lambda d: {
-                    "reconstruction": np.asarray(model(d["inputs"], training=False))
-                },
-                samples={"inputs": samples},
-                calibration=calibration,
+                name,
+                lambda **inputs: {output_name: run(inputs[input_name])},
+                [tf.TensorSpec((None, *shape), tf.float32, name=input_name)],
+                reference=lambda d: {output_name: np.asarray(run(d[input_name]))},
+                samples={input_name: samples},
+                calibration=[{input_name: row[None]} for row in calibration],
             )
         ]
 
