@@ -256,8 +256,8 @@ class Seq2SeqFamily(Family):
         fn = self.decoder_fn(model, spec, strategy, **overrides)
         results = []
         for start in range(0, len(source_rows), batch_size):
-            batch = pad_ids(source_rows[start : start + batch_size], spec.data.max_source_length)
-            batch = batch[:, : max(1, max(len(r) for r in source_rows[start : start + batch_size]))]
+            chunk = source_rows[start : start + batch_size]
+            batch = pad_ids([row[: spec.data.max_source_length] for row in chunk])
             out = {k: np.asarray(v) for k, v in fn(batch).items()}
             results += [{k: v[i] for k, v in out.items()} for i in range(len(batch))]
         return results
