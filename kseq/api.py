@@ -24,10 +24,13 @@ def _spec(spec, overrides=()):
 def build(spec, overrides=()):
     """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data."""
     from kseq.models.family import family_for
+    from kseq.train.budget import check_model_fits
 
     spec = _spec(spec, overrides)
     family = family_for(spec)
-    model = family.build(spec, family.load_data(spec))
+    data = family.load_data(spec)
+    check_model_fits(family, spec, data)
+    model = family.build(spec, data)
     family.compile(model, spec)
     return model
 

@@ -44,6 +44,10 @@ class Family:
     def compile(self, model, spec) -> None:
         raise NotImplementedError
 
+    def activation_length(self, spec) -> int:
+        """Longest sequence axis of a training batch, for the memory estimate (1: none)."""
+        return 1
+
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         """Write tokenizer/vocabulary files the family needs at inference (none by default)."""
 

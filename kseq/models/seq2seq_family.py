@@ -93,6 +93,9 @@ class Seq2SeqFamily(Family):
         """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over a built or loaded model."""
         raise NotImplementedError
 
+    def activation_length(self, spec) -> int:
+        return max(spec.data.max_source_length, spec.data.max_target_length + 1)
+
     # ---- tokenizers ----------------------------------------------------------------------------
     def fit_tokenizers(self, spec, pairs) -> Tokenizers:
         from kseq.data.tokenizers import make_tokenizer

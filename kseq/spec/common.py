@@ -36,7 +36,7 @@ class OptimizerSpec:
 class EarlyStoppingSpec:
     """Stop when the monitored metric stops improving; the best weights are restored."""
 
-    patience: int = option(5, min=1)
+    patience: int = option(5, min=1, max=10_000)
     monitor: str = option("val_loss", nonempty=True)
     min_delta: float = option(0.0, min=0.0)
 
@@ -56,15 +56,15 @@ class DistributeSpec:
 class TrainSpec:
     """How `model.fit` runs."""
 
-    epochs: int = option(10, min=1, help="number of epochs")
-    batch_size: int = option(32, min=1, help="global batch size")
+    epochs: int = option(10, min=1, max=100_000, help="number of epochs")
+    batch_size: int = option(32, min=1, max=1 << 20, help="global batch size")
     optimizer: OptimizerSpec = option(OptimizerSpec())
     loss: str | None = option(None, choices=losses.names, help="loss; null = family default")
-    steps_per_epoch: int | None = option(None, min=1, help="limit batches per epoch")
+    steps_per_epoch: int | None = option(None, min=1, max=1 << 30, help="limit batches per epoch")
     early_stopping: EarlyStoppingSpec | None = option(None, help="null disables early stopping")
     checkpoints: bool = option(True, help="keep the best weights in RUN_DIR/checkpoints")
     tensorboard: bool = option(True, help="write TensorBoard logs to RUN_DIR/logs")
-    seed: int = option(0, min=0, help="seed for weights, shuffling and noise")
+    seed: int = option(0, min=0, max=2**32 - 1, help="seed for weights, shuffling and noise")
     verbose: Literal["auto", 0, 1, 2] = option("auto", help="Keras progress bar mode")
     distribute: DistributeSpec = option(DistributeSpec())
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = option(
@@ -86,8 +86,10 @@ class ExportSpec:
         ["saved_model", "tflite"], nonempty=True
     )
     quantize: Literal["none", "dynamic", "float16", "int8"] = option("none")
-    parity_samples: int = option(64, min=1, help="held-out rows the parity gate runs")
-    calibration_samples: int = option(128, min=1, help="training rows for int8 calibration")
+    parity_samples: int = option(64, min=1, max=100_000, help="held-out rows the parity gate runs")
+    calibration_samples: int = option(
+        128, min=1, max=100_000, help="training rows for int8 calibration"
+    )
 
 
 @dataclass(kw_only=True)

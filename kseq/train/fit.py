@@ -130,6 +130,7 @@ def train(spec, output: str | Path | None = None) -> Path:
     from kseq.export.atomic import _swap_into_place
     from kseq.models.family import family_for
     from kseq.train import distribute
+    from kseq.train.budget import check_model_fits
     from kseq.train.precision import dtype_policy, set_jit_compile
     from kseq.train.resume import PartialRun
 
@@ -139,6 +140,7 @@ def train(spec, output: str | Path | None = None) -> Path:
     with dtype_policy(spec.train.precision):
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)
+        check_model_fits(family, spec, data)  # before a byte of the model is allocated
         with where.scope():  # model, optimizer and metric variables belong to the strategy
             model = family.build(spec, data)
             family.compile(model, spec)

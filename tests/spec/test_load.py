@@ -208,6 +208,7 @@ def test_schema_matches_the_spec_classes():
         "type": "integer",
         "description": "number of epochs",
         "minimum": 1,
+        "maximum": 100_000,
         "default": 10,
     }
     assert set(train["optimizer"]["properties"]["type"]["enum"]) >= {"adam", "sgd"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kseq.data.arrays import read_array, reshape_samples
@@ -9,6 +11,7 @@ from kseq.data.synthetic_arrays import synthetic_arrays
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 from kseq.models.family import Family, PreparedData, families
+from kseq.train.budget import require_memory
 from kseq.train.components import make_loss, make_optimizer
 
 
@@ -27,6 +30,11 @@ def _arrays(spec, data_file: str | None):
         return array, array
     if data.train is None:
         synthetic = data.synthetic
+        # float64 generation, a float32 copy and the split: about 4 float32 copies at the peak.
+        values = synthetic.samples * math.prod(synthetic.shape)
+        require_memory(
+            values * 16, "the synthetic data set", "data.synthetic.samples or data.synthetic.shape"
+        )
         array = synthetic_arrays(
             synthetic.shape,
             synthetic.samples,

@@ -25,7 +25,7 @@ class DenseStackSpec(StackSpec):
     """Fully connected layers."""
 
     type: str = "dense"
-    units: list[int] = option([64], min=1, nonempty=True, help="units of each layer")
+    units: list[int] = option([64], min=1, max=1 << 20, nonempty=True, help="units of each layer")
     activation: Activation = "relu"
     dropout: float = option(0.0, min=0.0, below=1.0)
     batch_norm: bool = False
@@ -35,9 +35,11 @@ class DenseStackSpec(StackSpec):
 @dataclass
 class _ConvStack(StackSpec):
     type: str = ""
-    filters: list[int] = option([16, 32], min=1, nonempty=True, help="filters of each layer")
-    kernel_size: int = option(3, min=1)
-    strides: int = option(2, min=1, help="downsampling factor of each layer")
+    filters: list[int] = option(
+        [16, 32], min=1, max=16_384, nonempty=True, help="filters of each layer"
+    )
+    kernel_size: int = option(3, min=1, max=1024)
+    strides: int = option(2, min=1, max=1024, help="downsampling factor of each layer")
     activation: Activation = "relu"
     dropout: float = option(0.0, min=0.0, below=1.0)
     batch_norm: bool = False
@@ -93,11 +95,11 @@ class SyntheticArraySpec:
     sinusoids, rank-3 (H, W, C) give images of Gaussian blobs.
     """
 
-    shape: list[int] = option([32], min=1, nonempty=True, help="shape of one sample")
-    samples: int = option(2048, min=8)
-    latent_dim: int = option(4, min=1, help="number of hidden factors")
+    shape: list[int] = option([32], min=1, max=1 << 20, nonempty=True, help="shape of one sample")
+    samples: int = option(2048, min=8, max=10_000_000)
+    latent_dim: int = option(4, min=1, max=4096, help="number of hidden factors")
     noise: float = option(0.02, min=0.0)
-    seed: int = option(0, min=0)
+    seed: int = option(0, min=0, max=2**32 - 1)
 
     def check(self, checker, path):
         if len(self.shape) > 3:
@@ -112,7 +114,9 @@ class ArrayDataSpec:
     validation: str | None = option(None, is_path=True, help="held-out file; null = split")
     validation_split: float = option(0.1, above=0.0, below=1.0)
     npz_key: str | None = option(None, help="array name inside .npz files (default: the first)")
-    sample_shape: list[int] | None = option(None, min=1, help="reshape each row to this shape")
+    sample_shape: list[int] | None = option(
+        None, min=1, max=1 << 20, help="reshape each row to this shape"
+    )
     synthetic: SyntheticArraySpec = option(SyntheticArraySpec())
 
     def check(self, checker, path):
@@ -136,7 +140,7 @@ class AutoencoderSpec(ModelSpec):
 
     type: str = "autoencoder"
     encoder: StackSpec = option(DenseStackSpec(), help="encoder stack")
-    bottleneck: int = option(8, min=1, help="size of the code (latent vector)")
+    bottleneck: int = option(8, min=1, max=1 << 20, help="size of the code (latent vector)")
     decoder: StackSpec | None = option(None, help="decoder stack; null = mirror the encoder")
     variational: bool = option(False, help="VAE: sample the code, add a KL term to the loss")
     kl_weight: float = option(1.0, min=0.0, help="weight of the KL term (variational)")

@@ -216,6 +216,9 @@ class BertFamily(Family):
             },
         )
 
+    def activation_length(self, spec) -> int:
+        return spec.data.sequence_length or spec.model.max_sequence_length
+
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         directory = assets_dir(run_dir)
         data.info["tokenizer"].save(directory)

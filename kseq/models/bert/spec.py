@@ -69,7 +69,7 @@ class FreezeSpec:
     """Parts of the backbone that are not trained."""
 
     embeddings: bool = option(False, help="freeze token/segment/position embeddings + their norm")
-    layers: int = option(0, min=0, help="freeze the lowest N encoder layers")
+    layers: int = option(0, min=0, max=1024, help="freeze the lowest N encoder layers")
 
 
 class HeadSpec(Variant):
@@ -93,7 +93,9 @@ class ClassificationHeadSpec(HeadSpec):
 
     type: str = "classification"
     dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
-    num_classes: int | None = option(None, min=2, help="null = the labels found in the data")
+    num_classes: int | None = option(
+        None, min=2, max=1_000_000, help="null = the labels found in the data"
+    )
 
 
 @variant("token_classification")
@@ -103,7 +105,9 @@ class TokenClassificationHeadSpec(HeadSpec):
 
     type: str = "token_classification"
     dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
-    num_tags: int | None = option(None, min=2, help="null = the tags found in the data")
+    num_tags: int | None = option(
+        None, min=2, max=100_000, help="null = the tags found in the data"
+    )
 
 
 @variant("span_qa")
@@ -112,8 +116,10 @@ class SpanQAHeadSpec(HeadSpec):
     """Extractive question answering: start/end logits over the context, best-span decoding."""
 
     type: str = "span_qa"
-    max_answer_length: int = option(30, min=1, help="longest answer, in tokens")
-    max_query_length: int = option(32, min=1, help="questions are truncated to this many tokens")
+    max_answer_length: int = option(30, min=1, max=100_000, help="longest answer, in tokens")
+    max_query_length: int = option(
+        32, min=1, max=100_000, help="questions are truncated to this many tokens"
+    )
 
 
 @variant("masked_lm")
@@ -126,7 +132,7 @@ class MaskedLMHeadSpec(HeadSpec):
     mask_token_rate: float = option(0.8, min=0.0, max=1.0, help="of those: replaced by [MASK]")
     random_token_rate: float = option(0.1, min=0.0, max=1.0, help="of those: a random token")
     whole_word: bool = option(False, help="mask all pieces of a word together")
-    max_predictions: int = option(20, min=1, help="most masked positions per sequence")
+    max_predictions: int = option(20, min=1, max=100_000, help="most masked positions per sequence")
 
     def check(self, checker, path):
         if self.mask_token_rate + self.random_token_rate > 1.0:
@@ -167,9 +173,9 @@ class BertSyntheticSpec:
     task: Literal[
         "auto", "sentiment", "sentiment_pairs", "entities", "qa", "pretraining", "clinical"
     ] = "auto"
-    train_size: int = option(2000, min=10)
-    validation_size: int = option(200, min=5)
-    seed: int = option(0, min=0)
+    train_size: int = option(2000, min=10, max=1_000_000)
+    validation_size: int = option(200, min=5, max=1_000_000)
+    seed: int = option(0, min=0, max=2**32 - 1)
 
 
 @dataclass
@@ -179,8 +185,12 @@ class BertTokenizerSpec:
     vocab: str | None = option(None, is_path=True, help="a BERT vocab.txt; null = learn one")
     lowercase: bool = option(True, help="uncased: lowercase the text")
     strip_accents: bool | None = option(None, help="NFD + drop accents; null = as lowercase")
-    vocab_size: int = option(2000, min=16, help="size of a learned vocabulary (at most)")
-    min_count: int = option(1, min=1, help="characters seen fewer times are left out")
+    vocab_size: int = option(
+        2000, min=16, max=10_000_000, help="size of a learned vocabulary (at most)"
+    )
+    min_count: int = option(
+        1, min=1, max=1_000_000_000, help="characters seen fewer times are left out"
+    )
 
 
 @dataclass
@@ -196,7 +206,9 @@ class BertDataSpec:
     train: str | None = option(None, is_path=True, help="training file; null = synthetic")
     validation: str | None = option(None, is_path=True, help="held-out file; null = split off")
     validation_split: float = option(0.1, above=0.0, below=1.0)
-    sequence_length: int | None = option(None, min=4, help="packed length; null = model max")
+    sequence_length: int | None = option(
+        None, min=4, max=1_000_000, help="packed length; null = model max"
+    )
     text_field: str = option("text", nonempty=True, help="JSONL key of the text")
     text_pair_field: str = option("text_pair", nonempty=True, help="JSONL key of a second text")
     label_field: str = option("label", nonempty=True, help="JSONL key of the label")
@@ -219,13 +231,19 @@ class BertSpec(ModelSpec):
     """BERT: token + segment + position embeddings, a Transformer encoder and a task head."""
 
     type: str = "bert"
-    vocab_size: int | None = option(None, min=8, help="null = the tokenizer's vocabulary size")
-    hidden_size: int = option(128, min=1)
+    vocab_size: int | None = option(
+        None, min=8, max=10_000_000, help="null = the tokenizer's vocabulary size"
+    )
+    hidden_size: int = option(128, min=1, max=65_536)
     num_layers: int = option(2, min=1, max=64)
-    num_heads: int = option(2, min=1)
-    intermediate_size: int = option(512, min=1, help="width of the feed-forward layers")
-    max_sequence_length: int = option(128, min=4, help="rows of the position embedding")
-    num_segments: int = option(2, min=1, help="segment (token type) embeddings")
+    num_heads: int = option(2, min=1, max=1024)
+    intermediate_size: int = option(
+        512, min=1, max=262_144, help="width of the feed-forward layers"
+    )
+    max_sequence_length: int = option(
+        128, min=4, max=1_000_000, help="rows of the position embedding"
+    )
+    num_segments: int = option(2, min=1, max=1024, help="segment (token type) embeddings")
     dropout: float = option(0.1, min=0.0, below=1.0)
     attention_dropout: float | None = option(None, min=0.0, below=1.0, help="null = dropout")
     layer_norm_epsilon: float = option(1e-12, above=0.0)

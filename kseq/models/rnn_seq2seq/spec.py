@@ -15,7 +15,7 @@ class RNNEncoderSpec:
     """The recurrent encoder that reads the padded source."""
 
     cell: Literal["lstm", "gru"] = "lstm"
-    units: int = option(128, min=1)
+    units: int = option(128, min=1, max=16_384)
     layers: int = option(1, min=1, max=8)
     bidirectional: bool = option(True, help="read the source both ways; outputs concatenated")
     dropout: float = option(0.0, min=0.0, below=1.0)
@@ -26,7 +26,7 @@ class RNNDecoderSpec:
     """The recurrent decoder."""
 
     cell: Literal["lstm", "gru"] = "lstm"
-    units: int = option(128, min=1)
+    units: int = option(128, min=1, max=16_384)
     layers: int = option(1, min=1, max=8)
     dropout: float = option(0.0, min=0.0, below=1.0)
 
@@ -37,7 +37,7 @@ class AttentionSpec:
 
     type: Literal["none", "bahdanau", "luong"] = "bahdanau"
     score: Literal["dot", "general", "concat"] = option("general", help="luong score function")
-    units: int = option(128, min=1, help="attention size (bahdanau, luong concat)")
+    units: int = option(128, min=1, max=16_384, help="attention size (bahdanau, luong concat)")
     input_feeding: bool = option(True, help="feed h̃_{t-1} into the next step (luong)")
 
 
@@ -47,7 +47,7 @@ class RNNSeq2SeqSpec(ModelSpec):
     """Padded RNN encoder-decoder with optional Bahdanau or Luong attention."""
 
     type: str = "rnn_seq2seq"
-    embedding_dim: int = option(64, min=1)
+    embedding_dim: int = option(64, min=1, max=16_384)
     shared_embeddings: bool = option(False, help="one embedding table (needs a shared vocab)")
     encoder: RNNEncoderSpec = option(RNNEncoderSpec())
     decoder: RNNDecoderSpec = option(RNNDecoderSpec())

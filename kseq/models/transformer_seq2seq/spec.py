@@ -16,9 +16,11 @@ class TransformerSeq2SeqSpec(ModelSpec):
     """Encoder-decoder Transformer (Vaswani et al., 2017) over padded token sequences."""
 
     type: str = "transformer_seq2seq"
-    hidden_size: int = option(128, min=1, help="model width D (embeddings, attention, residuals)")
-    num_heads: int = option(4, min=1, help="attention heads; must divide hidden_size")
-    intermediate_size: int = option(512, min=1, help="feed-forward width")
+    hidden_size: int = option(
+        128, min=1, max=65_536, help="model width D (embeddings, attention, residuals)"
+    )
+    num_heads: int = option(4, min=1, max=1024, help="attention heads; must divide hidden_size")
+    intermediate_size: int = option(512, min=1, max=262_144, help="feed-forward width")
     encoder_layers: int = option(2, min=1, max=24)
     decoder_layers: int = option(2, min=1, max=24)
     dropout: float = option(
@@ -33,6 +35,7 @@ class TransformerSeq2SeqSpec(ModelSpec):
     max_length: int | None = option(
         None,
         min=1,
+        max=1_000_000,
         help="positions the model holds, source and target (bos included); null = "
         "data.max_source_length for the source, data.max_target_length + 1 for the target",
     )
