@@ -7,9 +7,11 @@ File formats, chosen by extension:
       "target" (other keys are ignored).
 
 A line is bad if it is blank, has no tab (or more than one), has an empty (or whitespace-only)
-side, is not valid UTF-8, is not valid JSON / not an object, or misses a key. Bad lines are
-reported as `FILE:LINE: what is wrong` (lines counted from 1). With `on_error="fail"` the first one
-raises `KseqError`; with `on_error="skip"` they are counted and the first few messages kept.
+side, is not valid UTF-8, is not valid JSON (or nested too deeply) / not an object, misses a key,
+or has a string with an unpaired surrogate escape. Bad lines are reported as `FILE:LINE: what is
+wrong` (lines counted from 1). With `on_error="fail"` the first one raises `KseqError`; with
+`on_error="skip"` they are counted and the first few messages kept. The file itself must be a
+regular file (a FIFO or device is refused before it is opened).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kseq.data.files import read_bytes
 from kseq.errors import KseqError
 
 TSV_SUFFIXES = (".tsv", ".txt")
@@ -78,11 +81,24 @@ def _parse_tsv(line: str) -> tuple[str, str]:
     return source, target
 
 
+def _is_valid_unicode(text: str) -> bool:
+    """False for a string with lone surrogates (JSON lets `\\ud800` through; UTF-8 cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_jsonl(line: str) -> tuple[str, str]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise ValueError(f"invalid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise ValueError(f"invalid JSON: {e}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, found {type(obj).__name__}")
     out = []
@@ -91,6 +107,8 @@ def _parse_jsonl(line: str) -> tuple[str, str]:
             raise ValueError(f"missing key {key!r}")
         if not isinstance(obj[key], str):
             raise ValueError(f"{key!r} must be a string, found {type(obj[key]).__name__}")
+        if not _is_valid_unicode(obj[key]):
+            raise ValueError(f"{key!r} holds an unpaired surrogate escape (\\ud800-\\udfff)")
         out.append(obj[key])
     return out[0], out[1]
 
@@ -114,7 +132,8 @@ def read_parallel(
         ParallelData(pairs, skipped, messages, path).
 
     Raises:
-        KseqError: missing/empty file, unknown format, bad line (fail), or no good line at all.
+        KseqError: missing, empty or not a regular file; unknown format; bad line (fail); or no
+            good line at all.
     """
     if on_error not in ON_ERROR:
         raise KseqError(f"on_error must be one of {', '.join(ON_ERROR)}; Received: {on_error!r}")
@@ -123,12 +142,11 @@ def read_parallel(
     if fmt not in ("tsv", "jsonl"):
         raise KseqError(f"format must be 'tsv' or 'jsonl'; Received: format={fmt!r}")
     parse = _parse_tsv if fmt == "tsv" else _parse_jsonl
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KseqError(f"parallel data file not found: {path}") from None
-    except IsADirectoryError:
-        raise KseqError(f"parallel data path is a directory, not a file: {path}") from None
+    data = read_bytes(
+        path,
+        missing=f"parallel data file not found: {path}",
+        directory=f"parallel data path is a directory, not a file: {path}",
+    )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not data.strip():

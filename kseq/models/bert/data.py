@@ -19,6 +19,7 @@ per sequence, rounded up and capped at `max_predictions`, are predicted; of thos
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kseq.data.bert_tokenizer import PACKED_KEYS, BertTokenizer, pack_one
+from kseq.data.files import read_text, text_lines
 from kseq.errors import KseqError
 
 IGNORE = -1
@@ -40,20 +42,61 @@ def _fail(path, line, message):
     raise KseqError(f"{path}:{line}: {message}")
 
 
+def _has_lone_surrogate(value) -> bool:
+    """True if a string in the parsed JSON `value` holds an unpaired `\\ud800`-style escape."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _parse_json(text: str):
+    """`json.loads`, raising ValueError (JSONDecodeError as it is) for anything a bad file can
+    cause: too deep nesting, integers too long to convert, unpaired surrogates."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if _has_lone_surrogate(value):
+        raise ValueError("a string holds an unpaired surrogate escape (\\ud800-\\udfff)")
+    return value
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                _fail(path, number, f"not valid JSON: {e.msg}")
-            if not isinstance(row, dict):
-                _fail(path, number, "expected a JSON object per line")
-            rows.append((number, row))
+    for number, line in enumerate(text_lines(read_text(path)), 1):
+        if not line.strip():
+            continue
+        try:
+            row = _parse_json(line)
+        except json.JSONDecodeError as e:
+            _fail(path, number, f"not valid JSON: {e.msg}")
+        except ValueError as e:
+            _fail(path, number, f"not valid JSON: {e}")
+        if not isinstance(row, dict):
+            _fail(path, number, "expected a JSON object per line")
+        rows.append((number, row))
     return rows
+
+
+def _tsv_rows(path: Path) -> list[list[str]]:
+    reader = csv.reader(
+        io.StringIO(read_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE
+    )
+    try:
+        return list(reader)
+    except csv.Error as e:
+        _fail(path, reader.line_num, str(e))
 
 
 def read_classification(path: str, data) -> list[dict]:
@@ -68,9 +111,7 @@ def read_classification(path: str, data) -> list[dict]:
                 example["text_pair"] = str(row[data.text_pair_field])
             out.append(example)
         return out
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    for number, row in enumerate(rows, 1):
+    for number, row in enumerate(_tsv_rows(path), 1):
         if not row or not "".join(row).strip():
             continue
         if number == 1 and row[-1].strip().lower() == "label":
@@ -100,40 +141,51 @@ def read_tagging(path: str, data) -> list[dict]:
             out.append({"tokens": [str(t) for t in tokens], "tags": [str(t) for t in tags]})
         return out
     tokens, tags = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                if tokens:
-                    out.append({"tokens": tokens, "tags": tags})
-                tokens, tags = [], []
-                continue
-            parts = line.split("\t")
-            if len(parts) < 2:
-                _fail(path, number, "expected token<TAB>tag (blank line between sentences)")
-            tokens.append(parts[0])
-            tags.append(parts[-1].strip())
+    for number, line in enumerate(text_lines(read_text(path)), 1):
+        line = line.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            if tokens:
+                out.append({"tokens": tokens, "tags": tags})
+            tokens, tags = [], []
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            _fail(path, number, "expected token<TAB>tag (blank line between sentences)")
+        tokens.append(parts[0])
+        tags.append(parts[-1].strip())
     if tokens:
         out.append({"tokens": tokens, "tags": tags})
     return out
 
 
+SQUAD_LAYOUT = "expected SQuAD JSON (data -> paragraphs -> context, qas)"
+
+
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, found {type(value).__name__}")
+    return value
+
+
 def read_squad(path: str, data=None) -> list[dict]:
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        document = _parse_json(read_text(path))
+    except ValueError as e:
         raise KseqError(f"{path}: not valid SQuAD JSON: {e}") from None
     out = []
     try:
         for article in document["data"]:
             for paragraph in article["paragraphs"]:
-                context = paragraph["context"]
+                context = _string(paragraph["context"], "context")
                 for qa in paragraph["qas"]:
                     if qa.get("is_impossible"):
                         continue
                     answers = [
-                        {"text": a["text"], "answer_start": int(a["answer_start"])}
+                        {
+                            "text": _string(a["text"], "answer text"),
+                            "answer_start": int(a["answer_start"]),
+                        }
                         for a in qa.get("answers", [])
                     ]
                     if not answers:
@@ -141,20 +193,20 @@ def read_squad(path: str, data=None) -> list[dict]:
                     out.append(
                         {
                             "id": str(qa.get("id", len(out))),
-                            "question": qa["question"],
+                            "question": _string(qa["question"], "question"),
                             "context": context,
                             "answers": answers,
                         }
                     )
-    except (KeyError, TypeError) as e:
-        raise KseqError(
-            f"{path}: expected SQuAD JSON (data -> paragraphs -> context, qas); missing {e}"
-        ) from None
+    except KeyError as e:
+        raise KseqError(f"{path}: {SQUAD_LAYOUT}; missing {e}") from None
+    except (TypeError, AttributeError, ValueError, OverflowError) as e:  # a wrong type or value
+        raise KseqError(f"{path}: {SQUAD_LAYOUT}; {e}") from None
     return out
 
 
 def read_documents(path: str, data) -> list[str]:
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text(path)
     if data is not None and data.documents == "paragraphs":
         blocks, current = [], []
         for line in text.splitlines():
