@@ -1,5 +1,11 @@
 """kseq: declarative Keras 3 models from YAML specs, trained and exported to builtin-only TFLite."""
 
+from kseq import quiet
+
+quiet.install()  # before anything imports TensorFlow: its start-up lines stay off stderr
+
+# ruff: noqa: E402  (the imports below come after the quieting on purpose)
+
 from kseq.api import (
     build,
     evaluate,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import tempfile
+import zipfile
 from pathlib import Path
 
 from kseq.errors import KseqError
@@ -35,11 +37,24 @@ def build(spec, overrides=()):
     return model
 
 
-def train(spec, output=None, overrides=()) -> Path:
-    """Train and write RUN_DIR (model.keras, spec.yaml, history.json, learning_curve.png)."""
+def train(spec, output=None, overrides=(), overwrite: bool = False) -> Path:
+    """Train and write RUN_DIR (model.keras, spec.yaml, history.json, learning_curve.png).
+
+    A RUN_DIR that already holds files (a finished run and its exports) is replaced only with
+    `overwrite=True`.
+    """
     from kseq.train.fit import train as fit_and_save
 
-    return fit_and_save(_spec(spec, overrides), output)
+    return fit_and_save(_spec(spec, overrides), output, overwrite=overwrite)
+
+
+def _first_sentence(error: Exception) -> str:
+    """Keras's load errors run to paragraphs; the first sentence says what is wrong."""
+    text = " ".join(str(error).split())
+    head = text.split(". ")[0].rstrip(".")
+    if "safe_mode" in text:
+        return f"refused in safe mode: {head}"
+    return head[:300]
 
 
 def load_run(run_dir, overrides=()):
@@ -53,18 +68,37 @@ def load_run(run_dir, overrides=()):
     run_dir = layout.require_run_dir(run_dir)
     spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
     family = family_for(spec)
+    model_file = run_dir / layout.MODEL_FILE
+    if not zipfile.is_zipfile(model_file):
+        raise KseqError(f"{model_file}: not a .keras archive (truncated or corrupt zip file)")
     try:
-        model = keras.saving.load_model(run_dir / layout.MODEL_FILE, safe_mode=True, compile=False)
-    except (ValueError, OSError, TypeError) as error:
-        raise KseqError(f"{run_dir / layout.MODEL_FILE}: cannot load the model: {error}") from None
+        model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
+    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        raise KseqError(f"{model_file}: cannot load the model: {_first_sentence(error)}") from None
     family.compile(model, spec)  # metrics as the spec defines them, whatever was saved
     return spec, family, model
+
+
+def _require_spec_matches_model(family, spec, data, model, run_dir: Path) -> None:
+    """A hand-edited RUN_DIR/spec.yaml must still describe model.keras (same weight shapes)."""
+    from kseq.train.budget import shape_only_model
+
+    expected = sorted(tuple(v.shape) for v in shape_only_model(family, spec, data).weights)
+    found = sorted(tuple(v.shape) for v in model.weights)
+    if expected != found:
+        described = sum(math.prod(shape) for shape in expected)
+        raise KseqError(
+            f"{run_dir / layout.SPEC_FILE}: does not describe {run_dir / layout.MODEL_FILE} "
+            f"(the spec builds {len(expected)} weights with {described:,} parameters, the model "
+            f"has {len(found)} with {model.count_params():,}); was spec.yaml edited?"
+        )
 
 
 def evaluate(run_dir, data=None, overrides=()) -> dict:
     """Metrics of the trained model on the validation data (or on `data`), as a dict."""
     spec, family, model = load_run(run_dir, overrides)
     prepared = family.load_data(spec, run_dir=Path(run_dir), data_file=data)
+    _require_spec_matches_model(family, spec, prepared, model, Path(run_dir))
     return family.evaluate(model, spec, prepared)
 
 
@@ -104,6 +138,7 @@ def export(
     if format == "saved_model" and quantize != "none":
         raise KseqError("--quantize applies to TFLite exports only")
     data = family.load_data(spec, run_dir=run_dir)
+    _require_spec_matches_model(family, spec, data, model, run_dir)
     options = {}
     if sequence_length is not None:
         if "sequence_length" not in inspect.signature(family.endpoints).parameters:
@@ -140,10 +175,10 @@ def export(
     return {**report, "path": str(path)}
 
 
-def run(spec, output=None, overrides=()) -> list[dict]:
+def run(spec, output=None, overrides=(), overwrite: bool = False) -> list[dict]:
     """The main job: train, then export every format the spec names; returns the reports."""
     spec = _spec(spec, overrides)
-    run_dir = train(spec, output)
+    run_dir = train(spec, output, overwrite=overwrite)
     reports = []
     for fmt in spec.export.formats:
         quantize = spec.export.quantize if fmt == "tflite" else "none"
@@ -177,10 +212,19 @@ def plot_attention(run_dir, text, output, overrides=()) -> Path:
     return atomic_write_bytes(output, attention_png(source, target, weights, title=text))
 
 
-def import_checkpoint(kind: str, directory, output) -> Path:
-    """Import a pretrained checkpoint (`hf-bert`: a Hugging Face BERT folder) into a RUN_DIR."""
+def import_checkpoint(kind: str, directory, output, overwrite: bool = False) -> Path:
+    """Import a pretrained checkpoint (`hf-bert`: a Hugging Face BERT folder) into a RUN_DIR.
+
+    An `output` that already holds files is replaced only with `overwrite=True`.
+    """
     from kseq.importers import importers
 
     if kind not in importers:
         raise KseqError(f"import: {importers.unknown_message(kind)}")
+    target = Path(output)
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())) and not overwrite:
+        raise KseqError(
+            f"{target} already exists and is not empty; pass --overwrite to replace it, "
+            "or choose another --output"
+        )
     return importers.get(kind)(directory, output)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -13,23 +15,24 @@ EXIT_INTERNAL_ERROR = 1
 
 
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probes) sent nowhere.
+    """Import TensorFlow now, with its C++ start-up chatter hidden (`kseq.quiet`)."""
+    from kseq import quiet
 
-    Those lines are written to file descriptor 2 before logging is configured, so only a
-    redirect of the descriptor hides them; Python-level errors still reach the user.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet.install()
+    import tensorflow  # noqa: F401
+
+
+def _keep_native_logs_off_stderr() -> None:
+    """TensorFlow and oneDNN log from C++ straight to descriptor 2, at start-up and while training
+    (`E0000 … util.cc] oneDNN supports DT_BOOL only …`). Point descriptor 2 at /dev/null and give
+    Python's `sys.stderr` a descriptor of its own on the real stderr, so kseq's messages (and
+    Python tracebacks under KSEQ_DEBUG) still reach the user."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device probing logs too; do it while quiet
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    real = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real, "w", buffering=1, errors="backslashreplace")
 
 
 def _default_spec() -> str:
@@ -65,7 +68,7 @@ def cmd_schema(args) -> int:
 def cmd_train(args) -> int:
     from kseq import api
 
-    api.train(args.spec, args.output, args.set)
+    api.train(args.spec, args.output, args.set, overwrite=args.overwrite)
     return 0
 
 
@@ -96,7 +99,7 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     from kseq import api
 
-    path = api.import_checkpoint(args.kind, args.directory, args.output)
+    path = api.import_checkpoint(args.kind, args.directory, args.output, overwrite=args.overwrite)
     print(f"kseq: imported {args.directory} into {path}")
     return 0
 
@@ -105,7 +108,7 @@ def cmd_run(args) -> int:
     from kseq import api
     from kseq.export.summary import format_report
 
-    reports = api.run(args.spec or _default_spec(), args.output, args.set)
+    reports = api.run(args.spec or _default_spec(), args.output, args.set, overwrite=args.overwrite)
     print("\nexport report")
     for report in reports:
         print(format_report(report))
@@ -170,6 +173,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sub
 
+    def add_overwrite(sub):
+        sub.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace RUN_DIR if it already holds a finished run (its exports included)",
+        )
+
     def add_restart(sub):
         sub.add_argument(
             "--restart",
@@ -186,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("spec", metavar="SPEC")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
     add_restart(sub)
+    add_overwrite(sub)
     sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("--data", metavar="FILE", help="evaluate on this file instead")
@@ -219,27 +230,44 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("kind", metavar="KIND", help="checkpoint kind: hf-bert")
     sub.add_argument("directory", metavar="DIR")
     sub.add_argument("--output", "-o", metavar="RUN_DIR", required=True)
+    add_overwrite(sub)
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
     sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
     sub.add_argument("--output", "-o", metavar="RUN_DIR")
     add_restart(sub)
+    add_overwrite(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not os.environ.get("KSEQ_DEBUG"):
+        warnings.simplefilter("ignore")  # library warnings are not for CLI users
+        if args.command not in ("validate", "schema"):
+            _keep_native_logs_off_stderr()
     if args.command not in ("validate", "schema"):  # those two never need TensorFlow
         _quiet_tensorflow()
-    from kseq.errors import KseqError
+    from kseq import interrupt
+    from kseq.errors import DiskFullError, KseqError
 
+    interrupt.install()
     try:
         return args.handler(args)
+    except interrupt.Interrupted as stop:
+        print(f"kseq: {stop.message}", file=sys.stderr)
+        return stop.exit_code
     except KseqError as error:
-        print(f"kseq: error: {error}", file=sys.stderr)
+        print(f"kseq: {error.label}{error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as error:  # unwritable output, full disk, ...: the user's environment
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"kseq: {DiskFullError(error.filename or 'a file')}", file=sys.stderr)
+            return EXIT_USER_ERROR
         where = f"{error.filename}: " if error.filename else ""
         print(f"kseq: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:  # what the budget could not foresee (data, decoding, export)
+        print("kseq: error: out of memory; use smaller sizes or less data", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("kseq: interrupted; nothing was left half-written", file=sys.stderr)

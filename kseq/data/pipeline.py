@@ -120,6 +120,14 @@ def make_dataset(
                 f"bucket_boundaries must be strictly increasing; Received: {bucket_boundaries}"
             )
     if bucketing and bucket_boundaries:
+        # Which bucket an example joins depends only on its length, so the batch count of an
+        # epoch is known: Keras can show "N/N" from the first epoch on.
+        per_bucket = np.bincount(
+            np.searchsorted(bucket_boundaries, example_lengths(sources, targets), side="right"),
+            minlength=len(bucket_boundaries) + 1,
+        )
+        rounding = np.floor_divide if drop_remainder else lambda c, b: -(-c // b)
+        batches = int(sum(rounding(int(c), batch_size) for c in per_bucket))
 
         def length(features, target_out):
             return tf.maximum(tf.shape(features["source"])[0], tf.shape(target_out)[0])
@@ -131,6 +139,7 @@ def make_dataset(
             padded_shapes=padded_shapes,
             drop_remainder=drop_remainder,
         )
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     else:
         ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)

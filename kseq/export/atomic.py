@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from kseq.errors import ExportError
+from kseq.errors import ExportError, write_error
 
 __all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text"]
 
@@ -77,7 +77,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
+            raise write_error(path, e, ExportError) from None
         raise
     _fsync_dir(parent)
     return path
@@ -139,6 +139,6 @@ def _swap_into_place(staged: Path, path: Path) -> None:
                 old = None
             raise
     except OSError as e:
-        raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
+        raise write_error(path, e, ExportError) from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

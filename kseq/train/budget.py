@@ -61,7 +61,7 @@ class Estimate:
         return weights + self.activation_values * FLOAT_BYTES * ACTIVATION_COPIES
 
 
-def _shape_only_model(family, spec, data):
+def shape_only_model(family, spec, data):
     """The family's model with shapes but no variable values (nothing is allocated)."""
     import keras
     from keras.src.backend.common import global_state  # no public way to drop deferred vars
@@ -115,7 +115,7 @@ def _largest_fields(model_spec, count: int = 3) -> str:
 
 
 def estimate(family, spec, data) -> Estimate:
-    model = _shape_only_model(family, spec, data)
+    model = shape_only_model(family, spec, data)
     parameters = sum(math.prod(v.shape) for v in model.weights)
     activations = _output_values(model, spec.train.batch_size, family.activation_length(spec))
     return Estimate(parameters, activations)

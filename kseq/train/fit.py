@@ -9,10 +9,14 @@ and precision (`kseq.train.precision`) are applied around the family's own build
 from __future__ import annotations
 
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
+from kseq import interrupt
+from kseq.errors import DiskFullError, KseqError, write_error
 from kseq.export.atomic import atomic_write_text
+from kseq.interrupt import Interrupted
 from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
 from kseq.train import run_dir as layout
@@ -53,6 +57,13 @@ def _callbacks(spec, directory: Path, partial, state: dict | None) -> tuple[list
     return callbacks, checkpoint
 
 
+def _verbosity(setting) -> int:
+    """`auto`: the progress bar on a terminal, one line per epoch anywhere else (logs, pipes)."""
+    if setting != "auto":
+        return setting
+    return 1 if sys.stdout.isatty() else 2
+
+
 def fit(spec, data, model, directory: Path, partial, state: dict | None, where) -> dict:
     """Run model.fit (resuming from `state`); returns the history of every epoch, earlier runs'
     epochs included."""
@@ -71,10 +82,23 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where) 
             initial_epoch=checkpoint.initial_epoch,
             steps_per_epoch=spec.train.steps_per_epoch,
             callbacks=callbacks,
-            verbose=spec.train.verbose,
+            verbose=_verbosity(spec.train.verbose),
             shuffle=False,  # the dataset shuffles itself, with the spec's seed
         )
+    stopping = checkpoint.early_stopping
+    if stopping is not None and stopping.stopped_epoch > 0 and where.chief:
+        print(early_stop_message(stopping, spec.train.epochs))
     return checkpoint.history
+
+
+def early_stop_message(stopping, epochs: int) -> str:
+    """What early stopping did, e.g. `kseq: stopped after epoch 5 of 12 (val_loss no better for
+    3 epochs); kept the weights of epoch 2`."""
+    return (
+        f"kseq: stopped after epoch {stopping.stopped_epoch + 1} of {epochs} ({stopping.monitor} "
+        f"no better for {stopping.patience} epochs); kept the weights of epoch "
+        f"{stopping.best_epoch + 1}"
+    )
 
 
 def _target(spec, output) -> Path:
@@ -106,13 +130,18 @@ def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
     """Write model, spec, history, curve and assets into the staging `run/` directory; each file
     under a temporary name first, so a kill here leaves nothing half-written for the resume."""
     from kseq.train.precision import float32_copy
-    from kseq.train.resume import TMP_PREFIX, remove_temporaries
+    from kseq.train.resume import TMP_PREFIX, ensure_space, remove_temporaries, saved_size
 
     remove_temporaries(directory)
     model = float32_copy(spec, family, data, model)
     tmp = directory / f"{TMP_PREFIX}{layout.MODEL_FILE}"
-    model.save(tmp)
-    tmp.replace(directory / layout.MODEL_FILE)
+    ensure_space(tmp, saved_size([model]))
+    try:
+        model.save(tmp)
+        tmp.replace(directory / layout.MODEL_FILE)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise write_error(directory / layout.MODEL_FILE, error) from None
     atomic_write_text(directory / layout.SPEC_FILE, _saved_spec(spec))
     layout.write_history(directory, history)
     layout.plot_learning_curve(directory, history, spec.name)
@@ -120,10 +149,40 @@ def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
     family.save_assets(directory, data)
 
 
-def train(spec, output: str | Path | None = None) -> Path:
+def _refuse_to_replace(target: Path, overwrite: bool) -> None:
+    """A finished run (or any folder with files) at RUN_DIR is replaced only with --overwrite."""
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    finished = (target / layout.MODEL_FILE).is_file()
+    exports = sorted(p.name for p in (target / layout.EXPORT_DIR).glob("*")) if finished else []
+    what = "a finished run" if finished else "files that are not a kseq run"
+    if exports:
+        shown = ", ".join(exports[:3]) + (", …" if len(exports) > 3 else "")
+        what += f" with {len(exports)} export(s) ({shown})"
+    if not overwrite:
+        raise KseqError(
+            f"{target} already holds {what}; pass --overwrite to replace it, "
+            "or choose another --output"
+        )
+    print(f"kseq: --overwrite: {target} (holding {what}) is replaced when training ends")
+
+
+def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
+    state = partial.read_state()
+    if state is None:
+        message = "interrupted before the first epoch ended; nothing was kept"
+    else:
+        message = (
+            f"interrupted after epoch {state['epoch']} of {epochs}; run the same command to resume"
+        )
+    return Interrupted(signal.signum, message)
+
+
+def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Path:
     """Train the spec's model; write model, spec, history, curve and assets to RUN_DIR.
 
-    Resumes an unfinished run of the same RUN_DIR unless `spec.train.restart`.
+    Resumes an unfinished run of the same RUN_DIR unless `spec.train.restart`. A RUN_DIR that
+    already holds files is replaced only when `overwrite`.
     """
     import keras
 
@@ -137,6 +196,8 @@ def train(spec, output: str | Path | None = None) -> Path:
     where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
     family = family_for(spec)
     target = _target(spec, output)
+    if where.chief:
+        _refuse_to_replace(target, overwrite)
     with dtype_policy(spec.train.precision):
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)
@@ -159,13 +220,29 @@ def train(spec, output: str | Path | None = None) -> Path:
                     f"(checkpoint in {partial.path}; --restart starts afresh)"
                 )
             history = fit(spec, data, model, partial.run, partial, state, where)
-            _finish(spec, family, data, model, history, partial.run)
+            with interrupt.deferred():
+                _finish(spec, family, data, model, history, partial.run)
+        except DiskFullError as error:
+            state = partial.read_state()
+            partial.abandon_if_empty()
+            if state is None:
+                raise
+            raise DiskFullError(
+                error.args[0].removeprefix("no space left on device while writing "),
+                f"; the checkpoint of epoch {state['epoch']} is intact: free some space and run "
+                "the same command to resume",
+            ) from None
+        except Interrupted as signal:
+            error = _interrupted(signal, partial, spec.train.epochs)
+            partial.abandon_if_empty()
+            raise error from None
         except BaseException:
             partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
             raise
     if where.chief:
         try:
-            _swap_into_place(partial.run, target)
+            with interrupt.deferred():
+                _swap_into_place(partial.run, target)
         except BaseException:
             partial.unlock()  # the complete checkpoint stays: a rerun only writes RUN_DIR
             raise

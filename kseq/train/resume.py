@@ -32,7 +32,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kseq.errors import KseqError
+from kseq import interrupt
+from kseq.errors import DiskFullError, KseqError, write_error
 from kseq.export.atomic import atomic_write_bytes, atomic_write_text
 
 STATE_FILE = "state.json"
@@ -78,13 +79,39 @@ def spec_differences(stored: dict, current: dict) -> list[str]:
     ]
 
 
+def saved_size(objects) -> int:
+    """Bytes a weights file of these objects' variables needs: data plus HDF5's overhead."""
+    variables = [v for obj in objects if obj is not None for v in obj.variables]
+    data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return data + 4096 * len(variables) + (64 << 10)
+
+
+def ensure_space(path: Path, needed: int) -> None:
+    """Refuse to start a write that the disk can't hold. HDF5 crashes the process (SIGSEGV) on a
+    full disk instead of raising, so the space is checked before it writes anything."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return
+    if free < needed:
+        detail = f" (needs about {needed / 1e6:.1f} MB, {free / 1e6:.1f} MB free)"
+        raise DiskFullError(path, detail)
+
+
 def _atomic_save_weights(model, path: Path) -> None:
     """`model.save_weights` to a temporary name (it must end in .weights.h5), then rename."""
+    ensure_space(path, saved_size([model, model.optimizer]))
     tmp = path.with_name(TMP_PREFIX + path.name)
-    model.save_weights(str(tmp))
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        model.save_weights(str(tmp))
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:  # h5py reports write failures as RuntimeError
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise write_error(path, error) from None
+        raise KseqError(f"cannot write {path}: {' '.join(str(error).split())[:200]}") from None
 
 
 def _atomic_save_arrays(arrays: list, path: Path) -> None:
@@ -327,8 +354,11 @@ class BestWeights(keras.callbacks.Callback):
         value = float(value)
         if self.best is None or value < self.best:
             self.best = value
-            self.file = f"best-val-{epoch + 1:04d}.weights.h5"
-            _atomic_save_weights(self.model, self.staging / self.file)
+            with interrupt.deferred():
+                _atomic_save_weights(
+                    self.model, self.staging / f"best-val-{epoch + 1:04d}.weights.h5"
+                )
+                self.file = f"best-val-{epoch + 1:04d}.weights.h5"
 
     def on_train_end(self, logs=None):
         if self.file is None or not (self.staging / self.file).is_file():
@@ -390,6 +420,10 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
+        with interrupt.deferred():  # a signal waits until the checkpoint is whole
+            self._write_checkpoint()
+
+    def _write_checkpoint(self):
         directory = self.partial.path
         epoch = self._current_epoch
         weights = f"epoch-{epoch:04d}.weights.h5"

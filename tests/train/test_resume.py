@@ -130,15 +130,18 @@ def test_crash_then_resume_runs_remaining_epochs_and_restart_discards(
     assert [e["epoch"] for e in history(target)] == [1, 2, 3, 4]
     assert_complete_run_dir(target)
 
+    # A finished run is replaced only with overwrite=True.
+    with pytest.raises(kseq.KseqError, match="already holds a finished run"):
+        kseq.train(spec, target)
     # --restart: a new crash leaves a checkpoint; restarting ignores it and trains 4 epochs anew.
     crash_after_epoch(monkeypatch, 3)
     with pytest.raises(Crash):
-        kseq.train(spec, target)
+        kseq.train(spec, target, overwrite=True)
     monkeypatch.undo()
     assert target.exists()  # the previous complete run stays until the new one replaces it
     capsys.readouterr()
     restarted = kseq.load_spec(SPEC, [*SMALL, "train.restart=true"])
-    kseq.train(restarted, target)
+    kseq.train(restarted, target, overwrite=True)
     assert "resuming" not in capsys.readouterr().out
     assert len(history(target)) == 4
     assert_complete_run_dir(target)

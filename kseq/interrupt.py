@@ -1,0 +1,60 @@
+"""SIGTERM and SIGINT as an exception raised at a safe point.
+
+The CLI installs the handlers (a library should not take a process's signals). A signal raises
+`Interrupted` in the main thread, except while a `deferred()` block runs — a checkpoint write —
+where it is held and raised when the block ends, so the checkpoint on disk is always whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Interrupted(BaseException):  # noqa: N818  (not an error: like KeyboardInterrupt)
+    """The process got SIGTERM or SIGINT. Not an `Exception`, so generic handlers let it pass."""
+
+    def __init__(self, signum: int, message: str = "interrupted; nothing was left half-written"):
+        super().__init__(message)
+        self.signum = signum
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # what a shell reports for a process the signal killed
+
+
+_held: list[int] = []
+_depth = 0
+
+
+def _handle(signum, frame) -> None:
+    if _depth:
+        _held.append(signum)
+        return
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Raise `Interrupted` on SIGTERM/SIGINT from now on (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, _handle)
+
+
+@contextlib.contextmanager
+def deferred():
+    """Hold a signal that arrives inside the block; raise it when the block is done."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+    if not _depth and _held:
+        signum = _held[0]
+        _held.clear()
+        raise Interrupted(signum)
