@@ -186,7 +186,8 @@ def test_huge_sizes_are_out_of_range(override):
 def test_list_size_out_of_range_is_located(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(
-        "name: x\nmodel:\n  type: autoencoder\n  encoder: {type: dense, units: [8, 1099511627776]}\n"
+        "name: x\nmodel:\n  type: autoencoder\n"
+        "  encoder: {type: dense, units: [8, 1099511627776]}\n"
     )
     issue = issue_of(path)
     assert issue.path == "model.encoder.units.1"
