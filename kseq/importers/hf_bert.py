@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kseq.errors import KseqError
+from kseq.train.budget import available_memory
 
 ACTIVATIONS = {
     "gelu": "gelu",
@@ -236,20 +236,6 @@ def parameter_count(arch: dict, masked_lm: bool) -> int:
     pooler = h * h + h
     mlm = (h * h + h) + 2 * h + v if masked_lm else 0
     return embeddings + arch["num_layers"] * (attention + feedforward) + pooler + mlm
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo, else the free physical pages; None when unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 def check_fits_in_memory(
@@ -659,7 +645,7 @@ def import_hf_bert(
     header = read_safetensors_header(weights)
     index = tensor_index(header, weights)
     head = _resolve_head(head, index, directory)
-    check_fits_in_memory(arch, head == "masked_lm", available_memory_bytes(), config_path)
+    check_fits_in_memory(arch, head == "masked_lm", available_memory(), config_path)
     mapping = weight_map(arch, head)
     expected = _expected_shapes(mapping, arch, head, index)
     _check_entries(expected, index, header, weights)

@@ -96,7 +96,8 @@ def early_stop_message(stopping, epochs: int) -> str:
     3 epochs); kept the weights of epoch 2`."""
     return (
         f"kseq: stopped after epoch {stopping.stopped_epoch + 1} of {epochs} ({stopping.monitor} "
-        f"no better for {stopping.patience} epochs); kept the weights of epoch "
+        f"no better for {stopping.patience} epoch{'s' if stopping.patience != 1 else ''}); "
+        "kept the weights of epoch "
         f"{stopping.best_epoch + 1}"
     )
 

@@ -18,10 +18,10 @@ from kseq.importers import import_hf_bert
 from kseq.importers.hf_bert import (
     INT_FIELDS,
     architecture,
-    available_memory_bytes,
     check_fits_in_memory,
     parameter_count,
 )
+from kseq.train.budget import available_memory
 
 LAYER0 = "bert.encoder.layer.0"
 
@@ -190,7 +190,7 @@ def test_memory_check_takes_the_available_bytes():
     check_fits_in_memory(arch, False, None, Path("config.json"))  # unknown: not refused
     with pytest.raises(KseqError, match=r"config.json: the model is too large.*vocab_size=40"):
         check_fits_in_memory(arch, False, needed - 1, Path("config.json"))
-    available = available_memory_bytes()
+    available = available_memory()
     assert available is None or available > 0
 
 

@@ -258,3 +258,50 @@ def test_sigterm_stops_at_a_safe_point_and_the_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {target} after epoch {epoch} of {epoch + 1}" in resumed.stdout
     assert (target / "model.keras").is_file()
+
+
+# ---- what users see in their logs ----
+
+
+def test_logs_off_a_terminal_are_one_line_per_epoch_with_known_step_counts(tmp_path):
+    overrides = ["train.epochs=2", "train.batch_size=16", "data.synthetic.train_size=80"]
+    result = run_cli("train", SEQ2SEQ, "--output", str(tmp_path / "run"), *sets(*overrides))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "Unknown" not in result.stdout  # bucketed batches, yet epoch 1 knows its length
+    epochs = [line for line in result.stdout.splitlines() if " - loss: " in line]
+    assert len(epochs) == 2
+    for line in epochs:
+        done, total = line.split(" - ")[0].split("/")
+        assert done == total and int(total) >= 5
+
+
+def test_early_stopping_says_what_it_did(tmp_path):
+    overrides = [*FAST, "train.epochs=6", "train.early_stopping.patience=2"]
+    overrides.append("train.early_stopping.min_delta=1000")  # no epoch after the first improves
+    result = run_cli("train", AUTOENCODER, "--output", str(tmp_path / "run"), *sets(*overrides))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "kseq: stopped after epoch 3 of 6 (val_loss no better for 2 epochs); "
+        "kept the weights of epoch 1"
+    ) in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("debug", ["", "1"])
+def test_import_kseq_keeps_library_chatter_off_stderr(debug):
+    code = (
+        "import kseq, keras, numpy as np\n"
+        "keras.layers.Dense(2)(np.zeros((1, 3), 'float32'))\n"
+        "keras.ops.softmax(np.zeros((1, 1), 'float32'))\n"  # Keras warns: axis of size 1
+    )
+    env = {**os.environ, "KSEQ_DEBUG": debug}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    if debug:  # the check can fail: with KSEQ_DEBUG=1 the same program is noisy
+        assert "UserWarning" in result.stderr and "softmax" in result.stderr
+    else:
+        assert result.stderr == ""
