@@ -25,7 +25,14 @@ class SpecIssue:
             text += f"; expected {self.expected}"
         if self.received is not None:
             text += f"; received {self.received}"
+        return printable(text)
+
+
+def printable(text: str) -> str:
+    """`text` on one line: line breaks and other non-printable characters escaped."""
+    if text.isprintable():
         return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class SpecError(KseqError):

@@ -90,7 +90,12 @@ def _hints(cls) -> dict[str, Any]:
 
 
 def _describe(value: object) -> str:
-    text = repr(value)
+    if isinstance(value, int) and abs(value) >= 10**60:  # repr of a huge int is slow or refused
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -154,6 +159,8 @@ class Parser:
             return self.fail(path, "wrong type", type_name(tp), _describe(value))
         if tp is float:
             if isinstance(value, int | float) and not isinstance(value, bool):
+                if isinstance(value, int) and abs(value) > 1e308:
+                    return self.fail(path, "out of range", "a finite number", _describe(value))
                 if not math.isfinite(value):
                     return self.fail(path, "must be finite", "a finite number", _describe(value))
                 return float(value)
@@ -247,7 +254,7 @@ class Parser:
                 ):
                     bound = meta.get(key)
                     if bound is not None and not test(item, bound):
-                        self.fail(where, "out of range", f"a value {word} {bound}", repr(item))
+                        self.fail(where, "out of range", f"a value {word} {bound}", _describe(item))
                         return False
             choices = meta.get("choices")
             if choices is not None and isinstance(item, str) and item not in choices():

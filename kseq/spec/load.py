@@ -12,7 +12,7 @@ from kseq.spec import catalog  # noqa: F401  (registers every family's spec clas
 from kseq.spec.common import ModelSpec, Spec
 from kseq.spec.errors import SpecError, SpecIssue
 from kseq.spec.fields import _INVALID, Checker, Parser, json_schema, to_data
-from kseq.spec.source import Source, join, load_scalar, read_spec_file
+from kseq.spec.source import FLOAT_PATTERN, Source, join, load_scalar, read_spec_file
 
 OVERRIDE_FILE = "--set"
 
@@ -67,9 +67,15 @@ def _resolve_paths(obj, path, source: Source, base_dir: Path, issues: list[SpecI
         field_path = join(path, spec_field.name)
         if spec_field.metadata.get("is_path") and isinstance(value, str):
             from_cli = source.where(field_path)[0].startswith(OVERRIDE_FILE)
-            resolved = (Path.cwd() if from_cli else base_dir) / Path(value).expanduser()
-            resolved = resolved.resolve()
-            if not resolved.is_file():
+            try:
+                resolved = (Path.cwd() if from_cli else base_dir) / Path(value).expanduser()
+                resolved = resolved.resolve()
+                exists = resolved.is_file()
+            except (ValueError, OSError) as error:  # a NUL byte, a name too long, ...
+                reason = getattr(error, "strerror", None) or str(error)
+                issues.append(source.issue(field_path, f"not a usable path ({reason})"))
+                continue
+            if not exists:
                 issues.append(
                     source.issue(field_path, "file not found", "an existing file", str(resolved))
                 )
@@ -121,7 +127,12 @@ def load_spec(spec: str | Path | dict | Spec, overrides: list[str] | tuple = ())
     if isinstance(spec, Spec):
         spec = to_data(spec)
     if isinstance(spec, dict):
-        source = Source(copy.deepcopy(spec), "<dict>")
+        try:
+            data = copy.deepcopy(spec)
+        except RecursionError:
+            issue = SpecIssue("<dict>", 1, 1, "", "nested too deeply", "at most 64 levels")
+            raise SpecError([issue]) from None
+        source = Source(data, "<dict>")
         base_dir = Path.cwd()
     else:
         source = read_spec_file(spec)
@@ -130,9 +141,21 @@ def load_spec(spec: str | Path | dict | Spec, overrides: list[str] | tuple = ())
     return _parse(source, base_dir)
 
 
+class _SpecDumper(yaml.SafeDumper):
+    """Quotes strings the spec reader would take for YAML 1.2 floats (`"1e3"` stays a string)."""
+
+
+_SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_PATTERN, list("-+0123456789"))
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")  # written raw with allow_unicode, read as breaks
+
+
 def dump_spec(spec: Spec) -> str:
     """The effective spec (defaults filled, paths absolute) as YAML; `load_spec` reads it back."""
-    return yaml.safe_dump(to_data(spec), sort_keys=False, allow_unicode=True)
+    data = to_data(spec)
+    text = yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True)
+    if any(mark in text for mark in _LINE_BREAKS):
+        text = yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=False)
+    return text
 
 
 def spec_schema() -> dict:

@@ -51,11 +51,8 @@ class SpecLoader(yaml.SafeLoader):
     """The safe loader, plus YAML 1.2 floats such as `1e-3` (YAML 1.1 reads them as strings)."""
 
 
-SpecLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+FLOAT_PATTERN = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_PATTERN, list("-+0123456789"))
 
 
 def load_scalar(text: str) -> object:
@@ -137,7 +134,11 @@ def _construct(node, loader, path, source: Source) -> object:
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way
         result = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = (
+                _scalar(key_node, loader, path, source)
+                if isinstance(key_node, yaml.ScalarNode)
+                else loader.construct_object(key_node, deep=True)
+            )
             if not isinstance(key, str | int | float | bool) or key is None:
                 line, col = _mark(key_node)
                 raise SpecError([SpecIssue(file, line, col, path, "keys must be plain scalars")])
@@ -153,7 +154,19 @@ def _construct(node, loader, path, source: Source) -> object:
             _construct(item, loader, join(path, index), source)
             for index, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    return _scalar(node, loader, path, source)
+
+
+def _scalar(node, loader, path, source: Source) -> object:
+    """A scalar as PyYAML builds it; values it can't build (`2001-02-30`, `!!int x`, an integer
+    of more than 4300 digits) are located spec errors."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+        line, col = _mark(node)
+        shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+        message = f"cannot read the value {shown!r} as {node.tag.rpartition(':')[2]}"
+        raise SpecError([SpecIssue(source.file, line, col, path, message)]) from None
 
 
 def parse_yaml(text: str, file: str) -> Source:
