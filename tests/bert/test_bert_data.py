@@ -14,6 +14,7 @@ from kseq.data.bert_tokenizer import BertTokenizer, basic_tokenize
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
+from kseq.models.bert.qa import encode_windows
 
 DATA = SimpleNamespace(
     text_field="text", text_pair_field="text_pair", label_field="label",
@@ -146,7 +147,8 @@ def test_readers(tmp_path):
 def test_qa_answers_map_to_the_right_tokens():
     examples = synthetic.qa(200, 5)
     tok = BertTokenizer.learn(bert_data.vocabulary_texts("span_qa", examples), vocab_size=600)
-    encoded = bert_data.encode_qa(examples, tok, 96, 24)
+    head = SimpleNamespace(max_query_length=24, doc_stride=None, no_answer_share=1.0)
+    encoded = encode_windows(examples, tok, 96, head)
     starts, ends = encoded.targets["start_logits"], encoded.targets["end_logits"]
     assert (starts >= 0).all()
     for row, example in enumerate(examples):
@@ -154,8 +156,10 @@ def test_qa_answers_map_to_the_right_tokens():
         answer = example["answers"][0]["text"]
         assert tok.decode(ids) == " ".join(basic_tokenize(answer))
         assert encoded.inputs["segment_ids"][row, starts[row]] == 1
-    # Truncated contexts lose answers past the window: those get the ignored label -1.
-    short = bert_data.encode_qa(examples, tok, 20, 8)
+    # Without a stride, contexts are cut: answers past the window get the ignored label -1.
+    head.max_query_length = 8
+    short = encode_windows(examples, tok, 20, head)
+    assert len(short) == len(examples)
     assert (short.targets["start_logits"] == -1).any()
     assert short.inputs["token_ids"].shape[1] <= 20
 

@@ -97,8 +97,10 @@ def test_example_spec_trains_saves_exports_and_predicts(runs, head, tmp_path):
             json.loads((run / "assets/labels.json").read_text())["labels"]
         )
     elif head == "span_qa":
-        assert first["answer"] in PREDICT[head][0].split("\t")[1]
-        assert "exact_match" in metrics and "span_f1" in metrics
+        context = PREDICT[head][0].split("\t")[1]
+        assert first["answer"] and context[first["start"] : first["end"]] == first["answer"]
+        assert first["n_best"][0]["text"] == first["answer"] and first["windows"] == 1
+        assert 0 <= metrics["exact_match"] <= metrics["f1"] <= 1
     else:
         assert len(first["predictions"]) == 2 and "perplexity" in metrics
     ids = kseq.api.tokenize(run, ["déjà vu"])[0]

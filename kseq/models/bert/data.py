@@ -179,8 +179,7 @@ def read_squad(path: str, data=None) -> list[dict]:
             for paragraph in article["paragraphs"]:
                 context = _string(paragraph["context"], "context")
                 for qa in paragraph["qas"]:
-                    if qa.get("is_impossible"):
-                        continue
+                    # SQuAD 2.0: an unanswerable question has `is_impossible` or no answers.
                     answers = [
                         {
                             "text": _string(a["text"], "answer text"),
@@ -188,8 +187,8 @@ def read_squad(path: str, data=None) -> list[dict]:
                         }
                         for a in qa.get("answers", [])
                     ]
-                    if not answers:
-                        continue
+                    if qa.get("is_impossible"):
+                        answers = []
                     out.append(
                         {
                             "id": str(qa.get("id", len(out))),
@@ -373,52 +372,6 @@ def _improve_span(pieces, start, end, answer_ids):
     return start, end
 
 
-def encode_qa(examples, tokenizer, length, max_query_length) -> Encoded:
-    rows, starts, ends, meta = [], [], [], []
-    for example in examples:
-        question = tokenizer.encode([example["question"]])[0][
-            : max(1, min(max_query_length, length - 4))
-        ]
-        words = context_words(example["context"])
-        pieces, owners = tokenizer.encode_words([w for w, _, _ in words])
-        budget = max(0, length - 3 - len(question))
-        kept = pieces[:budget]
-        offset = len(question) + 2  # [CLS] question [SEP]
-        answer = example["answers"][0]
-        a_start, a_end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
-        hit = [i for i, (_, s, e) in enumerate(words) if s < a_end and e > a_start]
-        start = end = IGNORE
-        if hit:
-            first_word, last_word = hit[0], hit[-1]
-            span = [p for p, o in enumerate(owners) if first_word <= o <= last_word]
-            if span:
-                s, e = _improve_span(
-                    pieces, span[0], span[-1], tokenizer.encode([answer["text"]])[0]
-                )
-                if e < len(kept):
-                    start, end = s + offset, e + offset
-        ids = [tokenizer.cls_id, *question, tokenizer.sep_id, *kept, tokenizer.sep_id]
-        segments = [0] * (len(question) + 2) + [1] * (len(kept) + 1)
-        rows.append((ids, segments))
-        starts.append(start)
-        ends.append(end)
-        meta.append(
-            {
-                "id": example.get("id"),
-                "context": example["context"],
-                "answers": [a["text"] for a in example["answers"]],
-                "offset": offset,
-                "owners": owners[: len(kept)],
-                "words": [(s, e) for _, s, e in words],
-            }
-        )
-    targets = {
-        "start_logits": np.array(starts, np.int32),
-        "end_logits": np.array(ends, np.int32),
-    }
-    return Encoded(_packed_arrays(rows, tokenizer), targets, meta)
-
-
 def encode_documents(documents, tokenizer, length) -> Encoded:
     """Each document split into `[CLS] chunk [SEP]` rows of at most `length` tokens."""
     rows = []
@@ -431,7 +384,11 @@ def encode_documents(documents, tokenizer, length) -> Encoded:
     return Encoded(_packed_arrays(rows, tokenizer), {})
 
 
-def encode_examples(head, examples, tokenizer, labels, length, head_spec) -> Encoded:
+def encode_examples(
+    head, examples, tokenizer, labels, length, head_spec, training=False, no_answer=None
+) -> Encoded:
+    """Model rows of a head's examples; span_qa: windows (`kseq.models.bert.qa`), `training`
+    dropping the ones without the answer, `no_answer` labelling them at [CLS]."""
     if not examples:
         raise KseqError("data: no examples")
     if head == "classification":
@@ -439,7 +396,9 @@ def encode_examples(head, examples, tokenizer, labels, length, head_spec) -> Enc
     if head == "token_classification":
         return encode_tagging(examples, tokenizer, labels, length)
     if head == "span_qa":
-        return encode_qa(examples, tokenizer, length, head_spec.max_query_length)
+        from kseq.models.bert.qa import encode_windows
+
+        return encode_windows(examples, tokenizer, length, head_spec, training, no_answer)
     return encode_documents(examples, tokenizer, length)
 
 

@@ -13,6 +13,7 @@ from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
+from kseq.models.bert.qa import has_unanswerable
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
 from kseq.models.family import Family, PreparedData, families
 from kseq.train.components import make_optimizer
@@ -168,12 +169,15 @@ class BertFamily(Family):
         if run_dir is not None:
             train_examples = train_examples[: spec.export.calibration_samples]
 
-        def encode(examples):
+        # Unanswerable training questions (SQuAD 2.0) make [CLS] the no-answer label everywhere.
+        no_answer = head == "span_qa" and has_unanswerable(train_examples)
+
+        def encode(examples, training=False):
             return bert_data.encode_examples(
-                head, examples, tokenizer, labels, length, spec.model.head
+                head, examples, tokenizer, labels, length, spec.model.head, training, no_answer
             )
 
-        train = encode(train_examples)
+        train = encode(train_examples, training=run_dir is None)
         validation = encode(validation_examples)
         segments = max(int(e.inputs["segment_ids"].max()) for e in (train, validation)) + 1
         if segments > spec.model.num_segments:
@@ -292,15 +296,18 @@ class BertFamily(Family):
         if head == "masked_lm":
             metrics["perplexity"] = float(math.exp(min(metrics["loss"], 50.0)))
         if head == "span_qa":
-            metrics.update(span_metrics(model, spec, validation))
-        metrics["examples"] = len(validation)
+            metrics.update(qa_metrics(model, spec, validation, data.info["validation_examples"]))
+        metrics["examples"] = len(
+            data.info["validation_examples"] if head == "span_qa" else validation
+        )
         return metrics
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict(self, model, spec, run_dir, texts, strategy=None, **overrides) -> list[dict]:
         from kseq.models.bert.predict import predict
 
-        return predict(model, spec, load_tokenizer(run_dir), load_labels(run_dir), texts)
+        tokenizer, labels = load_tokenizer(run_dir), load_labels(run_dir)
+        return predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
 
     def tokenize(self, run_dir, texts) -> list[list[int]]:
         from kseq.spec.load import load_spec
@@ -366,36 +373,31 @@ def copy_weights(source, target, keep_head: bool = False) -> list[str]:
     return copied
 
 
-def span_metrics(model, spec, encoded) -> dict:
-    """Exact match and token F1 of the decoded best spans against the gold token spans."""
-    from kseq.layers.bert_heads import best_span
-    from kseq.models.bert.export import answer_allowed
+def qa_metrics(model, spec, encoded, examples) -> dict:
+    """Official SQuAD exact match and F1 over whole examples (best span over their windows);
+    on data with unanswerable questions also the has/no-answer splits and the tuned threshold."""
+    from kseq.models.bert import qa
+    from kseq.models.bert.squad_metrics import best_null_threshold, squad_scores
 
-    starts, ends = [], []
-    for begin in range(0, len(encoded), 64):
-        rows = encoded.take(np.arange(begin, min(begin + 64, len(encoded))))
-        outputs = model(rows.inputs, training=False)
-        allowed = answer_allowed(rows.inputs["segment_ids"], rows.inputs["padding_mask"])
-        start, end, _ = best_span(
-            outputs["start_logits"],
-            outputs["end_logits"],
-            allowed,
-            spec.model.head.max_answer_length,
+    start_logits, end_logits = qa.run_windows(model, encoded)
+    answers = qa.decode(start_logits, end_logits, encoded.meta, spec.model.head, n_best=1)
+    gold = [
+        {"id": str(i), "answers": [a["text"] for a in e.get("answers", [])]}
+        for i, e in enumerate(examples)
+    ]
+    found = {str(i): answers[i] for i in answers}
+    metrics = squad_scores(gold, {i: a["answer"] for i, a in found.items()})
+    metrics.pop("total", None)
+    if qa.has_unanswerable(examples):
+        best = best_null_threshold(
+            gold,
+            {i: a["span_answer"] for i, a in found.items()},
+            {i: a["null_margin"] for i, a in found.items()},
         )
-        starts += np.asarray(start).tolist()
-        ends += np.asarray(end).tolist()
-    gold_start = encoded.targets["start_logits"]
-    gold_end = encoded.targets["end_logits"]
-    exact, f1 = [], []
-    for s, e, gs, ge in zip(starts, ends, gold_start, gold_end, strict=True):
-        exact.append(float(s == gs and e == ge))
-        if gs < 0:
-            f1.append(0.0)
-            continue
-        overlap = max(0, min(e, ge) - max(s, gs) + 1)
-        if overlap == 0:
-            f1.append(0.0)
-            continue
-        precision, recall = overlap / (e - s + 1), overlap / (ge - gs + 1)
-        f1.append(2 * precision * recall / (precision + recall))
-    return {"exact_match": float(np.mean(exact)), "span_f1": float(np.mean(f1))}
+        metrics.update(
+            best_null_threshold=best["threshold"],
+            best_exact_match=best["exact_match"],
+            best_f1=best["f1"],
+        )
+    metrics["windows"] = len(encoded)
+    return metrics

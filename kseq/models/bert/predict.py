@@ -1,7 +1,8 @@
 """`kseq predict` for BERT heads: one dict per input text (`output` is the one-line summary).
 
 Input conventions (one string per example): classification — `text` or `text<TAB>text_pair`;
-token_classification — whitespace-separated words; span_qa — `question<TAB>context`;
+token_classification — whitespace-separated words; span_qa — `question<TAB>context` (any
+length: the best answer over all windows, with character offsets and the n best);
 masked_lm — text with literal `[MASK]` markers; none — text (returns the pooled vector).
 """
 
@@ -25,7 +26,32 @@ def _batches(count: int, size: int = 64):
         yield np.arange(start, min(start + size, count))
 
 
-def predict(model, spec, tokenizer, labels, texts: list[str]) -> list[dict]:
+def _answer_questions(model, spec, tokenizer, length, texts, n_best) -> list[dict]:
+    """`question<TAB>context` texts: the best answer over all windows of each context."""
+    from kseq.models.bert import qa
+
+    examples = []
+    for text in texts:
+        question, sep, context = text.partition("\t")
+        if not sep:
+            raise KseqError("predict: span_qa inputs are question<TAB>context")
+        examples.append({"question": question, "context": context, "answers": []})
+    encoded = qa.encode_windows(
+        examples, tokenizer, length, spec.model.head, no_answer_labels=False
+    )
+    start_logits, end_logits = qa.run_windows(model, encoded)
+    answers = qa.decode(start_logits, end_logits, encoded.meta, spec.model.head, n_best)
+    results = []
+    for index, text in enumerate(texts):
+        found = answers[index]
+        item = {key: found[key] for key in ("answer", "start", "end", "score", "null_score")}
+        item["n_best"] = found["n_best"]
+        item["windows"] = sum(1 for w in encoded.meta if w.example == index)
+        results.append({**item, "input": text, "output": found["answer"]})
+    return results
+
+
+def predict(model, spec, tokenizer, labels, texts: list[str], n_best=None) -> list[dict]:
     from kseq.models.bert.export import serving_outputs
 
     head = spec.model.head.type
@@ -43,16 +69,7 @@ def predict(model, spec, tokenizer, labels, texts: list[str]) -> list[dict]:
         examples = [{"tokens": t.split(), "tags": [labels[0]] * len(t.split())} for t in texts]
         encoded = bert_data.encode_tagging(examples, tokenizer, labels, length)
     elif head == "span_qa":
-        examples = []
-        for text in texts:
-            question, sep, context = text.partition("\t")
-            if not sep:
-                raise KseqError("predict: span_qa inputs are question<TAB>context")
-            examples.append(
-                {"question": question, "context": context,
-                 "answers": [{"text": "", "answer_start": 0}]}
-            )  # fmt: skip
-        encoded = bert_data.encode_qa(examples, tokenizer, length, spec.model.head.max_query_length)
+        return _answer_questions(model, spec, tokenizer, length, texts, n_best)
     elif head == "masked_lm":
         encoded = _encode_masked(texts, tokenizer, length)
     else:
@@ -79,8 +96,6 @@ def _summary(head: str, item: dict) -> str:
         return item["label"]
     if head == "token_classification":
         return " ".join(f"{w}/{t}" for w, t in zip(item["tokens"], item["tags"], strict=True))
-    if head == "span_qa":
-        return item["answer"]
     if head == "masked_lm":
         return " ".join(item["predictions"])
     return " ".join(f"{v:.4f}" for v in item["pooled_output"])
@@ -120,20 +135,6 @@ def _describe(head, outputs, i, part, inputs, tokenizer, labels) -> dict:
         for word, position in meta["first_piece"]:
             tags[word] = labels[int(predicted[position])]
         return {"tokens": meta["tokens"], "tags": tags}
-    if head == "span_qa":
-        meta = part.meta[i]
-        start, end = int(outputs["answer_start"][i]), int(outputs["answer_end"][i])
-        offset = meta["offset"]
-        owners = meta["owners"]
-        if not owners or start < offset or end - offset >= len(owners):
-            return {"answer": "", "score": float(outputs["answer_score"][i])}
-        first_word, last_word = owners[start - offset], owners[end - offset]
-        begin, finish = meta["words"][first_word][0], meta["words"][last_word][1]
-        return {
-            "answer": meta["context"][begin:finish],
-            "score": float(outputs["answer_score"][i]),
-            "token_span": [start, end],
-        }
     if head == "masked_lm":
         count = part.meta[i]["count"]
         best = np.argmax(outputs["logits"][i], axis=-1)[:count]

@@ -120,6 +120,26 @@ class SpanQAHeadSpec(HeadSpec):
     max_query_length: int = option(
         32, min=1, max=100_000, help="questions are truncated to this many tokens"
     )
+    doc_stride: int | None = option(
+        128,
+        min=1,
+        max=100_000,
+        help="a context longer than one window is split into windows starting this many "
+        "tokens apart; null = cut the context after the first window",
+    )
+    null_threshold: float | None = option(
+        None,
+        help="answer nothing when the no-answer score beats the best span by more than this "
+        "(SQuAD 2.0; `kseq evaluate` reports the best value); null = always answer",
+    )
+    no_answer_share: float = option(
+        1.0,
+        min=0.0,
+        max=1.0,
+        help="share of windows without the answer kept for training on data with "
+        "unanswerable questions (labelled no-answer at [CLS])",
+    )
+    n_best: int = option(5, min=1, max=100, help="candidate answers `kseq predict` returns")
 
 
 @variant("masked_lm")
@@ -147,7 +167,7 @@ class MaskedLMHeadSpec(HeadSpec):
 SYNTHETIC_TASKS = {
     "classification": ("sentiment", "sentiment_pairs"),
     "token_classification": ("entities",),
-    "span_qa": ("qa",),
+    "span_qa": ("qa", "qa_long"),
     "masked_lm": ("pretraining", "clinical"),
     "none": ("pretraining", "clinical"),
 }
@@ -166,13 +186,25 @@ class BertSyntheticSpec:
 
     sentiment (single texts) and sentiment_pairs (same/different sentiment) for classification,
     entities (names and numbers, BIO tags) for token classification, qa (dates and names in
-    generated contexts) for span_qa, pretraining (general sentences) and clinical (a domain)
-    for masked_lm. `auto` picks the first task of the head.
+    generated contexts) and qa_long (the same questions over 250-490 word contexts: the answering
+    biography among distractor biographies, several sequence windows long) for span_qa,
+    pretraining (general sentences) and clinical (a domain) for masked_lm. `auto` picks the
+    first task of the head.
     """
 
     task: Literal[
-        "auto", "sentiment", "sentiment_pairs", "entities", "qa", "pretraining", "clinical"
-    ] = "auto"
+        "auto",
+        "sentiment",
+        "sentiment_pairs",
+        "entities",
+        "qa",
+        "qa_long",
+        "pretraining",
+        "clinical",
+    ] = option(
+        "auto",
+        help="auto = the head's first task; span_qa: qa (short) or qa_long (long contexts)",
+    )
     train_size: int = option(2000, min=10, max=1_000_000)
     validation_size: int = option(200, min=5, max=1_000_000)
     seed: int = option(0, min=0, max=2**32 - 1)

@@ -8,12 +8,16 @@ with accented words and a few CJK characters so the WordPiece pipeline is exerci
 - `entities`: words tagged B-PER/I-PER (names), B-LOC (cities), NUM (numbers) and O.
 - `qa`: a short biography; questions ask for a date, a city, a year or a name, and the answer is
   a span of the context (SQuAD format: `answer_start` is a character offset).
+- `qa_long`: the same kind of questions (naming the person) over long contexts - the asked
+  person's biography among distractor biographies, 250-490 words (3-6 BERT windows), with
+  the answer early, midway or late in the context about equally often.
 - `pretraining`: general sentences; `clinical`: sentences from a clinical-notes domain.
 """
 
 from __future__ import annotations
 
 import random
+import string
 
 THINGS = [
     "the movie", "this film", "the plot", "the acting", "the soundtrack", "the café",
@@ -208,6 +212,129 @@ def qa(count: int, seed: int) -> list[dict]:
     return out
 
 
+JOBS = [
+    "teacher", "baker", "nurse", "pilot", "painter", "chemist", "librarian", "architect",
+    "chef", "journalist",
+]  # fmt: skip
+LONG_FACTS = {
+    "born": "{person} was born on {date} in {city} .",
+    "moved": "In {year} , {person} moved to {city2} with {companion} .",
+    "worked": "{person} worked as {article} {job} in {city3} for {years} years .",
+    "sold": "On {date2} , {person} sold {count} {item} at the {place} .",
+}
+LONG_FILLERS = [
+    "The {place} near their house was {adjective} .",
+    "They liked to walk along the {place} in the {time} .",
+    "Every {time} the weather in {city} was {weather} .",
+    "Their friends said the {place} was {adjective} and {weather} .",
+]
+LONG_QUESTIONS = {
+    "date": ["When was {person} born?", "On what date was {person} born?"],
+    "city": ["Where was {person} born?", "In which city was {person} born?"],
+    "year": ["In which year did {person} move to {city2}?", "When did {person} move to {city2}?"],
+    "city2": ["Where did {person} move in {year}?", "To which city did {person} move?"],
+    "companion": ["Who moved to {city2} with {person}?", "With whom did {person} move?"],
+    "job": ["What did {person} work as?", "What was the job of {person} in {city3}?"],
+    "city3": ["Where did {person} work as {article} {job}?", "In which city did {person} work?"],
+    "years": ["For how many years did {person} work in {city3}?"],
+    "count": ["How many {item} did {person} sell?", "How many {item} were sold by {person}?"],
+    "date2": ["When did {person} sell {item}?", "On what date did {person} sell the {item}?"],
+}  # fmt: skip
+# Distractors are added until a context has a random number of words in this range; a paragraph
+# has 34-69 words, so contexts have 250-489 words (about 1.04 WordPiece tokens a word: 3-6
+# windows of `specs/bert_span_qa.yaml`, about 85 context tokens each) and at most 14 paragraphs
+# (28 names).
+LONG_CONTEXT_WORDS = (250, 420)
+PARAGRAPH_BREAK = "\n\n"
+
+
+def _format(template: str, values: dict) -> tuple[str, dict]:
+    """`template.format(**values)` and the character offset of every field in the result."""
+    parts, offsets, position = [], {}, 0
+    for literal, field, _, _ in string.Formatter().parse(template):
+        parts.append(literal)
+        position += len(literal)
+        if field is not None:
+            offsets[field] = position
+            parts.append(values[field])
+            position += len(values[field])
+    return "".join(parts), offsets
+
+
+def _date(rng: random.Random, year: int) -> str:
+    return f"{rng.choice(MONTHS)} {rng.randint(1, 28)}, {year}"
+
+
+def _biography(rng: random.Random, person: str, companion: str) -> tuple[str, list]:
+    """A paragraph about `person` and its answerable (field, answer, offset, values) facts."""
+    city, city2, city3 = rng.sample(CITIES, 3)
+    born, job = rng.randint(1900, 1985), rng.choice(JOBS)
+    values = {
+        "person": person, "companion": companion, "city": city, "city2": city2,
+        "city3": city3, "date": _date(rng, born), "date2": _date(rng, born + rng.randint(18, 40)),
+        "year": str(born + rng.randint(18, 40)), "job": job,
+        "article": "an" if job[0] in "aeiou" else "a",
+        "years": str(rng.randint(2, 30)), "count": str(rng.randint(2, 500)),
+        "item": rng.choice(ITEMS), "place": rng.choice(WORDS["place"]),
+    }  # fmt: skip
+    templates = [LONG_FACTS[k] for k in rng.sample(["moved", "worked", "sold"], rng.randint(2, 3))]
+    for _ in range(rng.randint(0, 2)):
+        filler = rng.choice(LONG_FILLERS)
+        fill = {key: rng.choice(options) for key, options in WORDS.items()}
+        fill["city"] = rng.choice(CITIES)
+        templates.append(filler.format(**fill))
+    rng.shuffle(templates)
+    sentences, facts, position = [], [], 0
+    for template in [LONG_FACTS["born"], *templates]:  # the person is introduced first
+        sentence, offsets = _format(template, values)
+        for field, offset in offsets.items():
+            if field in LONG_QUESTIONS:
+                facts.append((field, values[field], position + offset))
+        sentences.append(sentence)
+        position += len(sentence) + 1
+    return " ".join(sentences), [(f, a, o, values) for f, a, o in facts]
+
+
+def qa_long(count: int, seed: int) -> list[dict]:
+    """Long-context `qa`: the answering biography among distractor biographies.
+
+    Each context is 250-490 whitespace words (about 260-510 WordPiece tokens): the biography of
+    the asked person plus biographies of other people from the same grammar (so every kind of
+    answer - dates, cities, years, names, numbers - appears many times), separated by blank
+    lines. The question names the person, so only that paragraph answers it. Distractors are
+    added up to a random word count and the answering paragraph is put at a random place among
+    them, so answers fall in the first, middle and last part of contexts about equally often.
+    """
+    rng = random.Random(seed)
+    full_names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+    out = []
+    for index in range(count):
+        names = iter(rng.sample(full_names, 32))  # subjects and companions, all different
+        person = next(names)
+        answering, facts = _biography(rng, person, next(names))
+        words, target = len(answering.split()), rng.randint(*LONG_CONTEXT_WORDS)
+        distractors = []
+        while words < target:
+            paragraph, _ = _biography(rng, next(names), next(names))
+            distractors.append(paragraph)
+            words += len(paragraph.split())
+        where = rng.randint(0, len(distractors))
+        before = distractors[:where]
+        context = PARAGRAPH_BREAK.join([*before, answering, *distractors[where:]])
+        shift = sum(len(p) + len(PARAGRAPH_BREAK) for p in before)
+        field, answer, start, values = rng.choice(facts)
+        question = rng.choice(LONG_QUESTIONS[field]).format(**values)
+        out.append(
+            {
+                "id": f"synthetic-long-{seed}-{index}",
+                "question": question,
+                "context": context,
+                "answers": [{"text": answer, "answer_start": shift + start}],
+            }
+        )
+    return out
+
+
 def _fill(rng: random.Random, template: str) -> str:
     values = {key: rng.choice(options) for key, options in WORDS.items()}
     values.update(
@@ -234,6 +361,7 @@ GENERATORS = {
     "sentiment_pairs": sentiment_pairs,
     "entities": entities,
     "qa": qa,
+    "qa_long": qa_long,
     "pretraining": lambda count, seed: documents(count, seed, "pretraining"),
     "clinical": lambda count, seed: documents(count, seed, "clinical"),
 }
