@@ -147,7 +147,7 @@ def test_readers(tmp_path):
 def test_qa_answers_map_to_the_right_tokens():
     examples = synthetic.qa(200, 5)
     tok = BertTokenizer.learn(bert_data.vocabulary_texts("span_qa", examples), vocab_size=600)
-    head = SimpleNamespace(max_query_length=24, doc_stride=None, no_answer_share=1.0)
+    head = SimpleNamespace(max_query_length=24, doc_stride=None, no_answer_share=None)
     encoded = encode_windows(examples, tok, 96, head)
     starts, ends = encoded.targets["start_logits"], encoded.targets["end_logits"]
     assert (starts >= 0).all()

@@ -4,6 +4,7 @@ offsets, the no-answer threshold, and the app-side loop over the exported .tflit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,7 +26,7 @@ def head(**changes):
         doc_stride=6,
         max_answer_length=5,
         null_threshold=None,
-        no_answer_share=1.0,
+        no_answer_share=None,
         n_best=3,
     )
     return SimpleNamespace(**{**options, **changes})
@@ -108,6 +109,16 @@ def test_unanswerable_questions_label_cls_and_keep_a_share_of_windows():
     assert 1 < len(half) < 18
     again = qa.encode_windows(examples, TOKENIZER, LENGTH, head(no_answer_share=0.5), training=True)
     assert [m.example for m in again.meta] == [m.example for m in half.meta]  # seeded
+
+
+def test_a_share_of_answerless_windows_on_squad_1_data():
+    examples = [example("w2", "w3")]  # answerable only: by default only its answer window
+    assert len(qa.encode_windows(examples, TOKENIZER, LENGTH, head(), training=True)) == 1
+    every = qa.encode_windows(examples, TOKENIZER, LENGTH, head(no_answer_share=1.0), training=True)
+    assert len(every) == 9
+    assert every.targets["start_logits"].tolist() == [5, 0, 0, 0, 0, 0, 0, 0, 0]  # 3 + 2
+    evaluated = qa.encode_windows(examples, TOKENIZER, LENGTH, head(no_answer_share=0.5))
+    assert len(evaluated) == 9 and (evaluated.targets["start_logits"][1:] == 0).all()
 
 
 def _logits(encoded, picks, null=-5.0):
@@ -203,3 +214,105 @@ def test_squad_2_files_keep_unanswerable_questions(tmp_path):
     assert [e["id"] for e in examples] == ["a", "b", "c"]
     assert [len(e["answers"]) for e in examples] == [1, 0, 0]
     assert qa.has_unanswerable(examples)
+
+
+# ---- the app-side loop over the exported .tflite ----
+
+
+def app_answer(runner, windows) -> str:
+    """What an app does (README): run each window, keep the best span, map it to characters."""
+    best = None
+    for ids, segments, mask, window in windows:
+        out = runner(token_ids=ids[None], segment_ids=segments[None], padding_mask=mask[None])
+        score = float(out["answer_score"][0])
+        if best is None or score > best[0]:
+            best = (score, int(out["answer_start"][0]), int(out["answer_end"][0]), window)
+    _, start, end, window = best
+    first = window.owners[start - window.offset]
+    last = window.owners[end - window.offset]
+    return window.context[window.words[first][0] : window.words[last][1]]
+
+
+@pytest.mark.slow
+def test_the_app_loop_over_the_tflite_gives_the_answers_of_kseq_predict(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    import kseq
+    from kseq.models.bert import synthetic
+    from kseq.models.bert.family import load_tokenizer
+    from kseq.spec.load import load_spec
+
+    spec_file = Path(__file__).resolve().parents[2] / "specs" / "bert_span_qa.yaml"
+    overrides = [
+        "data.synthetic.task=qa_long",
+        "data.synthetic.train_size=300",
+        "data.synthetic.validation_size=20",
+        "train.epochs=2",
+        "train.verbose=0",
+        "train.tensorboard=false",
+        "export.parity_samples=8",
+    ]
+    run = kseq.train(spec_file, tmp_path / "qa", overrides)
+    tflite = kseq.export(run, format="tflite", output=tmp_path / "qa.tflite")["path"]
+    runner = Interpreter(model_path=tflite).get_signature_runner()
+
+    spec = load_spec(run / "spec.yaml")
+    tokenizer = load_tokenizer(run)
+    examples = synthetic.generate("qa_long", 10, 6, 3)[1]
+    texts = [f"{e['question']}\t{e['context']}" for e in examples]
+    predicted = kseq.api.predict(run, texts)
+    for example, found in zip(examples, predicted, strict=True):
+        question = {**example, "answers": []}
+        encoded = qa.encode_windows(
+            [question], tokenizer, 96, spec.model.head, no_answer_labels=False
+        )
+        assert len(encoded) >= 3  # a long context: several windows
+        assert found["windows"] == len(encoded)
+        windows = []
+        for row, window in enumerate(encoded.meta):
+            width = int(encoded.inputs["padding_mask"][row].sum())
+            arrays = [
+                encoded.inputs[k][row, :width] for k in ("token_ids", "segment_ids", "padding_mask")
+            ]
+            windows.append((*arrays, window))
+        assert app_answer(runner, windows) == found["answer"]
+        assert example["context"][found["start"] : found["end"]] == found["answer"]
+
+
+@pytest.mark.slow
+def test_squad_2_training_evaluation_and_the_tuned_threshold(tmp_path):
+    import kseq
+    from kseq.models.bert import synthetic
+    from kseq.models.bert.data import write_examples
+
+    def squad2(count, seed):
+        examples = synthetic.qa(count, seed)
+        for index in range(0, count, 3):  # every third question asked of another biography
+            other = examples[(index + 1) % count]["context"]
+            examples[index] = {**examples[index], "context": other, "answers": []}
+        return examples
+
+    train = write_examples("span_qa", squad2(240, 1), tmp_path / "train.json")
+    valid = write_examples("span_qa", squad2(30, 2), tmp_path / "valid.json")
+    spec_file = Path(__file__).resolve().parents[2] / "specs" / "bert_span_qa.yaml"
+    overrides = [
+        f"data.train={train}",
+        f"data.validation={valid}",
+        "data.synthetic.train_size=10",
+        "train.epochs=2",
+        "train.verbose=0",
+        "train.tensorboard=false",
+    ]
+    run = kseq.train(spec_file, tmp_path / "run", overrides)
+    metrics = kseq.evaluate(run)
+    assert metrics["examples"] == 30
+    assert metrics["has_answer_total"] == 20 and metrics["no_answer_total"] == 10
+    # Without a threshold every question is answered: the unanswerable ones all score 0.
+    assert metrics["no_answer_exact_match"] == 0.0
+    assert metrics["best_f1"] >= metrics["f1"]
+    # Applying the reported threshold reproduces the reported best scores exactly.
+    tuned = kseq.evaluate(
+        run, overrides=[f"model.head.null_threshold={metrics['best_null_threshold']}"]
+    )
+    assert tuned["exact_match"] == pytest.approx(metrics["best_exact_match"], abs=1e-12)
+    assert tuned["f1"] == pytest.approx(metrics["best_f1"], abs=1e-12)

@@ -13,7 +13,7 @@ from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
-from kseq.models.bert.qa import has_unanswerable
+from kseq.models.bert.qa import labels_no_answer
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
 from kseq.models.family import Family, PreparedData, families
 from kseq.train.components import make_optimizer
@@ -170,7 +170,7 @@ class BertFamily(Family):
             train_examples = train_examples[: spec.export.calibration_samples]
 
         # Unanswerable training questions (SQuAD 2.0) make [CLS] the no-answer label everywhere.
-        no_answer = head == "span_qa" and has_unanswerable(train_examples)
+        no_answer = head == "span_qa" and labels_no_answer(train_examples, spec.model.head)
 
         def encode(examples, training=False):
             return bert_data.encode_examples(
@@ -394,8 +394,11 @@ def qa_metrics(model, spec, encoded, examples) -> dict:
             {i: a["span_answer"] for i, a in found.items()},
             {i: a["null_margin"] for i, a in found.items()},
         )
+        threshold = best["threshold"]
+        if not np.isfinite(threshold):  # "always no answer": any value below every margin
+            threshold = min(a["null_margin"] for a in found.values()) - 1.0
         metrics.update(
-            best_null_threshold=best["threshold"],
+            best_null_threshold=threshold,
             best_exact_match=best["exact_match"],
             best_f1=best["f1"],
         )

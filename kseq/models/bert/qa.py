@@ -3,12 +3,16 @@
 A context longer than one window is split into overlapping windows of word pieces, each packed as
 `[CLS] question [SEP] context-window [SEP]`; the next window starts `doc_stride` pieces after the
 previous one (BERT's document stride). Training keeps the windows that contain the answer; on
-data with unanswerable questions (SQuAD 2.0) it also keeps a share (`no_answer_share`) of the
-windows without one, labelled as no answer at [CLS] (position 0). Prediction scores every span of
-every window (`start_logit + end_logit`), takes the best over all windows of the example, and maps
-it back to character offsets of the original context through the word each piece came from. The
-no-answer score is the [CLS] span's score, the lowest over the windows; with `null_threshold` set,
-an example is unanswered when that score beats the best span's by more than the threshold.
+data with unanswerable questions (SQuAD 2.0), or when `no_answer_share` is set, it also keeps
+that share of the windows without one (all of them by default on SQuAD 2.0), labelled as no
+answer at [CLS] (position 0) — which teaches the model to score spans low in a window that does
+not hold the answer, so the best span over the windows is more often the right one.
+
+Prediction scores every span of every window (`start_logit + end_logit`), takes the best over all
+windows of the example, and maps it back to character offsets of the original context through the
+word each piece came from. The no-answer score is the [CLS] span's score, the lowest over the
+windows; with `null_threshold` set, an example is unanswered when that score beats the best span's
+by more than the threshold.
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ def has_unanswerable(examples) -> bool:
     return any(not e.get("answers") for e in examples)
 
 
+def labels_no_answer(train_examples, head_spec) -> bool:
+    """Whether windows without the answer are labelled at [CLS] (else ignored): on SQuAD 2.0
+    data, or when the spec keeps a share of them for training."""
+    return has_unanswerable(train_examples) or head_spec.no_answer_share is not None
+
+
 def encode_windows(
     examples,
     tokenizer,
@@ -75,12 +85,13 @@ def encode_windows(
 ) -> Encoded:
     """Pack every example into windows (rows); targets are answer positions in each window.
 
-    A window without the answer is labelled [CLS] (0, 0) when `no_answer_labels` (default: the
-    data has unanswerable questions), else ignored (-1). With `training`, windows without the
-    answer are dropped, or kept with probability `head_spec.no_answer_share` when labelled.
+    A window without the answer is labelled [CLS] (0, 0) when `no_answer_labels` (default:
+    `labels_no_answer`), else ignored (-1). With `training`, windows without the answer are
+    dropped, or, when labelled, kept with probability `head_spec.no_answer_share` (null: 1).
     """
     if no_answer_labels is None:
-        no_answer_labels = has_unanswerable(examples)
+        no_answer_labels = labels_no_answer(examples, head_spec)
+    share = 1.0 if head_spec.no_answer_share is None else head_spec.no_answer_share
     keep = random.Random(seed)
     rows, starts, ends, meta = [], [], [], []
     for index, example in enumerate(examples):
@@ -98,7 +109,7 @@ def encode_windows(
             if inside:
                 start, end = answer[0] - first + offset, answer[1] - first + offset
             elif no_answer_labels:
-                if training and keep.random() >= head_spec.no_answer_share:
+                if training and keep.random() >= share:
                     continue
                 start = end = 0
             elif training:

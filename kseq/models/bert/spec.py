@@ -132,12 +132,13 @@ class SpanQAHeadSpec(HeadSpec):
         help="answer nothing when the no-answer score beats the best span by more than this "
         "(SQuAD 2.0; `kseq evaluate` reports the best value); null = always answer",
     )
-    no_answer_share: float = option(
-        1.0,
+    no_answer_share: float | None = option(
+        None,
         min=0.0,
         max=1.0,
-        help="share of windows without the answer kept for training on data with "
-        "unanswerable questions (labelled no-answer at [CLS])",
+        help="share of training windows without the answer that are kept, labelled no-answer "
+        "at [CLS]; null = all of them on data with unanswerable questions (SQuAD 2.0), none "
+        "otherwise",
     )
     n_best: int = option(5, min=1, max=100, help="candidate answers `kseq predict` returns")
 
