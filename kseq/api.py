@@ -221,10 +221,5 @@ def import_checkpoint(kind: str, directory, output, overwrite: bool = False) -> 
 
     if kind not in importers:
         raise KseqError(f"import: {importers.unknown_message(kind)}")
-    target = Path(output)
-    if target.exists() and not (target.is_dir() and not any(target.iterdir())) and not overwrite:
-        raise KseqError(
-            f"{target} already exists and is not empty; pass --overwrite to replace it, "
-            "or choose another --output"
-        )
+    layout.refuse_to_replace(Path(output), overwrite, when="once the import is complete")
     return importers.get(kind)(directory, output)

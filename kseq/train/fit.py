@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from kseq import interrupt
-from kseq.errors import DiskFullError, KseqError, write_error
+from kseq.errors import DiskFullError, write_error
 from kseq.export.atomic import atomic_write_text
 from kseq.interrupt import Interrupted
 from kseq.spec.fields import to_data
@@ -150,24 +150,6 @@ def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
     family.save_assets(directory, data)
 
 
-def _refuse_to_replace(target: Path, overwrite: bool) -> None:
-    """A finished run (or any folder with files) at RUN_DIR is replaced only with --overwrite."""
-    if not target.is_dir() or not any(target.iterdir()):
-        return
-    finished = (target / layout.MODEL_FILE).is_file()
-    exports = sorted(p.name for p in (target / layout.EXPORT_DIR).glob("*")) if finished else []
-    what = "a finished run" if finished else "files that are not a kseq run"
-    if exports:
-        shown = ", ".join(exports[:3]) + (", …" if len(exports) > 3 else "")
-        what += f" with {len(exports)} export(s) ({shown})"
-    if not overwrite:
-        raise KseqError(
-            f"{target} already holds {what}; pass --overwrite to replace it, "
-            "or choose another --output"
-        )
-    print(f"kseq: --overwrite: {target} (holding {what}) is replaced when training ends")
-
-
 def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
     state = partial.read_state()
     if state is None:
@@ -198,7 +180,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     family = family_for(spec)
     target = _target(spec, output)
     if where.chief:
-        _refuse_to_replace(target, overwrite)
+        layout.refuse_to_replace(target, overwrite, when="when training ends")
     with dtype_policy(spec.train.precision):
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)

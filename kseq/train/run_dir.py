@@ -43,6 +43,25 @@ def require_run_dir(path: str | Path) -> Path:
     return path
 
 
+def refuse_to_replace(target: Path, overwrite: bool, when: str) -> None:
+    """A finished run (or any folder with files) at `target` is replaced only with --overwrite;
+    with it, say what goes (`when`: when the new run replaces it)."""
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    finished = (target / MODEL_FILE).is_file()
+    exports = sorted(p.name for p in (target / EXPORT_DIR).glob("*")) if finished else []
+    what = "a finished run" if finished else "files that are not a kseq run"
+    if exports:
+        shown = ", ".join(exports[:3]) + (", …" if len(exports) > 3 else "")
+        what += f" with {len(exports)} export(s) ({shown})"
+    if not overwrite:
+        raise KseqError(
+            f"{target} already holds {what}; pass --overwrite to replace it, "
+            "or choose another --output"
+        )
+    print(f"kseq: --overwrite: {target} (holding {what}) is replaced {when}")
+
+
 def write_history(directory: Path, history: dict) -> None:
     epochs = [
         {"epoch": index + 1, **{key: float(values[index]) for key, values in history.items()}}

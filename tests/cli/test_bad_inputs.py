@@ -305,3 +305,12 @@ def test_import_kseq_keeps_library_chatter_off_stderr(debug):
         assert "UserWarning" in result.stderr and "softmax" in result.stderr
     else:
         assert result.stderr == ""
+
+
+def test_import_does_not_replace_a_folder_without_overwrite(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    result, seconds = run_timed("import", "hf-bert", str(tmp_path), "--output", str(folder))
+    assert_one_line(result, seconds, "files that are not a kseq run", "--overwrite")
+    assert (folder / "notes.txt").read_text() == "keep me"
