@@ -1,4 +1,4 @@
-"""Tokenizers for the seq2seq families: `char`, `word` and `wordpiece`.
+"""Tokenizers for the seq2seq families: `char`, `whitespace`, `word` and `wordpiece`.
 
 Every kind offers the same interface twice, once in Python (lists of ints) and once as TensorFlow /
 tensorflow-text ops for in-graph string signatures, and the two give identical ids:
@@ -13,23 +13,31 @@ tensorflow-text ops for in-graph string signatures, and the two give identical i
 
 Special tokens are fixed for every kind: `<pad>`=0, `<unk>`=1, `<s>`=2, `</s>`=3.
 
+`whitespace`: text is split at whitespace only (`str.isspace`) and every piece is one token
+(phoneme strings such as `K AE T`); `decode` joins tokens with one space.
+
 Pre-tokenization (`word` and `wordpiece`): text is split at whitespace (`str.isspace`, which
 includes U+3000 and U+00A0); every punctuation or symbol character (Unicode categories P* and S*,
 plus all ASCII non-alphanumerics) and every CJK ideograph / kana character is a token of its own; no
 lower-casing and no Unicode normalisation. A token that touches the previous one without whitespace
 in between is *glued*; glued tokens carry the `##` prefix in the vocabulary (as WordPiece
-continuation pieces do), so "Mar 3, 99" becomes `Mar 3 ##, 99` and "1999年3月" becomes
-`1999 ##年 ##3 ##月`. This makes `decode` the inverse of `encode` up to whitespace normalisation:
-`decode(encode(x)) == " ".join(x.split())` for text without unknown tokens.
+continuation pieces do), so "Mar 3, 99" becomes `Mar 3 ##, 99`. A CJK character is never glued, so
+it has one id wherever it stands, and decoding writes no space before it: "1999年3月" becomes
+`1999 年 ##3 月` (the token after a CJK character keeps its own glue: "月2" vs "月 2"). This makes
+`decode` the inverse of `encode` up to whitespace normalisation: `decode(encode(x))` is
+`" ".join(x.split())` without the spaces before CJK characters, for text without unknown tokens.
+Tokenizers saved with format version 1 glued CJK characters like any other token (`##年`); they
+load with that behaviour (option `cjk_glue: true`) so their ids do not change.
 
 Decoding (all kinds, Python and TF alike): `<pad>` and `<s>` are skipped, output stops at the
 first `</s>`, `<unk>` is rendered as the text "<unk>". `char` concatenates characters;
-`word`/`wordpiece` join tokens with one space except before glued (`##`) tokens.
+`whitespace` joins tokens with one space; `word`/`wordpiece` join tokens with one space except
+before glued (`##`) tokens and CJK characters.
 
 Files (`save`/`load`): `vocab.txt` (UTF-8, one token per line in id order, starting with the four
 special tokens; a backslash is written `\\\\`, whitespace and non-printable characters as
 `\\uXXXX` / `\\UXXXXXXXX`) and `tokenizer.json`
-(`{"kind": ..., "format_version": 1, "options": {...}}`).
+(`{"kind": ..., "format_version": 2, "options": {...}}`).
 """
 
 from __future__ import annotations
@@ -62,7 +70,7 @@ from kseq.registry import Registry
 GLUE = "##"
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: CJK characters are never glued (v1 files keep `cjk_glue`)
 
 tokenizers: Registry[type[Tokenizer]] = Registry("tokenizer")
 
@@ -121,17 +129,40 @@ def _py_class(ranges: list[tuple[int, int]]) -> str:
 
 
 @functools.cache
+def _space_ranges() -> list[tuple[int, int]]:
+    return code_point_ranges([chr(cp).isspace() for cp in range(sys.maxunicode + 1)])
+
+
+@functools.cache
 def _patterns() -> tuple[str, str, re.Pattern]:
     """(RE2 delimiter pattern, RE2 keep pattern, Python pattern); built once, on first use."""
-    space = code_point_ranges([chr(cp).isspace() for cp in range(sys.maxunicode + 1)])
+    space = _space_ranges()
     single = code_point_ranges(_single_flags())
     re2_delim = f"{re2_class(space)}+|{re2_class(single)}"
     py = re.compile(f"(?P<space>{_py_class(space)}+)|{_py_class(single)}")
     return re2_delim, re2_class(single), py
 
 
-def pretokenize(text: str) -> list[tuple[str, bool]]:
-    """Splits `text` into `(token, glued)` pairs (see the module docstring)."""
+@functools.cache
+def _whitespace_patterns() -> tuple[str, re.Pattern]:
+    """(RE2, Python) patterns of a whitespace run: the pre-tokenizer's space class."""
+    space = _space_ranges()
+    return f"{re2_class(space)}+", re.compile(f"{_py_class(space)}+")
+
+
+_CJK_RE2 = re2_class(list(_CJK_RANGES))
+
+
+def is_cjk(token: str) -> bool:
+    """Whether `token` is one CJK character (`_CJK_RANGES`): never glued (format version 2)."""
+    return len(token) == 1 and any(lo <= ord(token) <= hi for lo, hi in _CJK_RANGES)
+
+
+def pretokenize(text: str, cjk_glue: bool = False) -> list[tuple[str, bool]]:
+    """Splits `text` into `(token, glued)` pairs (see the module docstring).
+
+    `cjk_glue=True` is the format-1 behaviour: CJK characters glue like any other token.
+    """
     pattern = _patterns()[2]
     out: list[tuple[str, bool]] = []
     pos = 0
@@ -139,7 +170,8 @@ def pretokenize(text: str) -> list[tuple[str, bool]]:
 
     def add(start: int, end: int) -> None:
         nonlocal last_end
-        out.append((text[start:end], start == last_end))
+        token = text[start:end]
+        out.append((token, start == last_end and (cjk_glue or not is_cjk(token))))
         last_end = end
 
     for m in pattern.finditer(text):
@@ -153,7 +185,9 @@ def pretokenize(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def tf_pretokenize(texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+def tf_pretokenize(
+    texts: tf.Tensor, cjk_glue: bool = False
+) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
     """In-graph `pretokenize`: (B,) tf.string -> tokens (B, [W]) tf.string, glued (B, [W]) bool."""
     delim, keep, _ = _patterns()
     tokens, begin, end = tf_text.regex_split_with_offsets(texts, delim, keep)
@@ -162,6 +196,8 @@ def tf_pretokenize(texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
     position = tf.range(tf.shape(rowids, out_type=tf.int64)[0]) - row_start
     prev_end = tf.concat([tf.constant([-1], tf.int64), end.values], axis=0)[:-1]
     glued = (position > 0) & tf.equal(begin.values, prev_end)
+    if not cjk_glue:
+        glued &= ~tf.strings.regex_full_match(tokens.flat_values, _CJK_RE2)
     return tokens, tokens.with_flat_values(glued)
 
 
@@ -248,6 +284,11 @@ class Tokenizer(tf.Module):
     def options(self) -> dict[str, Any]:
         """Kind-specific constructor options, written to tokenizer.json."""
         return {}
+
+    @classmethod
+    def _upgrade_options(cls, options: dict[str, Any], version: int) -> dict[str, Any]:
+        """Options of a file written with an older `format_version`, as this version reads them."""
+        return options
 
     def _require(self) -> _State:
         if self._state is None:
@@ -381,10 +422,19 @@ class Tokenizer(tf.Module):
 
     @classmethod
     def _from_config(cls, directory: Path, config: dict) -> Tokenizer:
+        where = directory / CONFIG_FILE
+        version = config.get("format_version", 1)
+        if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+            raise KseqError(
+                f"{where}: unsupported format_version {version!r}; this kseq reads 1 to "
+                f"{FORMAT_VERSION}"
+            )
+        options = config.get("options", {})
+        if not isinstance(options, dict):
+            raise KseqError(f"{where}: 'options' must be a JSON object; Received: {options!r}")
         try:
-            tok = cls(**config.get("options", {}))
+            tok = cls(**cls._upgrade_options(dict(options), version))
         except TypeError as e:
-            where = directory / CONFIG_FILE
             raise KseqError(f"{where}: bad options for {cls.kind!r}: {e}") from None
         tok._set_vocab(_read_vocab(directory / VOCAB_FILE))
         return tok
@@ -504,8 +554,91 @@ class CharTokenizer(Tokenizer):
         return codepoints.with_flat_values(ids)
 
 
+@tokenizers.register("whitespace")
+class WhitespaceTokenizer(Tokenizer):
+    """Every whitespace-separated piece is one token (phoneme strings such as `K AE T`).
+
+    Whitespace is `str.isspace` (the pre-tokenizer's class); a piece outside the vocabulary is
+    `<unk>`; `decode` joins tokens with one space. In graph: `tf_text.regex_split` + a hash table.
+    """
+
+    kind = "whitespace"
+
+    def fit(self, texts: Iterable[str], vocab_size: int | None = None, min_count: int = 1):
+        budget = self._vocab_budget(vocab_size)
+        counts = Counter()
+        for t in _check_texts(texts, "fit"):
+            counts.update(self._pieces(t))
+        counts = Counter({t: c for t, c in counts.items() if t not in SPECIAL_TOKENS})
+        self._set_vocab(list(SPECIAL_TOKENS) + self._ranked(counts, min_count, budget))
+        return self
+
+    @staticmethod
+    def _pieces(text: str) -> list[str]:
+        return [piece for piece in _whitespace_patterns()[1].split(text) if piece]
+
+    def _surface(self, token: str) -> tuple[str, bool]:
+        return token, False  # a leading "##" is text here, not glue
+
+    def _encode_one(self, text: str) -> list[int]:
+        index = self._state.index
+        ids = [index.get(piece, UNK_ID) for piece in self._pieces(text)]
+        # The text "<s>" is an unknown piece, not the special token (the graph table agrees).
+        return [i if i >= len(SPECIAL_TOKENS) else UNK_ID for i in ids]
+
+    def _set_vocab(self, vocab: list[str]) -> None:
+        bad = [t for t in vocab[4:] if not t or any(ch.isspace() for ch in t)]
+        if bad:
+            raise KseqError(
+                f"whitespace vocabulary tokens must be non-empty and without whitespace; "
+                f"Received: {bad[0]!r}"
+            )
+        super()._set_vocab(vocab)
+
+    def _build_tf(self, vocab: list[str]) -> None:
+        self._table = _lookup_table(vocab[4:] or [""], list(range(4, len(vocab))) or [1], tf.string)
+
+    def _tf_tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        pieces = tf_text.regex_split(texts, _whitespace_patterns()[0])
+        ids = self._table.lookup(pieces.flat_values)
+        return pieces.with_flat_values(tf.where(ids < 0, UNK_ID, ids))
+
+
+class _PretokenizedTokenizer(Tokenizer):
+    """Base of the kinds built on `pretokenize` (`word`, `wordpiece`).
+
+    Args:
+        cjk_glue: the format-1 behaviour, where a CJK character touching the previous token is
+            glued (`##年`, a second id); files of format version 1 load with it on.
+    """
+
+    def __init__(self, cjk_glue: bool = False, name: str | None = None):
+        super().__init__(name=name)
+        self.cjk_glue = bool(cjk_glue)
+
+    def options(self) -> dict[str, Any]:
+        return {"cjk_glue": self.cjk_glue}
+
+    @classmethod
+    def _upgrade_options(cls, options: dict[str, Any], version: int) -> dict[str, Any]:
+        if version < 2:
+            options.setdefault("cjk_glue", True)  # keeps the ids of runs trained before
+        return options
+
+    def _pretokenize(self, text: str) -> list[tuple[str, bool]]:
+        return pretokenize(text, cjk_glue=self.cjk_glue)
+
+    def _tf_pretokenize(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        return tf_pretokenize(texts, cjk_glue=self.cjk_glue)
+
+    def _surface(self, token: str) -> tuple[str, bool]:
+        surface, glued = super()._surface(token)
+        # A CJK character sits against the previous token: "1999年3月" decodes as it was written.
+        return surface, glued or (not self.cjk_glue and is_cjk(token))
+
+
 @tokenizers.register("word")
-class WordTokenizer(Tokenizer):
+class WordTokenizer(_PretokenizedTokenizer):
     """Whole tokens from the pre-tokenizer (whitespace / punctuation / CJK split, glue marked `##`).
 
     A token seen only in the other form (glued vs. not) falls back to that form (losing one space in
@@ -519,14 +652,14 @@ class WordTokenizer(Tokenizer):
         budget = self._vocab_budget(vocab_size)
         counts = Counter()
         for t in _check_texts(texts, "fit"):
-            counts.update(GLUE + w if g else w for w, g in pretokenize(t))
+            counts.update(GLUE + w if g else w for w, g in self._pretokenize(t))
         self._set_vocab(list(SPECIAL_TOKENS) + self._ranked(counts, min_count, budget))
         return self
 
     def _encode_one(self, text: str) -> list[int]:
         index = self._state.index
         out = []
-        for w, g in pretokenize(text):
+        for w, g in self._pretokenize(text):
             first, second = (GLUE + w, w) if g else (w, GLUE + w)
             out.append(index.get(first, index.get(second, UNK_ID)))
         return out
@@ -535,7 +668,7 @@ class WordTokenizer(Tokenizer):
         self._table = _lookup_table(vocab[4:] or [""], list(range(4, len(vocab))) or [1], tf.string)
 
     def _tf_tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        tokens, glued = tf_pretokenize(texts)
+        tokens, glued = self._tf_pretokenize(texts)
         words, flags = tokens.flat_values, glued.flat_values
         marked = tf.strings.join([GLUE, words])
         first = self._table.lookup(tf.where(flags, marked, words))
@@ -555,14 +688,18 @@ _REPLACEMENT = "\ufffd"
 
 
 def learn_wordpiece_vocab(
-    word_counts: Counter, budget: int | None, min_count: int = 1
+    word_counts: Counter,
+    budget: int | None,
+    min_count: int = 1,
+    cjk_continuations: bool = True,
 ) -> list[str]:
     """Learns WordPiece pieces (BPE-style most-frequent-pair merges) from `(word, glued)` counts.
 
     Returns at most `budget` pieces (without the special tokens): first every character kept
     (count >= `min_count`) in both word-initial and `##` form, most frequent first, then merged
     pieces in merge order. Merging stops at the budget or when no pair occurs at least
-    max(2, min_count) times.
+    max(2, min_count) times. `cjk_continuations=False` leaves out the `##` forms of CJK characters
+    (never glued by the format-2 pre-tokenizer, so they would only waste the budget).
     """
     char_counts: Counter = Counter()
     form_counts: Counter = Counter()
@@ -571,7 +708,11 @@ def learn_wordpiece_vocab(
             char_counts[ch] += c
             form_counts[ch if i == 0 and not glued else GLUE + ch] += c
     chars = [ch for ch, c in char_counts.items() if c >= min_count]
-    symbols = [form for ch in chars for form in (ch, GLUE + ch)]
+    symbols = [
+        form
+        for ch in chars
+        for form in ((ch,) if not cjk_continuations and is_cjk(ch) else (ch, GLUE + ch))
+    ]
     symbols.sort(key=lambda s: (-form_counts[s], -char_counts[s.removeprefix(GLUE)], s))
     if budget is not None:
         symbols = symbols[:budget]
@@ -637,7 +778,7 @@ def learn_wordpiece_vocab(
 
 
 @tokenizers.register("wordpiece")
-class WordPieceTokenizer(Tokenizer):
+class WordPieceTokenizer(_PretokenizedTokenizer):
     """Pre-tokenizer words split into WordPiece pieces by greedy longest match.
 
     The vocabulary is learned by `learn_wordpiece_vocab` (own BPE-style learner; the learned size
@@ -648,23 +789,27 @@ class WordPieceTokenizer(Tokenizer):
 
     Args:
         max_bytes_per_word: longest word (UTF-8 bytes) tokenized into pieces.
+        cjk_glue: the format-1 CJK behaviour (see `_PretokenizedTokenizer`).
     """
 
     kind = "wordpiece"
 
-    def __init__(self, max_bytes_per_word: int = 100, name: str | None = None):
-        super().__init__(name=name)
+    def __init__(
+        self, max_bytes_per_word: int = 100, cjk_glue: bool = False, name: str | None = None
+    ):
+        super().__init__(cjk_glue=cjk_glue, name=name)
         self.max_bytes_per_word = int(max_bytes_per_word)
 
     def options(self) -> dict[str, Any]:
-        return {"max_bytes_per_word": self.max_bytes_per_word}
+        return {"max_bytes_per_word": self.max_bytes_per_word, **super().options()}
 
     def fit(self, texts: Iterable[str], vocab_size: int | None = None, min_count: int = 1):
         budget = self._vocab_budget(vocab_size)
         counts: Counter = Counter()
         for t in _check_texts(texts, "fit"):
-            counts.update(pretokenize(t.replace(_SENTINEL, _REPLACEMENT)))
-        self._set_vocab(list(SPECIAL_TOKENS) + learn_wordpiece_vocab(counts, budget, min_count))
+            counts.update(self._pretokenize(t.replace(_SENTINEL, _REPLACEMENT)))
+        pieces = learn_wordpiece_vocab(counts, budget, min_count, cjk_continuations=self.cjk_glue)
+        self._set_vocab(list(SPECIAL_TOKENS) + pieces)
         return self
 
     def _set_vocab(self, vocab: list[str]) -> None:
@@ -697,7 +842,7 @@ class WordPieceTokenizer(Tokenizer):
 
     def _encode_one(self, text: str) -> list[int]:
         out: list[int] = []
-        for w, g in pretokenize(text.replace(_SENTINEL, _REPLACEMENT)):
+        for w, g in self._pretokenize(text.replace(_SENTINEL, _REPLACEMENT)):
             out.extend(self._word_ids(w, g))
         return out
 
@@ -715,7 +860,7 @@ class WordPieceTokenizer(Tokenizer):
 
     def _tf_tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         texts = tf.strings.regex_replace(texts, _SENTINEL, _REPLACEMENT)
-        tokens, glued = tf_pretokenize(texts)
+        tokens, glued = self._tf_pretokenize(texts)
         words, flags = tokens.flat_values, glued.flat_values
         words = tf.where(flags, tf.strings.join([_SENTINEL, words]), words)
         pieces = self._fwp.tokenize(words)  # (N, [P])

@@ -15,6 +15,7 @@ import numpy as np
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
+from kseq.models.seq2seq_metrics import token_error_rate
 from kseq.train.components import make_loss, make_optimizer
 
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -100,19 +101,19 @@ class Seq2SeqFamily(Family):
     def fit_tokenizers(self, spec, pairs) -> Tokenizers:
         from kseq.data.tokenizers import make_tokenizer
 
-        options = spec.data.tokenizer
+        sides = spec.data.sides()
 
-        def fitted(texts):
+        def fitted(options, texts):
             tokenizer = make_tokenizer(options.type)
             tokenizer.fit(texts, vocab_size=options.vocab_size, min_count=options.min_count)
             return tokenizer
 
         sources = [s for s, _ in pairs]
         targets = [t for _, t in pairs]
-        if options.shared:
-            shared = fitted(sources + targets)
+        if sides.shared:
+            shared = fitted(sides.source, sources + targets)
             return Tokenizers(shared, shared)
-        return Tokenizers(fitted(sources), fitted(targets))
+        return Tokenizers(fitted(sides.source, sources), fitted(sides.target, targets))
 
     def load_tokenizers(self, run_dir: Path) -> Tokenizers:
         from kseq.data.tokenizers import load_tokenizer
@@ -132,6 +133,7 @@ class Seq2SeqFamily(Family):
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
         from kseq.data.parallel import apply_length_policy
         from kseq.data.pipeline import make_dataset
+        from kseq.data.special_tokens import UNK_ID
 
         data = spec.data
         train_pairs, validation_pairs = _read_pairs(spec, data_file)
@@ -139,9 +141,16 @@ class Seq2SeqFamily(Family):
             self.load_tokenizers(run_dir) if run_dir else self.fit_tokenizers(spec, train_pairs)
         )
 
-        def encode(pairs):
+        unknown_shares = {}  # side -> share of the training tokens that are <unk>
+
+        def encode(pairs, count_unknown=False):
             sources = tokenizers.source.encode([s for s, _ in pairs])
             targets = tokenizers.target.encode([t for _, t in pairs])
+            if count_unknown:
+                for side, rows in (("source", sources), ("target", targets)):
+                    total = sum(map(len, rows))
+                    unknown = sum(row.count(UNK_ID) for row in rows)
+                    unknown_shares[side] = unknown / total if total else 0.0
             kept, counts = apply_length_policy(
                 list(zip(sources, targets, strict=True)),
                 data.max_source_length,
@@ -151,8 +160,27 @@ class Seq2SeqFamily(Family):
             kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
             return kept, counts
 
-        train_ids, train_counts = encode(train_pairs)
+        train_ids, train_counts = encode(train_pairs, count_unknown=run_dir is None)
         validation_ids, validation_counts = encode(validation_pairs)
+        # A vocabulary fitted here that misses much of its own training data trains a model to
+        # emit <unk>: say so once per side, naming the spec keys that fix it.
+        sides = data.sides()
+        per_side = {
+            "source": (sides.source.type, sides.source_path, tokenizers.source),
+            "target": (sides.target.type, sides.target_path, tokenizers.target),
+        }
+        for side, share in unknown_shares.items():
+            if share <= 0.05:
+                continue
+            kind, key, tokenizer = per_side[side]
+            finer = [] if kind == "char" else [k for k in ("char", "wordpiece") if k != kind]
+            print(
+                f"kseq: warning: {share:.1%} of {side} training tokens are <unk> ({kind} "
+                f"tokenizer, {tokenizer.vocab_size:,}-token vocabulary); raise {key}.vocab_size, "
+                "lower its min_count"
+                + (f", or use a finer kind ({', '.join(finer)})" if finer else ""),
+                file=sys.stderr,
+            )
         if not train_ids or not validation_ids:
             raise KseqError("data: no training or validation pair is left after the length policy")
         changed = train_counts["truncated"] + train_counts["dropped"]
@@ -278,20 +306,19 @@ class Seq2SeqFamily(Family):
         tokenizers = data.info["tokenizers"]
         sources = tokenizers.source.encode([s for s, _ in pairs])
         sources = [s[: spec.data.max_source_length] or [1] for s in sources]
-        hypotheses = [
-            tokenizers.target.decode(self.best_ids(r))
-            for r in self.decode_ids(model, spec, sources)
-        ]
+        output_ids = [self.best_ids(r) for r in self.decode_ids(model, spec, sources)]
+        hypotheses = [tokenizers.target.decode(ids) for ids in output_ids]
         references = [t for _, t in pairs]
         exact = np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
         # Character BLEU for character-level tasks (an ISO date is one 13a token).
-        style = "char" if spec.data.tokenizer.type == "char" else "13a"
+        style = "char" if spec.data.sides().target.type == "char" else "13a"
         bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize=style)
         return {
             "loss": float(metrics["loss"]),
             "token_accuracy": float(metrics["token_accuracy"]),
             "exact_match": float(exact),
             "bleu": round(float(bleu.score), 4),
+            "token_error_rate": token_error_rate(output_ids, tokenizers.target.encode(references)),
             "examples": len(pairs),
         }
 

@@ -12,12 +12,27 @@ from kseq.spec.fields import option
 class TokenizerSpec:
     """How text becomes ids. pad=0, unk=1, bos=2, eos=3 always."""
 
-    type: Literal["char", "word", "wordpiece"] = option("char", help="tokenizer kind")
+    type: Literal["char", "whitespace", "word", "wordpiece"] = option("char", help="tokenizer kind")
     vocab_size: int | None = option(
         None, min=8, max=10_000_000, help="largest vocabulary; null = all tokens"
     )
     min_count: int = option(1, min=1, max=1_000_000_000, help="drop tokens seen fewer times")
-    shared: bool = option(True, help="one vocabulary for source and target")
+    shared: bool | None = option(
+        None,
+        help="one vocabulary for source and target (data.tokenizer only; null = true); "
+        "per-side tokenizers always have their own",
+    )
+
+
+@dataclass
+class TokenizerSides:
+    """The tokenizer options of each side, as `TextPairDataSpec.sides()` resolves them."""
+
+    source: TokenizerSpec
+    target: TokenizerSpec
+    shared: bool  # one tokenizer fitted on both sides
+    source_path: str  # where the user sets the source side's options, for messages
+    target_path: str
 
 
 @dataclass
@@ -38,7 +53,15 @@ class TextPairDataSpec:
     validation: str | None = option(None, is_path=True, help="held-out pairs; null = split off")
     validation_split: float = option(0.05, above=0.0, below=1.0)
     synthetic: SyntheticTextSpec = option(SyntheticTextSpec())
-    tokenizer: TokenizerSpec = option(TokenizerSpec())
+    tokenizer: TokenizerSpec | None = option(
+        None, help="both sides (shorthand); null = type char, shared"
+    )
+    source_tokenizer: TokenizerSpec | None = option(
+        None, help="the source side's own tokenizer (instead of data.tokenizer)"
+    )
+    target_tokenizer: TokenizerSpec | None = option(
+        None, help="the target side's own tokenizer (instead of data.tokenizer)"
+    )
     max_source_length: int = option(
         64, min=1, max=1_000_000, help="tokens; longer sources follow length_policy"
     )
@@ -56,6 +79,43 @@ class TextPairDataSpec:
             value = getattr(self, key)
             if value and not value.endswith((".tsv", ".txt", ".jsonl", ".json")):
                 checker.fail(f"{path}.{key}", "unsupported file type", ".tsv or .jsonl", value)
+        per_side = [
+            k for k in ("source_tokenizer", "target_tokenizer") if getattr(self, k) is not None
+        ]
+        if self.tokenizer is not None and per_side:
+            checker.fail(
+                f"{path}.tokenizer",
+                f"given together with {' and '.join(f'{path}.{k}' for k in per_side)}",
+                f"either {path}.tokenizer (both sides) or per-side tokenizers",
+                "both forms",
+            )
+        for key in per_side:
+            if getattr(self, key).shared:
+                checker.fail(
+                    f"{path}.{key}.shared",
+                    "per-side tokenizers always have their own vocabulary",
+                    f"false or unset (for one shared vocabulary use {path}.tokenizer)",
+                    "true",
+                )
+
+    def sides(self) -> TokenizerSides:
+        """The tokenizer options of source and target: read them here, never field by field."""
+        if self.source_tokenizer is not None or self.target_tokenizer is not None:
+            return TokenizerSides(
+                source=self.source_tokenizer or TokenizerSpec(),
+                target=self.target_tokenizer or TokenizerSpec(),
+                shared=False,
+                source_path="data.source_tokenizer",
+                target_path="data.target_tokenizer",
+            )
+        options = self.tokenizer or TokenizerSpec()
+        return TokenizerSides(
+            source=options,
+            target=options,
+            shared=options.shared is not False,
+            source_path="data.tokenizer",
+            target_path="data.tokenizer",
+        )
 
 
 @dataclass

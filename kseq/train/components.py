@@ -15,7 +15,7 @@ def _keras():
 
 
 def _common(spec) -> dict:
-    kwargs = {"learning_rate": spec.learning_rate}
+    kwargs = {"learning_rate": spec.schedule.keras_learning_rate(spec.learning_rate)}
     if spec.clipnorm is not None:
         kwargs["clipnorm"] = spec.clipnorm
     return kwargs
@@ -69,6 +69,7 @@ def masked_sparse_crossentropy(label_smoothing: float = 0.0):
 
 
 def make_optimizer(spec):
+    """The Keras optimizer of an OptimizerSpec, its learning-rate schedule included."""
     return optimizers.get(spec.type)(spec)
 
 

@@ -22,11 +22,13 @@ from kseq.spec.load import dump_spec
 from kseq.train import run_dir as layout
 
 
-def _callbacks(spec, directory: Path, partial, state: dict | None) -> tuple[list, object]:
+def _callbacks(
+    spec, directory: Path, partial, state: dict | None, chief: bool = True
+) -> tuple[list, object]:
     """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
 
-    from kseq.train import resume
+    from kseq.train import averaging, resume
 
     callbacks: list = []
     stopping = None
@@ -52,7 +54,20 @@ def _callbacks(spec, directory: Path, partial, state: dict | None) -> tuple[list
         callbacks.append(best)
     if spec.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(directory / "logs")))
-    checkpoint = resume.EpochCheckpoint(partial, state, spec.train.epochs, stopping, best)
+    plateau = spec.train.optimizer.schedule.epoch_callback(
+        restored=(state or {}).get("reduce_on_plateau"), announce=chief
+    )
+    if plateau is not None:
+        callbacks.append(plateau)
+    snapshots = None
+    if (spec.train.average_checkpoints or 1) > 1:
+        snapshots = averaging.WeightSnapshots(
+            partial.path, spec.train.average_checkpoints, int((state or {}).get("epoch", 0))
+        )
+        callbacks.append(snapshots)
+    checkpoint = resume.EpochCheckpoint(
+        partial, state, spec.train.epochs, stopping, best, plateau, snapshots
+    )
     callbacks.append(checkpoint)  # last: it records the others' state after each epoch
     return callbacks, checkpoint
 
@@ -67,9 +82,9 @@ def _verbosity(setting) -> int:
 def fit(spec, data, model, directory: Path, partial, state: dict | None, where) -> dict:
     """Run model.fit (resuming from `state`); returns the history of every epoch, earlier runs'
     epochs included."""
-    from kseq.train import distribute
+    from kseq.train import averaging, distribute
 
-    callbacks, checkpoint = _callbacks(spec, directory, partial, state)
+    callbacks, checkpoint = _callbacks(spec, directory, partial, state, where.chief)
     with distribute.multi_worker_logs(where), warnings.catch_warnings():
         if spec.train.steps_per_epoch is None:
             # Bucketed datasets have no known length: an epoch ends when the data does, which
@@ -88,6 +103,12 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where) 
     stopping = checkpoint.early_stopping
     if stopping is not None and stopping.stopped_epoch > 0 and where.chief:
         print(early_stop_message(stopping, spec.train.epochs))
+    snapshots = checkpoint.snapshots
+    if snapshots is not None:  # before anything is saved; redone from the files on a resume
+        kept = averaging.kept_epoch(stopping, snapshots.last_epoch)
+        epochs = snapshots.average_into(model, kept)
+        if where.chief:
+            print(averaging.averaged_message(epochs))
     return checkpoint.history
 
 
@@ -175,6 +196,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     from kseq.train.budget import check_model_fits
     from kseq.train.precision import dtype_policy, set_jit_compile
     from kseq.train.resume import PartialRun
+    from kseq.train.schedules import resolve_schedule
 
     where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
     family = family_for(spec)
@@ -185,9 +207,12 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)
         check_model_fits(family, spec, data)  # before a byte of the model is allocated
+        # `decay_steps: null` made concrete for this run; the resume still compares `spec`,
+        # so a resume with more epochs stretches the decay over the new length.
+        trained = resolve_schedule(spec, data)
         with where.scope():  # model, optimizer and metric variables belong to the strategy
             model = family.build(spec, data)
-            family.compile(model, spec)
+            family.compile(model, trained)
         set_jit_compile(model, spec.train.jit_compile)
         distribute.prepare_model(model, data.train.element_spec, where)
         if where.replicas > 1:
@@ -204,7 +229,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
                 )
             history = fit(spec, data, model, partial.run, partial, state, where)
             with interrupt.deferred():
-                _finish(spec, family, data, model, history, partial.run)
+                _finish(trained, family, data, model, history, partial.run)
         except DiskFullError as error:
             state = partial.read_state()
             partial.abandon_if_empty()

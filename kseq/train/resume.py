@@ -10,6 +10,7 @@ runs/.x.partial/
   epoch-0003.weights.h5  model + optimizer state after that epoch (Keras BackupAndRestore)
   best-0002.npz          early stopping's best weights (with restore_best_weights)
   best-val-0002.weights.h5  the best epoch's weights, for run/checkpoints/best.weights.h5
+  average-0003.npz       float weights after that epoch (train.average_checkpoints)
   run/                   what becomes RUN_DIR: checkpoints/, logs/, then model.keras, ...
 ```
 
@@ -373,7 +374,8 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     Keras's own `_save_model` overwrites `latest.weights.h5` and then the metadata in place, so a
     kill in between leaves a torn or inconsistent checkpoint; here each epoch gets a new weights
     file and `state.json` (renamed into place last) says which one is current. It must come after
-    the callbacks whose state it records (early stopping, best weights) in the callback list.
+    the callbacks whose state it records (early stopping, best weights, the plateau schedule,
+    the averaging snapshots) in the callback list.
     """
 
     def __init__(
@@ -383,6 +385,8 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         epochs: int,
         early_stopping: ResumableEarlyStopping | None = None,
         best: BestWeights | None = None,
+        plateau=None,
+        snapshots=None,
     ):
         super().__init__(backup_dir=str(partial.path), save_freq="epoch", delete_checkpoint=False)
         self.partial = partial
@@ -390,6 +394,8 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         self.epochs = epochs
         self.early_stopping = early_stopping
         self.best = best
+        self.plateau = plateau  # kseq.train.schedules.PlateauDecay
+        self.snapshots = snapshots  # kseq.train.averaging.WeightSnapshots
         self.history: dict[str, list[float]] = {
             key: [float(v) for v in values]
             for key, values in (state or {}).get("history", {}).items()
@@ -442,11 +448,17 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             "best_weights": self._best_weights_file,
             "best_val_loss": self.best.best if self.best is not None else None,
             "best_val_file": self.best.file if self.best is not None else None,
+            "reduce_on_plateau": self.plateau.state() if self.plateau is not None else None,
         }
         atomic_write_text(directory / STATE_FILE, json.dumps(state) + "\n")
         # Only now are the older files unreferenced.
         keep = {weights, self._best_weights_file, state["best_val_file"]}
-        for path in [*directory.glob("epoch-*.weights.h5"), *directory.glob("best-*")]:
+        if self.snapshots is not None:
+            from kseq.train.averaging import kept_epoch
+
+            keep |= self.snapshots.needed(kept_epoch(stopping, epoch), epoch)
+        old = ["epoch-*.weights.h5", "best-*", "average-*.npz"]
+        for path in [path for pattern in old for path in directory.glob(pattern)]:
             if path.name not in keep:
                 with contextlib.suppress(OSError):
                     path.unlink()

@@ -1,7 +1,9 @@
-"""char / word / wordpiece tokenizers: Python and in-graph ids agree, round trips, files."""
+"""char / whitespace / word / wordpiece tokenizers: Python and in-graph ids agree, round trips,
+files, CJK characters with one id, format-1 files."""
 
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from kseq.data.dates import date_splits
 from kseq.data.tokenizers import (
     GLUE,
     SPECIAL_TOKENS,
+    is_cjk,
+    learn_wordpiece_vocab,
     load_tokenizer,
     make_tokenizer,
     pretokenize,
@@ -18,7 +22,7 @@ from kseq.data.tokenizers import (
 )
 from kseq.errors import KseqError
 
-KINDS = ["char", "word", "wordpiece"]
+KINDS = ["char", "whitespace", "word", "wordpiece"]
 
 EXTRA = [
     "The quick brown fox, it said: jumps over the lazy dog!",
@@ -26,6 +30,7 @@ EXTRA = [
     "Prices rose 5% to $3.50 (approx.) on 2021-11-22.",
     "tab\tseparated\nand new line, ideographic\u3000space",
     "Mar 3, 99 is 1999-03-03",
+    "1999年3月3日",
 ]
 
 
@@ -39,6 +44,7 @@ def corpus():
 def fitted(corpus):
     return {
         "char": make_tokenizer("char").fit(corpus),
+        "whitespace": make_tokenizer("whitespace").fit(corpus),
         "word": make_tokenizer("word").fit(corpus),
         "wordpiece": make_tokenizer("wordpiece").fit(corpus, vocab_size=300),
     }
@@ -64,6 +70,14 @@ def _tf_ids(tok, texts):
 def _tf_text(tok, ids):
     rt = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1)
     return [s.decode("utf-8") for s in tok.tf_detokenize(rt.to_tensor()).numpy()]
+
+
+_SPACE_BEFORE_CJK = re.compile(r" (?=[\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff])")
+
+
+def _normalised(text: str) -> str:
+    """What word / wordpiece decoding gives back: one space between tokens, none before CJK."""
+    return _SPACE_BEFORE_CJK.sub("", " ".join(text.split()))
 
 
 # ---- shared contract ----------------------------------------------------------------------------
@@ -213,8 +227,12 @@ def test_char_vocab_file_escapes_whitespace_and_backslash(tmp_path):
 
 def test_pretokenizer_splits_punctuation_and_cjk_and_marks_glue():
     assert pretokenize("Mar 3, 99") == [("Mar", False), ("3", False), (",", True), ("99", False)]
-    assert pretokenize("1999年3月3日") == [
-        ("1999", False), ("年", True), ("3", True), ("月", True), ("3", True), ("日", True),
+    # CJK characters are never glued; the token after one keeps its own glue
+    assert pretokenize("1999年3月 3日") == [
+        ("1999", False), ("年", False), ("3", True), ("月", False), ("3", False), ("日", False),
+    ]  # fmt: skip
+    assert pretokenize("1999年3月", cjk_glue=True) == [
+        ("1999", False), ("年", True), ("3", True), ("月", True),
     ]  # fmt: skip
     assert pretokenize("  a--b\u3000c€5 ") == [
         ("a", False), ("-", True), ("-", True), ("b", True), ("c", False), ("€", True),
@@ -228,12 +246,14 @@ def test_word_tokens_and_round_trip(fitted, corpus):
     ids = tok.encode(["Mar 3, 99", "一九九九年三月三日", "1999-03-03"])
     assert [[tok.id_to_token(i) for i in row] for row in ids] == [
         ["Mar", "3", "##,", "99"],
-        ["一", "##九", "##九", "##九", "##年", "##三", "##月", "##三", "##日"],
+        ["一", "九", "九", "九", "年", "三", "月", "三", "日"],
         ["1999", "##-", "##03", "##-", "##03"],
     ]
-    # lossless up to whitespace normalisation (runs of whitespace -> one space, ends stripped)
-    for text in corpus + ["  Mar   3,\t99  ", "\n我们明天去北京。\t"]:
-        assert tok.decode(tok.encode([text])[0]) == " ".join(text.split())
+    assert not any(t.startswith(GLUE) and is_cjk(t[2:]) for t in tok.vocab)
+    # lossless up to whitespace normalisation (runs of whitespace -> one space, ends stripped, no
+    # space before a CJK character)
+    for text in corpus + ["  Mar   3,\t99  ", "\n我们明天去北京。\t", "Mar 1999年 3月"]:
+        assert tok.decode(tok.encode([text])[0]) == _normalised(text)
 
 
 def test_word_falls_back_to_the_other_glue_form_then_unk():
@@ -277,7 +297,7 @@ def test_wordpiece_encodes_unseen_words_into_pieces(fitted):
 def test_wordpiece_round_trip_and_glued_words(fitted, corpus):
     tok = fitted["wordpiece"]
     for text in corpus + ["2051-13-45", "Wednesday,the 3rd"]:
-        assert tok.decode(tok.encode([text])[0]) == " ".join(text.split())
+        assert tok.decode(tok.encode([text])[0]) == _normalised(text)
     pieces = [tok.id_to_token(i) for i in tok.encode(["1999-03-03"])[0]]
     assert not pieces[0].startswith(GLUE) and all(p.startswith(GLUE) for p in pieces[1:])
     assert len(pieces) >= 5  # "-" is never merged with digits
@@ -295,7 +315,8 @@ def test_wordpiece_options_are_saved(tmp_path, corpus):
     tok = make_tokenizer("wordpiece", max_bytes_per_word=8).fit(corpus[:50], vocab_size=80)
     tok.save(tmp_path)
     assert json.loads((tmp_path / "tokenizer.json").read_text())["options"] == {
-        "max_bytes_per_word": 8
+        "max_bytes_per_word": 8,
+        "cjk_glue": False,
     }
     assert load_tokenizer(tmp_path).max_bytes_per_word == 8
 
@@ -322,3 +343,125 @@ def test_load_errors_name_the_file(tmp_path, fitted):
     (tmp_path / "w" / "tokenizer.json").write_text('{"kind": "wordpeice"}')
     with pytest.raises(KseqError, match="did you mean 'wordpiece'"):
         load_tokenizer(tmp_path / "w")
+
+
+# ---- CJK: one id per character ------------------------------------------------------------------
+
+# "中" at the start, after a CJK character, after a Latin word, after a digit, after punctuation
+CJK_CONTEXTS = ["中", "文中", "word中", "7中", "中中", "a, 中", ",中", "中。"]
+
+
+@pytest.mark.parametrize("kind", ["word", "wordpiece"])
+def test_a_cjk_character_has_one_id_wherever_it_stands(kind):
+    tok = make_tokenizer(kind).fit(["中文 word 7", "文中", "word中 7中", "a, 中。"])
+    (expected,) = tok.encode(["中"])[0]
+    assert tok.id_to_token(expected) == "中"
+    for ids in tok.encode(CJK_CONTEXTS) + _tf_ids(tok, CJK_CONTEXTS):
+        assert [i for i in ids if tok.id_to_token(i).removeprefix(GLUE) == "中"] != []
+        assert {i for i in ids if tok.id_to_token(i).removeprefix(GLUE) == "中"} == {expected}
+    assert _tf_ids(tok, CJK_CONTEXTS) == tok.encode(CJK_CONTEXTS)
+    assert GLUE + "中" not in tok.vocab and GLUE + "文" not in tok.vocab
+
+
+@pytest.mark.parametrize("kind", ["word", "wordpiece"])
+def test_cjk_dates_and_mixed_text_decode_exactly(kind):
+    texts = ["1999年3月4日", "我们明天去北京。他说：“好的！”", "价格是100元, 3个月 2天。OK"]
+    texts += ["3月2, 3月 2"]  # the token after a CJK character keeps its own glue
+    tok = make_tokenizer(kind).fit(texts)
+    ids = tok.encode(texts)
+    assert 1 not in sum(ids, [])
+    assert [tok.decode(row) for row in ids] == texts
+    assert _tf_text(tok, ids) == texts
+    pieces = [tok.id_to_token(i) for i in ids[0]]
+    assert [p for p in pieces if p.removeprefix(GLUE) in "年月日"] == ["年", "月", "日"]
+    assert pieces[pieces.index("年") + 1] == "##3"  # "3" touches "年": still glued
+    assert tok.decode(tok.encode(["3 月"])[0]) == "3月"  # no space is written before CJK
+
+
+def test_wordpiece_learner_leaves_out_cjk_continuations_only_when_asked():
+    counts = {("年", False): 3, ("ab", False): 2}
+    assert "##年" not in learn_wordpiece_vocab(counts, None, cjk_continuations=False)
+    assert "##年" in learn_wordpiece_vocab(counts, None)  # the BERT tokenizer's behaviour
+    assert "##b" in learn_wordpiece_vocab(counts, None, cjk_continuations=False)
+
+
+@pytest.mark.parametrize("kind", ["word", "wordpiece"])
+def test_format_1_files_keep_their_glued_cjk_ids(tmp_path, kind):
+    """A tokenizer saved before format 2 (no `cjk_glue` option) still gives the ids it gave."""
+    vocab = [*SPECIAL_TOKENS, "1999", "年", "##年", "##3", "月", "##月", "3"]
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
+    options = {"max_bytes_per_word": 100} if kind == "wordpiece" else {}
+    config = {"kind": kind, "format_version": 1, "options": options}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
+    texts = ["1999年3月", "年 3月"]
+
+    old = load_tokenizer(tmp_path)
+    assert old.cjk_glue is True
+    assert old.encode(texts) == [[4, 6, 7, 9], [5, 10, 9]]  # "年" after "1999" is "##年"
+    assert _tf_ids(old, texts) == old.encode(texts)
+    assert [old.decode(r) for r in old.encode(texts)] == ["1999年3月", "年 3月"]  # v1 decoding
+
+    config["format_version"] = 2
+    config["options"]["cjk_glue"] = False
+    (tmp_path / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
+    new = load_tokenizer(tmp_path)
+    assert new.encode(texts) == [[4, 5, 7, 8], [5, 10, 8]]
+    assert _tf_ids(new, texts) == new.encode(texts)
+    assert [new.decode(r) for r in new.encode(texts)] == ["1999年3月", "年 3月"]
+
+    new.save(tmp_path / "again")
+    saved = json.loads((tmp_path / "again" / "tokenizer.json").read_text())
+    assert saved["format_version"] == 2 and saved["options"]["cjk_glue"] is False
+
+
+def test_a_newer_format_version_is_refused(tmp_path, fitted):
+    fitted["word"].save(tmp_path)
+    (tmp_path / "tokenizer.json").write_text('{"kind": "word", "format_version": 3}')
+    with pytest.raises(KseqError, match="tokenizer.json: unsupported format_version 3"):
+        load_tokenizer(tmp_path)
+
+
+# ---- whitespace ---------------------------------------------------------------------------------
+
+PHONEMES = ["K AE T", "D AO G", "HH AH L OW", "K AE T S"]
+
+
+def test_whitespace_splits_at_every_kind_of_whitespace_only():
+    tok = make_tokenizer("whitespace").fit(PHONEMES + ["a,b ##x"])
+    ids = {t: i for i, t in enumerate(tok.vocab)}
+    texts = [
+        "K AE T",
+        "K\tAE\u3000T",
+        "  K   AE\n\nT\u00a0 ",
+        "a,b ##x K",
+        "K ZZ <s> <unk> T",
+        "",
+        " \t\u3000",
+    ]
+    expected = [
+        [ids["K"], ids["AE"], ids["T"]],
+        [ids["K"], ids["AE"], ids["T"]],
+        [ids["K"], ids["AE"], ids["T"]],
+        [ids["a,b"], ids["##x"], ids["K"]],
+        [ids["K"], 1, 1, 1, ids["T"]],  # unknown pieces, special-token text included
+        [],
+        [],
+    ]
+    assert tok.encode(texts) == expected
+    assert _tf_ids(tok, texts) == expected
+    decoded = ["K AE T"] * 3 + ["a,b ##x K", "K <unk> <unk> <unk> T", "", ""]
+    assert [tok.decode(row) for row in expected] == decoded
+    assert _tf_text(tok, expected) == decoded
+
+
+def test_whitespace_vocab_size_min_count_and_files(tmp_path):
+    tok = make_tokenizer("whitespace").fit(PHONEMES, vocab_size=7)
+    assert tok.vocab[4:] == ["AE", "K", "T"]  # most frequent first, ties by text
+    assert make_tokenizer("whitespace").fit(PHONEMES, min_count=2).vocab[4:] == ["AE", "K", "T"]
+    tok = make_tokenizer("whitespace").fit(PHONEMES)
+    tok.save(tmp_path)
+    assert json.loads((tmp_path / "tokenizer.json").read_text())["kind"] == "whitespace"
+    loaded = load_tokenizer(tmp_path)
+    assert loaded.vocab == tok.vocab
+    assert loaded.encode(PHONEMES) == tok.encode(PHONEMES) == _tf_ids(loaded, PHONEMES)
+    assert [loaded.decode(row) for row in loaded.encode(PHONEMES)] == PHONEMES

@@ -89,6 +89,23 @@ def test_predict_evaluate_and_beam(trained):
     assert len(scores) == 2 and scores[0] >= scores[1]
 
 
+def test_evaluate_metrics_on_hand_made_references(trained, tmp_path):
+    """References built from the model's own outputs: two kept, one with a character changed, one
+    with a character added, so exact match and token error rate are known before evaluating."""
+    sources = ["3rd of March 1999", "1999年3月3日", "May 5, 2001", "12/24/1987"]
+    outputs = [row["output"] for row in kseq.predict(trained, sources)]
+    assert all(outputs)
+    changed = ("1" if outputs[2][0] != "1" else "2") + outputs[2][1:]
+    references = [outputs[0], outputs[1], changed, outputs[3] + "0"]
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{s}\t{t}\n" for s, t in zip(sources, references, strict=True)))
+    metrics = kseq.evaluate(trained, data=str(data))
+    assert metrics["examples"] == 4
+    assert metrics["exact_match"] == 0.5
+    # char tokenizer: one substitution + one deletion over every reference character
+    assert metrics["token_error_rate"] == pytest.approx(2 / sum(map(len, references)))
+
+
 def test_cli_predict_tokenize_and_plot(trained, tmp_path):
     result = run_cli("predict", str(trained), "--format", "json", stdin="3/3/99\n1999年3月3日\n")
     assert result.returncode == 0, result.stderr

@@ -276,9 +276,10 @@ class BertFamily(Family):
             model.compile(optimizer=optimizer)
             return
         outputs = HEAD_OUTPUTS[head]
+        smoothing = getattr(spec.model.head, "label_smoothing", 0.0)  # classifier heads only
         model.compile(
             optimizer=optimizer,
-            loss={name: ignore_index_crossentropy() for name in outputs},
+            loss={name: ignore_index_crossentropy(smoothing) for name in outputs},
             loss_weights={name: 1.0 / len(outputs) for name in outputs},
             metrics={name: [masked_accuracy("accuracy")] for name in outputs},
         )

@@ -15,9 +15,9 @@ LOSS = "ignore_index_crossentropy"
 
 
 @losses.register(LOSS)
-def ignore_index_crossentropy():
+def ignore_index_crossentropy(label_smoothing: float = 0.0):
     """Sparse categorical cross-entropy from logits; labels < 0 are ignored."""
-    return keras_objects()["loss"]()
+    return keras_objects()["loss"](label_smoothing=label_smoothing)
 
 
 def masked_accuracy(name: str = "accuracy"):
@@ -35,11 +35,13 @@ def keras_objects() -> dict:
         """Mean cross-entropy over the labels >= 0 of the batch (logits in, any rank).
 
         Per sample, the sum of its token losses is scaled by B / (labelled tokens in the
-        batch), so Keras's batch mean is the mean over labelled tokens.
+        batch), so Keras's batch mean is the mean over labelled tokens. With `label_smoothing`
+        ε the target is (1 - ε) on the label plus ε / C on every class.
         """
 
-        def __init__(self, name=LOSS, **kwargs):
+        def __init__(self, label_smoothing=0.0, name=LOSS, **kwargs):
             super().__init__(name=name, **kwargs)
+            self.label_smoothing = float(label_smoothing)
 
         def call(self, y_true, y_pred):
             y_true = ops.cast(y_true, "int32")  # (B, ...)
@@ -47,7 +49,11 @@ def keras_objects() -> dict:
             safe = ops.where(keep, y_true, 0)
             log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)  # (B, ..., C)
             picked = ops.take_along_axis(log_probs, ops.expand_dims(safe, -1), axis=-1)
-            losses_ = -ops.squeeze(picked, -1) * ops.cast(keep, "float32")  # (B, ...)
+            losses_ = -ops.squeeze(picked, -1)
+            if self.label_smoothing:
+                uniform = -ops.mean(log_probs, axis=-1)
+                losses_ = (1.0 - self.label_smoothing) * losses_ + self.label_smoothing * uniform
+            losses_ = losses_ * ops.cast(keep, "float32")  # (B, ...)
             weights = ops.cast(keep, "float32")
             batch = ops.cast(ops.shape(y_true)[0], "float32")
             if len(y_true.shape) > 1:
@@ -56,6 +62,9 @@ def keras_objects() -> dict:
             else:
                 per_sample = losses_
             return per_sample * batch / ops.maximum(ops.sum(weights), 1.0)
+
+        def get_config(self):
+            return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
     @keras.saving.register_keras_serializable(package="kseq")
     class IgnoreIndexAccuracy(keras.metrics.Metric):

@@ -96,6 +96,9 @@ class ClassificationHeadSpec(HeadSpec):
     num_classes: int | None = option(
         None, min=2, max=1_000_000, help="null = the labels found in the data"
     )
+    label_smoothing: float = option(
+        0.0, min=0.0, below=1.0, help="mass spread uniformly over the labels (padding ignored)"
+    )
 
 
 @variant("token_classification")
@@ -107,6 +110,9 @@ class TokenClassificationHeadSpec(HeadSpec):
     dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
     num_tags: int | None = option(
         None, min=2, max=100_000, help="null = the tags found in the data"
+    )
+    label_smoothing: float = option(
+        0.0, min=0.0, below=1.0, help="mass spread uniformly over the labels (padding ignored)"
     )
 
 

@@ -72,10 +72,13 @@ class RNNSeq2SeqSpec(ModelSpec):
                 )
 
     def check_with_data(self, checker, data: TextPairDataSpec):
-        if self.shared_embeddings and not data.tokenizer.shared:
+        sides = data.sides()
+        if self.shared_embeddings and not sides.shared:
             checker.fail(
                 "model.shared_embeddings",
                 "needs one vocabulary for source and target",
-                "data.tokenizer.shared: true",
-                "false",
+                "data.tokenizer with shared: true (not per-side tokenizers)",
+                "data.tokenizer.shared: false"
+                if sides.source_path == "data.tokenizer"
+                else "per-side tokenizers",
             )

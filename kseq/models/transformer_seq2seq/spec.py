@@ -59,12 +59,15 @@ class TransformerSeq2SeqSpec(ModelSpec):
             )
 
     def check_with_data(self, checker, data: TextPairDataSpec):
-        if self.shared_embeddings and not data.tokenizer.shared:
+        sides = data.sides()
+        if self.shared_embeddings and not sides.shared:
             checker.fail(
                 "model.shared_embeddings",
                 "needs one vocabulary for source and target",
-                "data.tokenizer.shared: true",
-                "false",
+                "data.tokenizer with shared: true (not per-side tokenizers)",
+                "data.tokenizer.shared: false"
+                if sides.source_path == "data.tokenizer"
+                else "per-side tokenizers",
             )
         if self.max_length is not None:
             needed = max(data.max_source_length, data.max_target_length + 1)

