@@ -27,13 +27,14 @@ def build(spec, overrides=()):
     """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data."""
     from kseq.models.family import family_for
     from kseq.train.budget import check_model_fits
+    from kseq.train.schedules import resolve_schedule
 
     spec = _spec(spec, overrides)
     family = family_for(spec)
     data = family.load_data(spec)
     check_model_fits(family, spec, data)
     model = family.build(spec, data)
-    family.compile(model, spec)
+    family.compile(model, resolve_schedule(spec, data))  # `decay_steps: null` from the data
     return model
 
 

@@ -614,7 +614,9 @@ class _PretokenizedTokenizer(Tokenizer):
 
     def __init__(self, cjk_glue: bool = False, name: str | None = None):
         super().__init__(name=name)
-        self.cjk_glue = bool(cjk_glue)
+        if not isinstance(cjk_glue, bool):  # tokenizer.json: "false" must not read as true
+            raise TypeError(f"cjk_glue must be true or false; Received: {cjk_glue!r}")
+        self.cjk_glue = cjk_glue
 
     def options(self) -> dict[str, Any]:
         return {"cjk_glue": self.cjk_glue}

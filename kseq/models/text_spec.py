@@ -72,6 +72,18 @@ class TextPairDataSpec:
     on_error: Literal["skip", "fail"] = option("fail", help="what a malformed line does")
     bucketing: bool = option(True, help="batch sequences of similar length together")
 
+    def require_shared_vocabulary(self, checker, path: str) -> None:
+        """A model option at `path` that needs one vocabulary for both sides."""
+        sides = self.sides()
+        if not sides.shared:
+            per_side = sides.source_path != "data.tokenizer"
+            checker.fail(
+                path,
+                "needs one vocabulary for source and target",
+                "data.tokenizer with shared: true (not per-side tokenizers)",
+                "per-side tokenizers" if per_side else "data.tokenizer.shared: false",
+            )
+
     def check(self, checker, path):
         if self.validation and not self.train:
             checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")

@@ -51,6 +51,7 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def __init__(self, pad_id=0, name="token_accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
+        self._direction = "up"  # what early stopping and reduce_on_plateau read from a metric
         self.pad_id = pad_id
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")

@@ -82,3 +82,24 @@ def test_classifier_heads_compile_with_the_spec_label_smoothing():
         model = family.build(spec, family.load_data(spec))
         family.compile(model, spec)
         assert model.loss[head].label_smoothing == 0.2
+
+
+def test_accuracy_metrics_tell_callbacks_they_rise():
+    """Early stopping and reduce_on_plateau on `val_token_accuracy` / `val_accuracy` must know
+    that higher is better, or Keras refuses the monitor after the first epoch."""
+    import keras
+
+    from kseq.models.bert.losses import masked_accuracy
+    from kseq.train.sequence_losses import MaskedTokenAccuracy
+
+    for metric, monitor in [
+        (MaskedTokenAccuracy(), "val_token_accuracy"),
+        (masked_accuracy(), "val_accuracy"),
+    ]:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(loss="mse", metrics=[metric])
+        model.evaluate(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)  # builds compiled metrics
+        callback = keras.callbacks.EarlyStopping(monitor=monitor)
+        callback.set_model(model)
+        callback._set_monitor_op()
+        assert callback.monitor_op(2.0, 1.0)  # 2 is an improvement over 1

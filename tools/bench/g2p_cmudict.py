@@ -156,7 +156,7 @@ def main() -> None:
     results = [(name, stored[name]) for name in PRESETS if name in stored]
 
     def pct(x):
-        return f"{100 * x:.1f}"
+        return "n/a" if x is None else f"{100 * x:.1f}"
 
     rows = [
         [

@@ -72,6 +72,7 @@ def keras_objects() -> dict:
 
         def __init__(self, name="accuracy", **kwargs):
             super().__init__(name=name, **kwargs)
+            self._direction = "up"  # what early stopping and reduce_on_plateau read
             self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
             self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 

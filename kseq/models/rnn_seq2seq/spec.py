@@ -72,13 +72,5 @@ class RNNSeq2SeqSpec(ModelSpec):
                 )
 
     def check_with_data(self, checker, data: TextPairDataSpec):
-        sides = data.sides()
-        if self.shared_embeddings and not sides.shared:
-            checker.fail(
-                "model.shared_embeddings",
-                "needs one vocabulary for source and target",
-                "data.tokenizer with shared: true (not per-side tokenizers)",
-                "data.tokenizer.shared: false"
-                if sides.source_path == "data.tokenizer"
-                else "per-side tokenizers",
-            )
+        if self.shared_embeddings:
+            data.require_shared_vocabulary(checker, "model.shared_embeddings")

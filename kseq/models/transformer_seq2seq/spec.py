@@ -59,16 +59,8 @@ class TransformerSeq2SeqSpec(ModelSpec):
             )
 
     def check_with_data(self, checker, data: TextPairDataSpec):
-        sides = data.sides()
-        if self.shared_embeddings and not sides.shared:
-            checker.fail(
-                "model.shared_embeddings",
-                "needs one vocabulary for source and target",
-                "data.tokenizer with shared: true (not per-side tokenizers)",
-                "data.tokenizer.shared: false"
-                if sides.source_path == "data.tokenizer"
-                else "per-side tokenizers",
-            )
+        if self.shared_embeddings:
+            data.require_shared_vocabulary(checker, "model.shared_embeddings")
         if self.max_length is not None:
             needed = max(data.max_source_length, data.max_target_length + 1)
             if self.max_length < needed:
