@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -28,6 +29,7 @@ class Interrupted(BaseException):  # noqa: N818  (not an error: like KeyboardInt
 
 
 _held: list[int] = []
+_raised: list[int] = []  # signals whose Interrupted was raised, until one reaches a checkpoint
 _depth = 0
 
 
@@ -35,7 +37,21 @@ def _handle(signum, frame) -> None:
     if _depth:
         _held.append(signum)
         return
+    _raised.append(signum)
     raise Interrupted(signum)
+
+
+def raise_if_swallowed() -> None:
+    """Raise again a signal whose `Interrupted` went nowhere.
+
+    A handler runs between any two bytecodes, also inside a `__del__` that the garbage collector
+    calls or a weakref callback, where Python prints "Exception ignored" and carries on; training
+    calls this once per batch so such a signal still stops it.
+    """
+    if _raised and not _depth:
+        signum = _raised[0]
+        _raised.clear()
+        raise Interrupted(signum)
 
 
 def install() -> None:
@@ -43,6 +59,18 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         for signum in SIGNALS:
             signal.signal(signum, _handle)
+        sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
+
+
+def _quiet_about_interrupts(hook):
+    """An `Interrupted` that Python could not raise is re-raised by `raise_if_swallowed`; its
+    "Exception ignored" report would only be noise on stderr."""
+
+    def unraisable(report):
+        if not isinstance(report.exc_value, Interrupted):
+            hook(report)
+
+    return unraisable
 
 
 @contextlib.contextmanager

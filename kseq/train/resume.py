@@ -420,6 +420,10 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         model.load_weights(str(self.partial.path / self.state["weights"]))
         model._initial_epoch = self.initial_epoch
 
+    def on_train_batch_end(self, batch, logs=None):
+        interrupt.raise_if_swallowed()
+        super().on_train_batch_end(batch, logs)
+
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
