@@ -90,8 +90,10 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where) 
             # Bucketed datasets have no known length: an epoch ends when the data does, which
             # Keras reports as a warning on the first epoch. That is the intended end here.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
+        train = distribute.shard_by_data(data.train, where)
+        _replay_epoch_orders(train, checkpoint.initial_epoch, spec.train.steps_per_epoch)
         model.fit(
-            distribute.shard_by_data(data.train, where),
+            train,
             validation_data=distribute.shard_by_data(data.validation, where),
             epochs=spec.train.epochs,
             initial_epoch=checkpoint.initial_epoch,
@@ -110,6 +112,23 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where) 
         if where.chief:
             print(averaging.averaged_message(epochs))
     return checkpoint.history
+
+
+def _replay_epoch_orders(dataset, finished_epochs: int, steps_per_epoch: int | None) -> None:
+    """Give a resumed run the shuffle orders the uninterrupted run would see.
+
+    A dataset reshuffled each iteration takes its orders from one seeded sequence that starts
+    over in a new process, and every iterator opened takes the next. Keras 3 opens two per
+    whole epoch when the dataset's length is known (one at the start, one ready for the next
+    epoch) and one otherwise; opening as many, unread, replays the sequence. With
+    `train.steps_per_epoch` an iterator spans epochs, and a resumed run starts a fresh one.
+    """
+    if steps_per_epoch is not None or not finished_epochs:
+        return
+
+    known = int(dataset.cardinality()) >= 0
+    for _ in range(finished_epochs * (2 if known else 1)):
+        iter(dataset)
 
 
 def early_stop_message(stopping, epochs: int) -> str:
