@@ -10,6 +10,7 @@ seeds) keep the kept epoch's value.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -77,17 +78,25 @@ class WeightSnapshots(keras.callbacks.Callback):
         for epoch in epochs:
             path = self.staging / snapshot_name(epoch)
             try:
-                arrays = np.load(path)
+                arrays = np.load(path, allow_pickle=False)
             except OSError:
                 raise KseqError(
                     f"{path}: the weights of epoch {epoch} for train.average_checkpoints are "
                     "missing; pass --restart to train afresh"
                 ) from None
+            except (ValueError, zipfile.BadZipFile):
+                raise KseqError(f"{path}: not a weights snapshot; pass --restart") from None
             with arrays:
                 if len(arrays.files) != len(variables):
                     raise KseqError(f"{path}: holds weights of a different model")
                 for index, total in enumerate(sums):
-                    total += arrays[f"arr_{index}"]
+                    try:
+                        total += arrays[f"arr_{index}"]
+                    except (KeyError, ValueError, zipfile.BadZipFile):
+                        raise KseqError(
+                            f"{path}: holds weights of a different model (or is damaged); "
+                            "pass --restart"
+                        ) from None
         for variable, total in zip(variables, sums, strict=True):
             variable.assign((total / len(epochs)).astype(variable.dtype))
         return epochs

@@ -6,6 +6,19 @@ import keras
 from keras import ops
 
 
+def smoothed_cross_entropy(labels, logits, label_smoothing: float = 0.0):
+    """Per-position cross-entropy from logits against (1 - ε)·onehot(label) + ε/C.
+
+    `labels` (int32, any shape) must be valid class ids; callers mask what they ignore.
+    """
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    loss = -ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1)[..., 0]
+    if label_smoothing:
+        uniform = -ops.mean(log_probs, axis=-1)
+        loss = (1.0 - label_smoothing) * loss + label_smoothing * uniform
+    return loss
+
+
 @keras.saving.register_keras_serializable(package="kseq")
 class MaskedSparseCrossentropy(keras.losses.Loss):
     """Token cross-entropy from logits, averaged over the non-padding tokens of the batch.
@@ -26,12 +39,7 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")  # (B, T)
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)  # (B, T, V)
-        picked = ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
-        token_loss = -picked
-        if self.label_smoothing:
-            uniform = -ops.mean(log_probs, axis=-1)
-            token_loss = (1.0 - self.label_smoothing) * token_loss + self.label_smoothing * uniform
+        token_loss = smoothed_cross_entropy(y_true, y_pred, self.label_smoothing)
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
         tokens = ops.maximum(ops.sum(mask), 1.0)
         batch = ops.cast(ops.shape(y_true)[0], "float32")

@@ -219,3 +219,24 @@ def test_spec_rejects_a_zero_window():
         kseq.load_spec(SPEC, ["train.average_checkpoints=0"])
     (issue,) = caught.value.issues
     assert (issue.path, issue.message) == ("train.average_checkpoints", "out of range")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip at all", "not a weights snapshot"),
+        ("other-shape", "holds weights of a different model"),
+    ],
+)
+def test_a_damaged_snapshot_is_one_line_not_a_traceback(tmp_path, content, message):
+    from kseq.errors import KseqError
+    from kseq.train.averaging import WeightSnapshots, snapshot_name
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / snapshot_name(1)
+    if content == "other-shape":
+        np.savez(path, np.zeros((5, 5)), np.zeros(2))  # same count, wrong kernel shape
+    else:
+        path.write_bytes(content)
+    with pytest.raises(KseqError, match=message):
+        WeightSnapshots(tmp_path, window=1, last_epoch=1).average_into(model, 1)

@@ -30,6 +30,8 @@ def keras_objects() -> dict:
     import keras
     from keras import ops
 
+    from kseq.train.sequence_losses import smoothed_cross_entropy
+
     @keras.saving.register_keras_serializable(package="kseq")
     class IgnoreIndexCrossentropy(keras.losses.Loss):
         """Mean cross-entropy over the labels >= 0 of the batch (logits in, any rank).
@@ -47,13 +49,8 @@ def keras_objects() -> dict:
             y_true = ops.cast(y_true, "int32")  # (B, ...)
             keep = ops.greater_equal(y_true, 0)
             safe = ops.where(keep, y_true, 0)
-            log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)  # (B, ..., C)
-            picked = ops.take_along_axis(log_probs, ops.expand_dims(safe, -1), axis=-1)
-            losses_ = -ops.squeeze(picked, -1)
-            if self.label_smoothing:
-                uniform = -ops.mean(log_probs, axis=-1)
-                losses_ = (1.0 - self.label_smoothing) * losses_ + self.label_smoothing * uniform
-            losses_ = losses_ * ops.cast(keep, "float32")  # (B, ...)
+            losses_ = smoothed_cross_entropy(safe, y_pred, self.label_smoothing)  # (B, ...)
+            losses_ = losses_ * ops.cast(keep, "float32")
             weights = ops.cast(keep, "float32")
             batch = ops.cast(ops.shape(y_true)[0], "float32")
             if len(y_true.shape) > 1:
