@@ -12,6 +12,7 @@ docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share o
 
     python tools/bench/g2p_cmudict.py [--presets rnn transformer] [--set path=value ...]
     python tools/bench/g2p_cmudict.py --prepare DIR   # only write train/validation/test TSVs
+    python tools/bench/g2p_cmudict.py --render        # only rewrite the section from the results
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def main() -> None:
     parser.add_argument("--prepare", type=Path, help="only write the TSV splits into this folder")
     parser.add_argument("--notes", default="", help="a paragraph appended to the section")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the section from the stored results"
+    )
     args = parser.parse_args()
     if args.prepare:
         for name, path in prepare(args.prepare).items():
@@ -145,7 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kseq-bench-g2p-") as scratch:
         paths = prepare(Path(scratch) / "data")
         sizes = {k: len(p.read_text().splitlines()) for k, p in paths.items()}
-        for name in args.presets:
+        for name in [] if args.render else args.presets:
             found = bench(name, paths, Path(scratch), args.set)
             found["overrides"] = args.set
             print(name, json.dumps(found), flush=True)
