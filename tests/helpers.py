@@ -26,3 +26,21 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None):
         env=env,
         timeout=600,
     )
+
+
+class Crash(Exception):
+    """Stands for the process dying: raised from inside training."""
+
+
+def crash_after_epoch(monkeypatch, epoch: int) -> None:
+    """Make training die right after the checkpoint of `epoch` is on disk."""
+    from kseq.train import resume
+
+    original = resume.EpochCheckpoint._save_model
+
+    def save_then_crash(self):
+        original(self)
+        if self._current_epoch == epoch:
+            raise Crash(f"after epoch {epoch}")
+
+    monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)

@@ -9,7 +9,7 @@ from collections import namedtuple
 import keras
 import numpy as np
 import pytest
-from helpers import SPECS
+from helpers import SPECS, Crash
 
 import kseq
 from kseq.errors import DiskFullError
@@ -24,10 +24,6 @@ SMALL = [
     "train.early_stopping=null",
     "train.tensorboard=false",
 ]
-
-
-class Crash(Exception):
-    """Stands for the process dying."""
 
 
 class EpochWeights(keras.callbacks.Callback):

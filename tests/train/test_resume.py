@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import ROOT, SPECS, run_cli
+from helpers import ROOT, SPECS, Crash, crash_after_epoch, run_cli
 
 import kseq
 from kseq.errors import KseqError
@@ -30,22 +30,6 @@ SMALL = [
     "train.verbose=0",
     "train.early_stopping=null",
 ]
-
-
-class Crash(Exception):
-    """Stands for the process dying: raised from inside training."""
-
-
-def crash_after_epoch(monkeypatch, epoch: int) -> None:
-    """Make training die right after the checkpoint of `epoch` is on disk."""
-    original = resume.EpochCheckpoint._save_model
-
-    def save_then_crash(self):
-        original(self)
-        if self._current_epoch == epoch:
-            raise Crash(f"after epoch {epoch}")
-
-    monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)
 
 
 def weights(run_dir: Path) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import SPECS
+from helpers import SPECS, Crash, crash_after_epoch
 
 import kseq
 from kseq.errors import KseqError
@@ -365,21 +365,6 @@ def test_keras_saves_the_rate_variable_with_the_optimizer_weights(tmp_path):
 
 
 # ---- across a resume ---------------------------------------------------------------------------
-class Crash(Exception):
-    """Stands for the process dying."""
-
-
-def crash_after_epoch(monkeypatch, epoch: int) -> None:
-    original = resume.EpochCheckpoint._save_model
-
-    def save_then_crash(self):
-        original(self)
-        if self._current_epoch == epoch:
-            raise Crash(f"after epoch {epoch}")
-
-    monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)
-
-
 def trained_model(run_dir):
     return keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
 
@@ -399,9 +384,7 @@ def assert_same_weights(first, second):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
 
 
-def test_a_per_step_schedule_continues_exactly_after_a_resume(
-    tmp_path, monkeypatch, capsys
-):
+def test_a_per_step_schedule_continues_exactly_after_a_resume(tmp_path, monkeypatch, capsys):
     overrides = [
         *SMALL,
         "train.epochs=2",
@@ -449,9 +432,7 @@ def test_null_decay_steps_through_training_ends_at_the_final_rate(tmp_path):
     )
 
 
-def test_reduce_on_plateau_continues_exactly_after_a_resume(
-    tmp_path, monkeypatch, capsys
-):
+def test_reduce_on_plateau_continues_exactly_after_a_resume(tmp_path, monkeypatch, capsys):
     # min_delta so large that only epoch 1 counts as an improvement: the rate halves after
     # epochs 3 and 5. The crash after epoch 4 falls mid-count (wait 1, rate already halved).
     overrides = [
