@@ -83,6 +83,30 @@ def _read_pairs(spec, data_file):
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
 
 
+def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
+    """A vocabulary fitted here that misses much of its own training data trains a model to emit
+    <unk>: say so once per side, naming the spec keys that fix it."""
+    from kseq.data.special_tokens import UNK_ID
+
+    for side, options, key, tokenizer, rows in (
+        ("source", sides.source, sides.source_path, tokenizers.source, sources),
+        ("target", sides.target, sides.target_path, tokenizers.target, targets),
+    ):
+        total = sum(map(len, rows))
+        share = sum(row.count(UNK_ID) for row in rows) / total if total else 0.0
+        if share <= 0.05:
+            continue
+        kind = options.type
+        finer = [] if kind == "char" else [k for k in ("char", "wordpiece") if k != kind]
+        print(
+            f"kseq: warning: {share:.1%} of {side} training tokens are <unk> ({kind} "
+            f"tokenizer, {tokenizer.vocab_size:,}-token vocabulary); raise {key}.vocab_size, "
+            "lower its min_count"
+            + (f", or use a finer kind ({', '.join(finer)})" if finer else ""),
+            file=sys.stderr,
+        )
+
+
 class Seq2SeqFamily(Family):
     """Base of families that map a token sequence to a token sequence."""
 
@@ -133,7 +157,6 @@ class Seq2SeqFamily(Family):
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
         from kseq.data.parallel import apply_length_policy
         from kseq.data.pipeline import make_dataset
-        from kseq.data.special_tokens import UNK_ID
 
         data = spec.data
         train_pairs, validation_pairs = _read_pairs(spec, data_file)
@@ -141,16 +164,11 @@ class Seq2SeqFamily(Family):
             self.load_tokenizers(run_dir) if run_dir else self.fit_tokenizers(spec, train_pairs)
         )
 
-        unknown_shares = {}  # side -> share of the training tokens that are <unk>
-
-        def encode(pairs, count_unknown=False):
+        def encode(pairs, warn_unknown=False):
             sources = tokenizers.source.encode([s for s, _ in pairs])
             targets = tokenizers.target.encode([t for _, t in pairs])
-            if count_unknown:
-                for side, rows in (("source", sources), ("target", targets)):
-                    total = sum(map(len, rows))
-                    unknown = sum(row.count(UNK_ID) for row in rows)
-                    unknown_shares[side] = unknown / total if total else 0.0
+            if warn_unknown:
+                _warn_about_unknown_tokens(data.sides(), tokenizers, sources, targets)
             kept, counts = apply_length_policy(
                 list(zip(sources, targets, strict=True)),
                 data.max_source_length,
@@ -160,27 +178,8 @@ class Seq2SeqFamily(Family):
             kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
             return kept, counts
 
-        train_ids, train_counts = encode(train_pairs, count_unknown=run_dir is None)
+        train_ids, train_counts = encode(train_pairs, warn_unknown=run_dir is None)
         validation_ids, validation_counts = encode(validation_pairs)
-        # A vocabulary fitted here that misses much of its own training data trains a model to
-        # emit <unk>: say so once per side, naming the spec keys that fix it.
-        sides = data.sides()
-        per_side = {
-            "source": (sides.source.type, sides.source_path, tokenizers.source),
-            "target": (sides.target.type, sides.target_path, tokenizers.target),
-        }
-        for side, share in unknown_shares.items():
-            if share <= 0.05:
-                continue
-            kind, key, tokenizer = per_side[side]
-            finer = [] if kind == "char" else [k for k in ("char", "wordpiece") if k != kind]
-            print(
-                f"kseq: warning: {share:.1%} of {side} training tokens are <unk> ({kind} "
-                f"tokenizer, {tokenizer.vocab_size:,}-token vocabulary); raise {key}.vocab_size, "
-                "lower its min_count"
-                + (f", or use a finer kind ({', '.join(finer)})" if finer else ""),
-                file=sys.stderr,
-            )
         if not train_ids or not validation_ids:
             raise KseqError("data: no training or validation pair is left after the length policy")
         changed = train_counts["truncated"] + train_counts["dropped"]
