@@ -96,12 +96,14 @@ def compare_outputs(
     exact: bool,
     atol: float | None,
     artifact: str,
+    against: str = "the Keras reference",
 ) -> dict[str, dict[str, Any]]:
     """Compare one batch's outputs; return figures per output.
 
     Args:
         atol: tolerance for float outputs; None means report only (quantized artifacts).
         artifact: what is being checked, for the error message ("SavedModel", "TFLite").
+        against: what `reference` is, for the error message.
 
     Raises:
         ExportError: outputs missing/extra, shape mismatch, or (when `atol` is set) a difference
@@ -127,8 +129,8 @@ def compare_outputs(
             figures[name] = {"compare": "exact", "equal_fraction": fraction}
             if atol is not None and fraction < 1.0:
                 raise ExportError(
-                    f"{artifact} endpoint {endpoint!r} output {name!r}: differs from the Keras "
-                    f"reference in {1.0 - fraction:.2%} of values (exact match required)"
+                    f"{artifact} endpoint {endpoint!r} output {name!r}: differs from {against} "
+                    f"in {1.0 - fraction:.2%} of values (exact match required)"
                 )
             continue
         diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
@@ -144,7 +146,7 @@ def compare_outputs(
             if not max_diff <= atol:  # also catches NaN
                 raise ExportError(
                     f"{artifact} endpoint {endpoint!r} output {name!r}: max abs diff "
-                    f"{max_diff:.3g} exceeds {atol:g} against the Keras reference"
+                    f"{max_diff:.3g} exceeds {atol:g} against {against}"
                 )
     return figures
 

@@ -48,6 +48,15 @@ def format_report(report: dict[str, Any]) -> str:
             )
             line += f"; {shown}"
         lines.append(line)
+    if report.get("parity_compiled_model"):
+        # Quantized files are compared, not gated, except that decoders' ids must agree.
+        verdict = "pass" if report.get("quantize", "none") == "none" else "run"
+        line = (
+            f"  also on CompiledModel (CPU): {', '.join(report['parity_compiled_model'])} {verdict}"
+        )
+        if "latency_ms_batch1_compiled_model" in report:
+            line += f", {report['latency_ms_batch1_compiled_model']:.3g} ms/row"
+        lines.append(line)
     if report.get("requires_custom_ops"):
         lines.append(f"  needs custom ops: {', '.join(report['requires_custom_ops'])}")
     return "\n".join(lines)

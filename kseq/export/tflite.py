@@ -3,8 +3,8 @@
 Conversion is restricted to `TFLITE_BUILTINS` (or `TFLITE_BUILTINS_INT8`): an op without a builtin
 kernel fails the conversion with a message naming the op and its Keras layer, instead of Flex ops
 sneaking in that the plain LiteRT interpreter cannot run. The converted model is then run on the
-plain `ai_edge_litert` Interpreter (no Flex, no custom ops unless asked) and compared with Keras
-before anything is written.
+plain `ai_edge_litert` Interpreter (no Flex, no custom ops unless asked) and on LiteRT's
+CompiledModel API, and compared with Keras on both, before anything is written.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
 
 from kseq.errors import ExportError
 from kseq.export.atomic import atomic_write_bytes, atomic_write_text
+from kseq.export.compiled_model import (
+    COMPILED_MODEL_API,
+    close_compiled_model,
+    load_compiled_model,
+    run_compiled,
+)
 from kseq.export.converter_errors import describe_conversion_error
 from kseq.export.endpoints import Endpoint
 from kseq.export.parity import (
@@ -202,7 +208,7 @@ def write_tflite(
     float32_size_bytes: int | None = None,
     latency_runs: int = 20,
 ) -> dict[str, Any]:
-    """Convert the `tflite=True` endpoints, check them on the interpreter, then write atomically.
+    """Convert the `tflite=True` endpoints, check them on both LiteRT APIs, then write atomically.
 
     Args:
         endpoints: all endpoints of the model; those with `tflite=False` are skipped.
@@ -219,8 +225,9 @@ def write_tflite(
         The report (also written next to the model).
 
     Raises:
-        ExportError: conversion failed, the interpreter cannot run a signature, or (fp32) an output
-            differs from the Keras reference; nothing is written at `path` then.
+        ExportError: conversion failed, the Interpreter or CompiledModel cannot run a signature,
+            (fp32) an output differs from the Keras reference on either, or (quantized) a
+            decoder's ids differ between the two; nothing is written at `path` then.
     """
     eps = [ep for ep in endpoints if ep.tflite]
     if not eps:
@@ -236,8 +243,24 @@ def write_tflite(
     # Before any run: a non-strict input resize also overwrites the reported shape signature.
     signatures = describe_signatures(interpreter)
     gate_atol = atol if quantize == "none" else None
-    parity = {ep.name: _gate(interpreter, ep, gate_atol, metric) for ep in eps}
     summary = op_summary(model)
+    # CompiledModel has no way to register tensorflow-text's kernels, so only builtin-only files
+    # (every file but a tokenizer-in-graph one) can run there.
+    compiled = None if summary["custom_ops"] else _quietly(load_compiled_model, model)
+    try:
+        parity, parity_compiled = {}, {}
+        for ep in eps:
+            parity[ep.name], parity_compiled[ep.name] = _gate(
+                interpreter, compiled, ep, gate_atol, metric
+            )
+        compiled_latency = (
+            None
+            if compiled is None
+            else _latency_ms_compiled(compiled, interpreter, eps[0], latency_runs)
+        )
+    finally:
+        if compiled is not None:
+            _quietly(close_compiled_model, compiled)
 
     report: dict[str, Any] = {
         "format": "tflite",
@@ -251,6 +274,12 @@ def write_tflite(
         "interpreter": "ai_edge_litert.interpreter."
         + ("InterpreterWithCustomOps (tensorflow-text ops)" if custom_ops else "Interpreter"),
     }
+    if compiled is not None:
+        report["compiled_model"] = COMPILED_MODEL_API
+        report["parity_compiled_model"] = parity_compiled
+        report["latency_ms_batch1_compiled_model"] = compiled_latency
+    else:
+        report["compiled_model"] = "not run: CompiledModel cannot load tensorflow-text custom ops"
     if float32_size_bytes:
         report["float32_size_bytes"] = float32_size_bytes
         report["size_ratio_vs_float32"] = len(model) / float32_size_bytes
@@ -263,6 +292,12 @@ def write_tflite(
     return report
 
 
+def _quietly(fn: Any, *args: Any) -> Any:
+    """LiteRT's runtime logs every accelerator it registers to fd 2; keep the CLI output clean."""
+    with _quiet():
+        return fn(*args)
+
+
 def _run(runner: Any, ep: Endpoint, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     try:
         return runner(**batch)  # the runner resizes inputs to the batch's shapes on every call
@@ -273,9 +308,25 @@ def _run(runner: Any, ep: Endpoint, batch: dict[str, np.ndarray]) -> dict[str, n
         ) from e
 
 
-def _gate(interpreter: Any, ep: Endpoint, atol: float | None, metric: Any) -> dict[str, Any]:
+def _run_compiled(
+    compiled: Any, ep: Endpoint, batch: dict[str, np.ndarray], like: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    try:
+        return _quietly(run_compiled, compiled, ep.name, batch, like)
+    except (RuntimeError, ValueError, KeyError) as e:
+        n = next(iter(batch.values())).shape[0]
+        raise ExportError(
+            f"TFLite endpoint {ep.name!r} fails on LiteRT's CompiledModel API (batch size {n}): "
+            f"{_first_line(e)}"
+        ) from e
+
+
+def _gate(
+    interpreter: Any, compiled: Any, ep: Endpoint, atol: float | None, metric: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Figures on the Interpreter and on CompiledModel, the same batches and the same rule."""
     runner = interpreter.get_signature_runner(ep.name)
-    runs, sizes, result = [], [], {}
+    runs, compiled_runs, sizes, result = [], [], [], {}
     for i, batch in enumerate(gate_batches(ep)):
         got = _run(runner, ep, batch)
         reference = ep.reference(batch)
@@ -285,7 +336,28 @@ def _gate(interpreter: Any, ep: Endpoint, atol: float | None, metric: Any) -> di
         sizes.append(int(next(iter(batch.values())).shape[0]))
         if i == 0 and metric is not None:
             result["metric"] = run_metric(metric, reference, got)
-    return {"batch_sizes": sizes, "outputs": merge_parity(runs), **result}
+        if compiled is None:
+            continue
+        got_compiled = _run_compiled(compiled, ep, batch, got)
+        artifact = "TFLite on CompiledModel"
+        compiled_runs.append(
+            compare_outputs(
+                ep.name, reference, got_compiled, exact=ep.exact, atol=atol, artifact=artifact
+            )
+        )
+        if ep.exact and atol is None:  # quantized decoders: still the same ids on both APIs
+            compare_outputs(
+                ep.name,
+                got,
+                got_compiled,
+                exact=True,
+                atol=0.0,
+                artifact=artifact,
+                against="the Interpreter's output",
+            )
+    parity = {"batch_sizes": sizes, "outputs": merge_parity(runs), **result}
+    compiled_parity = {"batch_sizes": sizes, "outputs": merge_parity(compiled_runs)}
+    return parity, compiled_parity
 
 
 def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
@@ -298,6 +370,21 @@ def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
     for _ in range(max(1, runs)):
         start = time.perf_counter()
         runner(**row)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def _latency_ms_compiled(compiled: Any, interpreter: Any, ep: Endpoint, runs: int) -> float:
+    """`_latency_ms` on CompiledModel; each call resizes and makes its buffers, as an app whose
+    batch shape changes between calls would."""
+    row = {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+    like = interpreter.get_signature_runner(ep.name)(**row)  # the file's own output dtypes
+    for _ in range(3):
+        _run_compiled(compiled, ep, row, like)
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        _run_compiled(compiled, ep, row, like)
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
 

@@ -504,7 +504,9 @@ class RNNDecoder(keras.layers.Layer):
         if self.attention == "none":
             states.append(top_h)  # the fixed summary C
         elif self._feeds_attentional:
-            states.append(ops.zeros_like(top_h))  # h̃_0
+            # h̃_0 = 0, written as top_h - top_h: LiteRT's CompiledModel keeps the first shape of a
+            # ZEROS_LIKE tensor after the batch is resized (the values are the same for finite h).
+            states.append(ops.subtract(top_h, top_h))
         return states
 
     def step(self, embedded_token, state, memory, source_mask=None, keys=None):

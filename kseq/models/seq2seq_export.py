@@ -3,17 +3,22 @@
 - `generate` (SavedModel + TFLite): source_ids (B, S) int32, 0-padded -> target_ids
   (B, max_target_length) int32, 0 after eos — the whole decode loop in the graph (greedy, or
   the best beam when `decode.strategy: beam`).
-- `encode` / `decode_step` (SavedModel + TFLite): for apps that run their own loop. decode_step
-  takes `token_ids` (B,), the loop state as `state_*` and the encoder results as `encoded_*`, and
-  returns `logits`, `attention` and the next `state_*`.
+- `encode` / `decode_step` (SavedModel + TFLite): for apps that run their own loop. encode
+  returns the encoder results and the decoder's first `state_*`; decode_step takes `token_ids`
+  (B,), the loop state as `state_*` and the encoder results as `encoded_*`, and returns `logits`,
+  `attention` and the next `state_*`.
 - `translate` (SavedModel only): strings in, strings out, tokenisation inside the graph.
+- `generate_codepoints` (both, when both sides use the `char` tokenizer): int32 Unicode code
+  points (B, S), 0-padded -> code points (B, max_target_length), 0 after the end; the
+  vocabularies are tables inside the graph, so an app needs no tokenizer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID
+from kseq.data.codepoints import REPLACEMENT, CodePointMap
+from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 
@@ -34,11 +39,52 @@ def _dynamic_specs(prefix: str, short: dict, long: dict):
     return specs
 
 
+def _model_source(ids, max_source: int):
+    """Padded source ids as an app may send them -> what the model was trained on: cut to
+    `max_source_length`, at least one column, and an empty row read as one `<unk>`."""
+    import tensorflow as tf
+
+    ids = ids[:, :max_source]
+    ids = tf.pad(ids, [[0, 0], [0, 1]])[:, : tf.maximum(tf.shape(ids)[1], 1)]
+    return tf.where(tf.reduce_any(ids > 0, axis=1, keepdims=True), ids, tf.ones_like(ids))
+
+
+def _own_tensor(tensor):
+    """`tensor`, copied into a tensor of its own by an op that changes no value.
+
+    LiteRT's CompiledModel binds the app's buffers to a signature's outputs, which fails for an
+    output that is also an input (a state passed through unchanged: it reads the output buffer's
+    zeros) or one the WHILE kernel allocates itself (the decode loop's result: zeros come back).
+    The converter drops identities, but not a max against the type's lowest value.
+    """
+    import tensorflow as tf
+
+    return tf.maximum(tensor, tensor.dtype.min)
+
+
+def _distinct(outputs: dict, more: dict, *inputs, copy_all: bool = False) -> dict:
+    """`outputs` and `more` as one dict in which no tensor is another output or an input.
+
+    A tensor needed under several names gets a chain of copies (copy of the copy): separate
+    copies of one tensor would be one op to the converter, which merges them back together.
+    `copy_all` copies every tensor of `more` (a first decoder state is often a FILL with a
+    run-time shape, which CompiledModel cannot bind either).
+    """
+    merged, last_copy = dict(outputs), {}
+    for key, value in more.items():
+        if copy_all or any(value is other for other in (*merged.values(), *inputs)):
+            copy = _own_tensor(last_copy.get(id(value), value))
+            last_copy[id(value)] = copy
+            value = copy
+        merged[key] = value
+    return merged
+
+
 def _generate_outputs(result: dict) -> dict:
     ids = result["target_ids"]
     if len(ids.shape) == 3:  # beam search: (B, n_best, L) -> the best hypothesis
-        return {"target_ids": ids[:, 0]}
-    return {"target_ids": ids}
+        ids = ids[:, 0]
+    return {"target_ids": _own_tensor(ids)}
 
 
 def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
@@ -46,7 +92,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
 
     if spec.export.quantize == "int8":
         raise KseqError(
-            "export.quantize: int8 is not supported for sequence-to-sequence models "
+            "export.quantize: int8 is not supported for sequence-to-sequence models yet "
             "(decode loops need float logits); use dynamic or float16"
         )
     graph = family.graph(model)
@@ -61,7 +107,12 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         return _generate_outputs(decode(source_ids))
 
     def encode(source_ids):
-        return graph.encode(source_ids)
+        # The decoder's first state too, so an app's own loop needs nothing but the two files'
+        # signatures: `encoded_*` <- the other outputs, `state_*` <- these, then decode_step.
+        encoded = graph.encode(source_ids)
+        state = graph.initial_state(encoded)
+        state = {f"state_{k}": v for k, v in state.items()}
+        return _distinct(encoded, state, source_ids, copy_all=True)
 
     encoded_short = _numpy(graph.encode(tf.constant(samples[:, :1])))
     encoded = _numpy(graph.encode(tf.constant(samples)))
@@ -76,11 +127,12 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         }
         state_in = {k[len("state_") :]: v for k, v in inputs.items() if k.startswith("state_")}
         logits, new_state, attention = graph.step(token_ids, state_in, encoded_in)
-        return {
-            "logits": logits,
-            "attention": attention,
-            **{f"state_{k}": v for k, v in new_state.items()},
-        }
+        return _distinct(
+            {"logits": logits, "attention": attention},
+            {f"state_{k}": v for k, v in new_state.items()},
+            token_ids,
+            *inputs.values(),
+        )
 
     step_samples = {
         "token_ids": np.full((len(samples),), BOS_ID, np.int32),
@@ -92,10 +144,8 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
     max_source = spec.data.max_source_length
 
     def translate(text):
-        ragged = tokenizers.source.tf_tokenize(text)[:, :max_source]
-        ids = tf.cast(ragged.to_tensor(default_value=0), tf.int32)
-        ids = tf.pad(ids, [[0, 0], [0, 1]])[:, : tf.maximum(tf.shape(ids)[1], 1)]
-        ids = tf.where(tf.reduce_any(ids > 0, axis=1, keepdims=True), ids, tf.ones_like(ids))
+        ragged = tokenizers.source.tf_tokenize(text)
+        ids = _model_source(tf.cast(ragged.to_tensor(default_value=0), tf.int32), max_source)
         return {"translation": tokenizers.target.tf_detokenize(generate(ids)["target_ids"])}
 
     texts = [s for s, _ in data.info["validation_pairs"][: len(samples)]]
@@ -105,7 +155,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         rows = family.predict(model, spec, None, decoded, tokenizers=tokenizers)
         return {"translation": np.array([r["output"].encode("utf-8") for r in rows], dtype=object)}
 
-    return [
+    endpoints = [
         Endpoint(
             "generate",
             generate,
@@ -138,3 +188,43 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             exact=True,
         ),
     ]
+    if all(CodePointMap.supports(t) for t in (tokenizers.source, tokenizers.target)):
+        endpoints.append(_code_point_endpoint(tokenizers, generate, texts, max_source))
+    return endpoints
+
+
+def _code_point_endpoint(tokenizers, generate, texts, max_source) -> Endpoint:
+    """`generate_codepoints`: Unicode code points in and out, the vocabularies inside the file."""
+    import tensorflow as tf
+
+    source_map = CodePointMap(tokenizers.source.vocab)
+    target_map = CodePointMap(tokenizers.target.vocab)
+
+    def generate_codepoints(codepoints):
+        ids = _model_source(source_map.to_ids(codepoints), max_source)
+        return {"target_codepoints": target_map.to_code_points(generate(ids)["target_ids"])}
+
+    def reference(inputs):
+        # Independently of the tables: the Python tokenizer, Keras decoding, the vocabulary list.
+        from kseq.models.seq2seq_family import pad_ids
+
+        texts = ["".join(chr(c) for c in row if c > 0) for row in inputs["codepoints"].tolist()]
+        rows = [ids[:max_source] or [UNK_ID] for ids in tokenizers.source.encode(texts)]
+        target_ids = np.asarray(generate(tf.constant(pad_ids(rows)))["target_ids"])
+        vocab = tokenizers.target.vocab
+        written = {PAD_ID: 0, UNK_ID: REPLACEMENT, BOS_ID: 0, EOS_ID: 0}
+        points = [
+            [written[i] if i in written else ord(vocab[i]) for i in row]
+            for row in target_ids.tolist()
+        ]
+        return {"target_codepoints": np.array(points, np.int32).reshape(target_ids.shape)}
+
+    samples = source_map.encode(texts, max(1, min(max_source, max(map(len, texts), default=1))))
+    return Endpoint(
+        "generate_codepoints",
+        generate_codepoints,
+        [tf.TensorSpec((None, None), tf.int32, name="codepoints")],
+        reference=reference,
+        samples={"codepoints": samples},
+        exact=True,
+    )

@@ -96,3 +96,11 @@ def test_format_report_one_line_per_endpoint() -> None:
         "  serving_default [batch 4/1]: y max|diff| 0.0027, cos 0.999634; mse 0.01",
         "  classes [batch 4/1]: label equal 100.00%",
     ]
+    report["parity_compiled_model"] = {"serving_default": {}, "classes": {}}
+    report["latency_ms_batch1_compiled_model"] = 0.2
+    # int8 outputs are compared, not gated: "run"; a float32 file passes the same gate: "pass".
+    assert format_report(report).splitlines()[-1] == (
+        "  also on CompiledModel (CPU): serving_default, classes run, 0.2 ms/row"
+    )
+    report["quantize"] = "none"
+    assert format_report(report).splitlines()[-1].endswith("classes pass, 0.2 ms/row")

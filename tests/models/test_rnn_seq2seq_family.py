@@ -41,7 +41,11 @@ def test_example_spec_trains_and_exports_within_the_gate(spec_path, tmp_path):
     assert generate["outputs"]["target_ids"]["equal_fraction"] == 1.0
     assert generate["metric"]["sequences_identical_to_keras"] == 1.0
     assert sorted(generate["batch_sizes"]) == [1, 12]
-    assert set(report["signatures"]) == {"generate", "encode", "decode_step"}
+    # char on both sides: code points in and out too; every signature also on CompiledModel.
+    assert set(report["signatures"]) == {"generate", "encode", "decode_step", "generate_codepoints"}
+    for name in ("generate", "generate_codepoints"):
+        outputs = report["parity_compiled_model"][name]["outputs"]
+        assert all(f["equal_fraction"] == 1.0 for f in outputs.values())
     assert "WHILE" in report["ops"]
     assert not any(op.startswith("Flex") for op in report["ops"])
 

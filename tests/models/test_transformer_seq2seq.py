@@ -307,7 +307,11 @@ def test_example_spec_trains_and_exports_within_the_gate(tmp_path):
     step = report["parity"]["decode_step"]["outputs"]
     assert step["logits"]["max_abs_diff"] < 1e-4
     assert step["state_position"]["equal_fraction"] == 1.0
-    assert set(report["signatures"]) == {"generate", "encode", "decode_step"}
+    # char on both sides: code points in and out too; every signature also on CompiledModel.
+    assert set(report["signatures"]) == {"generate", "encode", "decode_step", "generate_codepoints"}
+    for name in ("generate", "generate_codepoints"):
+        outputs = report["parity_compiled_model"][name]["outputs"]
+        assert all(f["equal_fraction"] == 1.0 for f in outputs.values())
     assert "WHILE" in report["ops"]
     assert not any(op.startswith("Flex") for op in report["ops"])
 

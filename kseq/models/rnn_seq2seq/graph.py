@@ -20,7 +20,8 @@ class RNNSeq2SeqGraph:
 
     - `"memory"`: `(B, S, H)` encoder outputs;
     - `"source_mask"`: `(B, S)` float32, 1.0 at real source positions;
-    - `"keys"`: `(B, S, K)` precomputed attention keys (absent for attention `"none"`);
+    - `"keys"`: `(B, S, K)` precomputed attention keys (absent for attention `"none"` and for
+      Luong `dot` scores, whose keys are the memory itself);
     - `"initial_<name>"`: `(B, U)` decoder initial states from the bridge, one per recurrent
       state, `<name>` in `h_0, c_0, h_1, ...` (see `RNNDecoder.state_names`).
 
@@ -65,12 +66,8 @@ class RNNSeq2SeqGraph:
         }
         if decoder.attention == "bahdanau":
             specs["keys"] = (None, None, decoder.attention_units)
-        elif decoder.attention == "luong":
-            keys_dim = {
-                "dot": memory_dim,
-                "general": decoder.units,
-                "concat": decoder.attention_units,
-            }[decoder.score]
+        elif decoder.attention == "luong" and decoder.score != "dot":  # dot: keys = memory
+            keys_dim = {"general": decoder.units, "concat": decoder.attention_units}[decoder.score]
             specs["keys"] = (None, None, keys_dim)
         for name in self._rnn_names:
             specs[f"initial_{name}"] = (None, decoder.units)
@@ -89,7 +86,9 @@ class RNNSeq2SeqGraph:
         memory, initial_states = self.encoder(self.source_embedding(source_ids), mask=mask)
         encoded = {"memory": memory, "source_mask": tf.cast(mask, tf.float32)}
         keys = self.decoder.precompute_keys(memory)
-        if keys is not None:
+        # Dot scores take the memory itself as keys: a second name for one tensor is a signature
+        # output that LiteRT's CompiledModel drops, and `step` recomputes the keys for free.
+        if keys is not None and keys is not memory:
             encoded["keys"] = keys
         for name, state in zip(self._rnn_names, initial_states, strict=True):
             encoded[f"initial_{name}"] = state
