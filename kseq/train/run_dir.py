@@ -14,7 +14,6 @@ MODEL_FILE = "model.keras"
 SPEC_FILE = "spec.yaml"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "learning_curve.png"
-METRICS_FILE = "metrics.json"
 ASSETS_DIR = "assets"
 EXPORT_DIR = "export"
 

@@ -153,11 +153,6 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
     return x, pooled_output, token_embedding
 
 
-def build_backbone(config: BertConfig, name: str = "bert_backbone") -> keras.Model:
-    """The encoder alone: inputs -> {sequence_output, pooled_output}."""
-    return build_model(config, "none", name=name)
-
-
 def build_model(
     config: BertConfig,
     head: str,

@@ -1,0 +1,1 @@
+"""The autoencoder family (`model.type: autoencoder`): dense and convolutional stacks, VAE."""

@@ -1,0 +1,1 @@
+"""The RNN encoder-decoder family (`model.type: rnn_seq2seq`), with or without attention."""
