@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from kseq.errors import ExportError
-
 __all__ = ["COMPILED_MODEL_API", "close_compiled_model", "load_compiled_model", "run_compiled"]
 
 COMPILED_MODEL_API = "ai_edge_litert.compiled_model.CompiledModel (CPU)"
@@ -24,15 +22,12 @@ def load_compiled_model(model: bytes) -> Any:
     """The model compiled for the CPU accelerator, as an app using CompiledModel would load it.
 
     Raises:
-        ExportError: LiteRT rejects the model.
+        RuntimeError / ValueError: from LiteRT, when it rejects the model.
     """
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 
-    try:
-        return CompiledModel.from_buffer(model, hardware_accel=HardwareAccelerator.CPU)
-    except (RuntimeError, ValueError) as e:
-        raise ExportError(f"LiteRT's CompiledModel cannot load the model: {_first_line(e)}") from e
+    return CompiledModel.from_buffer(model, hardware_accel=HardwareAccelerator.CPU)
 
 
 def close_compiled_model(compiled: Any) -> None:
@@ -84,8 +79,3 @@ def run_compiled(
         like = np.asarray(output_like[name])
         results[name] = buffer.read(like.size, like.dtype).reshape(like.shape)
     return results
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:300] if lines else type(e).__name__

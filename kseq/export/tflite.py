@@ -246,7 +246,7 @@ def write_tflite(
     summary = op_summary(model)
     # CompiledModel has no way to register tensorflow-text's kernels, so only builtin-only files
     # (every file but a tokenizer-in-graph one) can run there.
-    compiled = None if summary["custom_ops"] else _quietly(load_compiled_model, model)
+    compiled = None if summary["custom_ops"] else _load_compiled(model)
     try:
         parity, parity_compiled = {}, {}
         for ep in eps:
@@ -308,6 +308,13 @@ def _run(runner: Any, ep: Endpoint, batch: dict[str, np.ndarray]) -> dict[str, n
         ) from e
 
 
+def _load_compiled(model: bytes) -> Any:
+    try:
+        return _quietly(load_compiled_model, model)
+    except (RuntimeError, ValueError) as e:
+        raise ExportError(f"LiteRT's CompiledModel cannot load the model: {_first_line(e)}") from e
+
+
 def _run_compiled(
     compiled: Any, ep: Endpoint, batch: dict[str, np.ndarray], like: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -360,33 +367,34 @@ def _gate(
     return parity, compiled_parity
 
 
-def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
-    """Median wall time of one call on a single sample row, after a warm-up."""
-    runner = interpreter.get_signature_runner(ep.name)
-    row = {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+def _median_ms(call: Any, runs: int) -> float:
+    """Median wall time of `call()` over `runs` calls, after a warm-up of three."""
     for _ in range(3):
-        runner(**row)
+        call()
     times = []
     for _ in range(max(1, runs)):
         start = time.perf_counter()
-        runner(**row)
+        call()
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
+
+
+def _first_row(ep: Endpoint) -> dict[str, np.ndarray]:
+    return {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+
+
+def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
+    """Batch-1 latency on the Interpreter, on a real held-out row."""
+    runner, row = interpreter.get_signature_runner(ep.name), _first_row(ep)
+    return _median_ms(lambda: runner(**row), runs)
 
 
 def _latency_ms_compiled(compiled: Any, interpreter: Any, ep: Endpoint, runs: int) -> float:
-    """`_latency_ms` on CompiledModel; each call resizes and makes its buffers, as an app whose
+    """The same on CompiledModel; each call resizes and makes its buffers, as an app whose
     batch shape changes between calls would."""
-    row = {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+    row = _first_row(ep)
     like = interpreter.get_signature_runner(ep.name)(**row)  # the file's own output dtypes
-    for _ in range(3):
-        _run_compiled(compiled, ep, row, like)
-    times = []
-    for _ in range(max(1, runs)):
-        start = time.perf_counter()
-        _run_compiled(compiled, ep, row, like)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return _median_ms(lambda: _run_compiled(compiled, ep, row, like), runs)
 
 
 def _first_line(e: BaseException) -> str:
