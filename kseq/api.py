@@ -103,11 +103,13 @@ def evaluate(run_dir, data=None, overrides=()) -> dict:
     return family.evaluate(model, spec, prepared)
 
 
-def _default_export_path(run_dir: Path, fmt: str, part: str, quantize: str) -> Path:
+def _default_export_path(
+    run_dir: Path, fmt: str, part: str, quantize: str, static: bool = False
+) -> Path:
     stem = "model" if part == "full" else part
     if fmt == "saved_model":
         return run_dir / layout.EXPORT_DIR / f"{stem}_saved_model"
-    suffix = "" if quantize == "none" else f"_{quantize}"
+    suffix = ("_static" if static else "") + ("" if quantize == "none" else f"_{quantize}")
     return run_dir / layout.EXPORT_DIR / f"{stem}{suffix}.tflite"
 
 
@@ -119,12 +121,16 @@ def export(
     part: str = "full",
     overrides=(),
     sequence_length: int | None = None,
+    static=None,
 ) -> dict:
     """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
 
     Every artifact passes the parity gate against the Keras model before it is moved into place.
+    `static` (a `kseq.export.static_shapes.StaticShape`): a TFLite file for accelerators, every
+    shape fixed and no control flow (checked on the file).
     """
     from kseq.export import convert, write_saved_model, write_tflite
+    from kseq.export.static_shapes import MAX_STATIC_BATCH, with_fixed_batch
 
     run_dir = Path(run_dir)
     spec, family, model = load_run(run_dir, overrides)
@@ -135,21 +141,39 @@ def export(
             f"--part: {spec.model.type} has no part {part!r}; expected one of "
             + ", ".join(family.parts())
         )
-    quantize = quantize or spec.export.quantize
+    quantize = spec.export.quantize = quantize or spec.export.quantize  # endpoints read it
     if format == "saved_model" and quantize != "none":
         raise KseqError("--quantize applies to TFLite exports only")
     data = family.load_data(spec, run_dir=run_dir)
     _require_spec_matches_model(family, spec, data, model, run_dir)
     options = {}
-    if sequence_length is not None:
+    if static is not None:
+        if format != "tflite":
+            raise KseqError("--static applies to TFLite exports only")
+        if not 1 <= static.batch_size <= MAX_STATIC_BATCH:
+            raise KseqError(
+                f"--batch-size must be in 1..{MAX_STATIC_BATCH}. Received: {static.batch_size}"
+            )
+        for name in ("sequence_length", "target_length"):
+            if getattr(static, name) is not None and name not in family.static_lengths:
+                flag = "--" + name.replace("_", "-")
+                raise KseqError(f"{flag}: {spec.model.type} exports have no such axis")
+        options["static"] = static
+    elif sequence_length is not None:
         if "sequence_length" not in inspect.signature(family.endpoints).parameters:
             raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
         if sequence_length < 1:
             raise KseqError(f"--sequence-length: must be >= 1; received {sequence_length}")
         options["sequence_length"] = sequence_length
     endpoints = family.endpoints(model, spec, data, part, **options)
+    if static is not None:
+        endpoints = [with_fixed_batch(ep, static.batch_size) for ep in endpoints if ep.tflite]
     custom_ops = family.custom_ops(part)  # tokenizer-in-graph parts need tensorflow-text ops
-    path = Path(output) if output else _default_export_path(run_dir, format, part, quantize)
+    path = (
+        Path(output)
+        if output
+        else _default_export_path(run_dir, format, part, quantize, static is not None)
+    )
     if format == "saved_model":
         report = write_saved_model(endpoints, path, track=family.trackables(model, data))
         return {**report, "path": str(path)}
@@ -172,6 +196,7 @@ def export(
             metric=family.quality(spec, data, part),
             custom_ops=custom_ops,
             float32_size_bytes=float32_size,
+            static=static is not None,
         )
     return {**report, "path": str(path)}
 

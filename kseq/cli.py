@@ -81,8 +81,16 @@ def cmd_evaluate(args) -> int:
 
 def cmd_export(args) -> int:
     from kseq import api
+    from kseq.errors import KseqError
+    from kseq.export.static_shapes import StaticShape
     from kseq.export.summary import format_report
 
+    static = None
+    if args.static:
+        batch = 1 if args.batch_size is None else args.batch_size
+        static = StaticShape(batch, args.sequence_length, args.target_length)
+    elif args.batch_size is not None or args.target_length is not None:
+        raise KseqError("--batch-size and --target-length fix shapes of a --static export only")
     report = api.export(
         args.run_dir,
         args.format,
@@ -90,7 +98,8 @@ def cmd_export(args) -> int:
         args.output,
         args.part,
         args.set,
-        sequence_length=args.sequence_length,
+        sequence_length=None if args.static else args.sequence_length,
+        static=static,
     )
     print(format_report(report))
     return 0
@@ -210,7 +219,21 @@ def _parser() -> argparse.ArgumentParser:
         "--sequence-length",
         type=int,
         metavar="N",
-        help="fixed sequence length (for delegates that need static shapes); default dynamic",
+        help="fixed sequence length (for delegates that need static shapes); default dynamic, "
+        "with --static the spec's maximum",
+    )
+    sub.add_argument(
+        "--static",
+        action="store_true",
+        help="a TFLite file for GPU delegates and NPU compilers: every shape fixed, no loops "
+        "(seq2seq: encode and decode_step; the app runs the decoding loop)",
+    )
+    sub.add_argument("--batch-size", type=int, metavar="N", help="with --static: rows per call (1)")
+    sub.add_argument(
+        "--target-length",
+        type=int,
+        metavar="N",
+        help="with --static, seq2seq: most target tokens the app decodes (the spec's maximum)",
     )
     sub = command("predict", cmd_predict, "decode texts (arguments, or lines on stdin)")
     sub.add_argument("run_dir", metavar="RUN_DIR")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from kseq.decoding._common import NEG, forbid_special
+from kseq.decoding._common import NEG, argmax_allowed, forbid_special
 from kseq.decoding.protocol import Seq2SeqGraph
 
 __all__ = ["greedy", "sample"]
@@ -20,7 +20,8 @@ def _generate(
     bos_id: int,
     eos_id: int,
 ) -> dict[str, tf.Tensor]:
-    """Runs `choose(logits (B, V), step) -> (B,) int32` until every row emitted eos."""
+    """Runs `choose(logits (B, V) float32, step) -> (B,) int32` until every row emitted eos;
+    `choose` never returns padding or bos."""
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)  # (B, S)
     batch, source_length = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
     encoded = graph.encode(source_ids)
@@ -37,8 +38,7 @@ def _generate(
 
     def body(i, ids, attention, finished, tokens, state):
         logits, new_state, weights = graph.step(tokens, state, encoded)  # (B, V), (B, S)
-        logits = forbid_special(tf.cast(logits, tf.float32), bos_id)
-        next_ids = tf.cast(choose(logits, i), tf.int32)  # (B,)
+        next_ids = tf.cast(choose(tf.cast(logits, tf.float32), i), tf.int32)  # (B,)
         is_eos = tf.equal(next_ids, eos_id)
         write = tf.logical_and(tf.logical_not(finished), tf.logical_not(is_eos))  # (B,)
         cell = tf.logical_and(
@@ -85,7 +85,7 @@ def greedy(
     """
 
     def choose(logits, step):
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return argmax_allowed(logits, bos_id)
 
     return _generate(graph, source_ids, max_length, choose, bos_id, eos_id)
 
@@ -122,7 +122,7 @@ def sample(
         raise ValueError(f"`top_k` must be >= 0. Received: top_k={top_k}")
 
     def choose(logits, step):
-        logits = logits / temperature  # (B, V)
+        logits = forbid_special(logits, bos_id) / temperature  # (B, V)
         if top_k > 0:
             k = tf.minimum(top_k, tf.shape(logits)[-1])
             threshold = tf.reduce_min(tf.math.top_k(logits, k=k).values, -1, keepdims=True)

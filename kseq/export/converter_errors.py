@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-__all__ = ["describe_conversion_error", "unsupported_ops"]
+__all__ = ["describe_conversion_error", "layer_for_scopes", "unsupported_ops"]
 
 # Messages that mean "this TF op has no TFLite builtin kernel" (other errors are reported verbatim).
 _NO_BUILTIN = ("failed to legalize operation", "neither a custom op nor a flex op")
@@ -58,7 +58,7 @@ def unsupported_ops(error: BaseException) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _layer_for(scopes: Sequence[str], layer_names: Collection[str] | None) -> str | None:
+def layer_for_scopes(scopes: Sequence[str], layer_names: Collection[str] | None) -> str | None:
     """The innermost Keras layer in the scope paths.
 
     With `layer_names` known, only those count; without (no report.json), any scope with Keras's
@@ -94,7 +94,7 @@ def describe_conversion_error(
         return f"TFLite conversion of {', '.join(signature_keys)} failed: {_first_error(error)}"
     by_layer: dict[str | None, list[str]] = {}
     for op, scopes in ops:
-        names = by_layer.setdefault(_layer_for(scopes, layer_names), [])
+        names = by_layer.setdefault(layer_for_scopes(scopes, layer_names), [])
         if op not in names:
             names.append(op)
     parts = [

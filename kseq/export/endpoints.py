@@ -21,7 +21,9 @@ class Endpoint:
         reference: numpy-in/numpy-out callable computing the same outputs with Keras
             (dict of arrays -> dict of arrays); the parity gate compares against it.
         samples: held-out inputs (dict name -> array, batch first) the parity gate runs.
-        calibration: a few batches of training inputs for int8 calibration (list of dicts).
+        calibration: a few batches of training inputs for int8 calibration (list of dicts),
+            or a function returning them, for data that is costly to make and only needed for
+            int8 (a decoder's teacher-forced states).
         tflite: False for endpoints that only go into the SavedModel (e.g. string signatures).
         exact: outputs compared by equality rather than a tolerance (e.g. token ids).
     """
@@ -31,6 +33,11 @@ class Endpoint:
     input_signature: list
     reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     samples: dict[str, np.ndarray]
-    calibration: list[dict[str, np.ndarray]] = field(default_factory=list)
+    calibration: list[dict[str, np.ndarray]] | Callable[[], list[dict[str, np.ndarray]]] = field(
+        default_factory=list
+    )
     tflite: bool = True
     exact: bool = False
+
+    def calibration_batches(self) -> list[dict[str, np.ndarray]]:
+        return list(self.calibration() if callable(self.calibration) else self.calibration)

@@ -20,10 +20,12 @@ __all__ = [
     "FP32_ATOL",
     "check_endpoints",
     "compare_outputs",
+    "fixed_batch_size",
     "gate_batches",
     "jsonable",
     "merge_parity",
     "prepare_inputs",
+    "repeat_rows",
     "run_metric",
 ]
 
@@ -69,9 +71,31 @@ def prepare_inputs(ep: Endpoint, batch: Mapping[str, Any]) -> dict[str, np.ndarr
     return out
 
 
+def fixed_batch_size(ep: Endpoint) -> int | None:
+    """The batch size every input of `ep` is traced at (a static export), or None."""
+    sizes = {spec.shape[0] if spec.shape.rank else None for spec in ep.input_signature}
+    return sizes.pop() if len(sizes) == 1 and None not in sizes else None
+
+
+def repeat_rows(rows: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+    """`rows` with at least `count` rows: all of them repeated as often as needed."""
+    have = len(next(iter(rows.values())))
+    if have >= count:
+        return rows
+    times = -(-count // have)
+    return {k: np.concatenate([v] * times) for k, v in rows.items()}
+
+
 def gate_batches(ep: Endpoint) -> list[dict[str, np.ndarray]]:
-    """The full sample batch and a batch of another size (first row, or the row repeated)."""
+    """The full sample batch and a batch of another size (first row, or the row repeated).
+
+    At a fixed batch size N (a static export): the first N rows and the next N.
+    """
     full = prepare_inputs(ep, ep.samples)
+    fixed = fixed_batch_size(ep)
+    if fixed is not None:
+        full = repeat_rows(full, 2 * fixed)
+        return [{k: v[i * fixed : (i + 1) * fixed] for k, v in full.items()} for i in (0, 1)]
     n = next(iter(full.values())).shape[0]
     if n > 1:
         other = {k: v[:1] for k, v in full.items()}

@@ -39,12 +39,15 @@ from kseq.export.parity import (
     FP32_ATOL,
     check_endpoints,
     compare_outputs,
+    fixed_batch_size,
     gate_batches,
     merge_parity,
     prepare_inputs,
+    repeat_rows,
     run_metric,
 )
 from kseq.export.saved_model import REPORT_NAME
+from kseq.export.static_shapes import FORBIDDEN_OPS, check_static, static_profile
 from kseq.export.tflite_inspect import describe_signatures, op_summary
 
 __all__ = ["QUANTIZE_MODES", "convert", "load_interpreter", "report_path", "write_tflite"]
@@ -146,6 +149,14 @@ def _representative_dataset(keys: list[str], calibration: Calibration | None):
             "(Endpoint.calibration is empty)"
         )
 
+    for key in keys:  # TF's calibrator sizes a signature's tensors on its first batch only
+        shapes = {tuple((n, np.shape(v)) for n, v in sorted(b.items())) for b in calibration[key]}
+        if len(shapes) > 1:
+            raise ExportError(
+                f"int8 calibration batches of endpoint {key!r} differ in shape; they must all "
+                f"have one shape. Received: {sorted(shapes)[:2]}"
+            )
+
     def dataset() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         for key in keys:
             for batch in calibration[key]:
@@ -207,6 +218,7 @@ def write_tflite(
     atol: float = FP32_ATOL,
     float32_size_bytes: int | None = None,
     latency_runs: int = 20,
+    static: bool = False,
 ) -> dict[str, Any]:
     """Convert the `tflite=True` endpoints, check them on both LiteRT APIs, then write atomically.
 
@@ -219,7 +231,10 @@ def write_tflite(
         custom_ops: allow and load tensorflow-text custom ops (tokenizer-in-graph exports).
         atol: fp32 tolerance; quantized models are not gated on differences, only reported.
         float32_size_bytes: size of the fp32 .tflite, to report the size ratio when quantized.
-        latency_runs: timed runs for `latency_ms_batch1`.
+        latency_runs: timed runs for `latency_ms_batch1` (at the traced batch size when it is
+            fixed).
+        static: the file must fit the static profile (`kseq.export.static_shapes`): checked on
+            the flatbuffer before anything runs, and reported.
 
     Returns:
         The report (also written next to the model).
@@ -235,10 +250,16 @@ def write_tflite(
     check_endpoints(eps)
     calibration = None
     if quantize == "int8":
-        calibration = {ep.name: [prepare_inputs(ep, b) for b in ep.calibration] for ep in eps}
+        calibration = {
+            ep.name: [prepare_inputs(ep, b) for b in ep.calibration_batches()] for ep in eps
+        }
     model = convert(
         saved_model_dir, [ep.name for ep in eps], quantize, calibration, allow_custom_ops=custom_ops
     )
+    profile = None
+    if static:
+        profile = static_profile(model, _layers_from_report(Path(saved_model_dir)))
+        check_static(profile)
     interpreter = load_interpreter(model, custom_ops)
     # Before any run: a non-strict input resize also overwrites the reported shape signature.
     signatures = describe_signatures(interpreter)
@@ -280,6 +301,13 @@ def write_tflite(
         report["latency_ms_batch1_compiled_model"] = compiled_latency
     else:
         report["compiled_model"] = "not run: CompiledModel cannot load tensorflow-text custom ops"
+    if profile is not None:
+        report["static_profile"] = {
+            "ops_outside_allowlist": profile["ops_outside_allowlist"],
+            "dynamic_tensors": len(profile["dynamic_tensors"]),
+            "subgraphs": profile["subgraphs"],
+            "checked_ops": list(FORBIDDEN_OPS) + ["custom ops"],
+        }
     if float32_size_bytes:
         report["float32_size_bytes"] = float32_size_bytes
         report["size_ratio_vs_float32"] = len(model) / float32_size_bytes
@@ -380,7 +408,9 @@ def _median_ms(call: Any, runs: int) -> float:
 
 
 def _first_row(ep: Endpoint) -> dict[str, np.ndarray]:
-    return {k: v[:1] for k, v in prepare_inputs(ep, ep.samples).items()}
+    """One held-out row, or the first N of a file traced at batch size N."""
+    rows = fixed_batch_size(ep) or 1
+    return {k: v[:rows] for k, v in repeat_rows(prepare_inputs(ep, ep.samples), rows).items()}
 
 
 def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:

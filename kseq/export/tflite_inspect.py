@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-__all__ = ["describe_signatures", "op_summary"]
+__all__ = ["describe_signatures", "is_custom", "op_name", "op_summary"]
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
@@ -23,12 +23,13 @@ def _builtin(code: Any) -> int:
     return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
 
 
-def _is_custom(code: Any) -> bool:
+def is_custom(code: Any) -> bool:
     return _builtin(code) == schema.BuiltinOperator.CUSTOM
 
 
-def _op_name(code: Any) -> str:
-    if _is_custom(code):
+def op_name(code: Any) -> str:
+    """The builtin op's name (e.g. "WHILE"), or a custom op's own name."""
+    if is_custom(code):
         return code.CustomCode().decode()
     return _OP_NAMES.get(_builtin(code), f"BUILTIN_{_builtin(code)}")
 
@@ -42,8 +43,8 @@ def op_summary(model: bytes) -> dict[str, Any]:
     """
     root = schema.Model.GetRootAs(model, 0)
     codes = [root.OperatorCodes(i) for i in range(root.OperatorCodesLength())]
-    names = [_op_name(c) for c in codes]
-    customs = {n for n, c in zip(names, codes, strict=True) if _is_custom(c)}
+    names = [op_name(c) for c in codes]
+    customs = {n for n, c in zip(names, codes, strict=True) if is_custom(c)}
     counts: Counter[str] = Counter()
     types: dict[str, set[str]] = {}
     for s in range(root.SubgraphsLength()):

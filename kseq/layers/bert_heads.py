@@ -164,7 +164,8 @@ class FirstTokenPooler(keras.layers.Layer):
         self.dense.build((inputs_shape[0], inputs_shape[-1]))
 
     def call(self, inputs):
-        first = ops.take(inputs, 0, axis=1)  # (B, D)
+        # A slice, not `take(…, 0)`: NPU compilers leave a scalar-index GATHER on the CPU.
+        first = ops.reshape(inputs[:, :1, :], (-1, inputs.shape[-1]))  # (B, D)
         return self.dense(first)  # (B, units)
 
     def compute_output_shape(self, inputs_shape):

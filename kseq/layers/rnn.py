@@ -16,12 +16,31 @@ batch size and sequence length.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 from keras import activations, initializers, ops, regularizers
 
 _RNN_TYPES = ("lstm", "gru")
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
+_tracing = threading.local()
+
+
+@contextlib.contextmanager
+def unrolled_time_loops():
+    """Within: a recurrence over a time axis of static length is traced as straight-line steps.
+
+    For static exports: accelerators compile no WHILE, and unrolled over a fixed length the same
+    steps are plain ops. The numbers are those of the loop (the same step function).
+    """
+    previous = getattr(_tracing, "unroll", False)
+    _tracing.unroll = True
+    try:
+        yield
+    finally:
+        _tracing.unroll = previous
 
 
 class _ExportableRNN(keras.layers.Layer):
@@ -259,6 +278,11 @@ class _ExportableRNN(keras.layers.Layer):
         if mask is not None:
             step_mask = tf.expand_dims(tf.transpose(tf.cast(mask, dtype)), -1)  # (T, B, 1)
 
+        if getattr(_tracing, "unroll", False) and sequences.shape[1] is not None:
+            return self._unrolled(
+                projected, step_mask, states, weights, recurrent_dropout_mask, go_backwards,
+                zero_output_for_mask, return_sequences,
+            )  # fmt: skip
         time_ids = tf.range(steps)  # (T,)
         # Without return_sequences a scalar placeholder stands in for the O(T·B·U) buffer.
         buffer_shape = tf.stack([steps, batch, self.units]) if return_sequences else []
@@ -295,6 +319,38 @@ class _ExportableRNN(keras.layers.Layer):
         )
         outputs = tf.transpose(results[1], [1, 0, 2]) if return_sequences else None  # (B, T, U)
         return outputs, results[2], list(results[3:])
+
+    def _unrolled(
+        self,
+        projected,
+        step_mask,
+        states,
+        weights,
+        recurrent_dropout_mask,
+        go_backwards,
+        zero_output_for_mask,
+        return_sequences,
+    ):
+        """`_scan`'s loop body over a static time axis, step by step, as the same ops."""
+        steps = projected.shape[0]
+        outputs = [None] * steps
+        last_output = tf.zeros_like(states[0])
+        for i in range(steps):
+            t = steps - 1 - i if go_backwards else i
+            output, new_states = self._cell(
+                projected[t], list(states), weights, recurrent_dropout_mask
+            )
+            if step_mask is not None:
+                m = step_mask[t]  # (B, 1)
+                new_states = [
+                    m * n + (1.0 - m) * s for n, s in zip(new_states, states, strict=True)
+                ]
+                output = (
+                    m * output if zero_output_for_mask else m * output + (1.0 - m) * last_output
+                )
+            states, last_output, outputs[t] = new_states, output, output
+        sequence = tf.stack(outputs, axis=1) if return_sequences else None  # (B, T, U)
+        return sequence, last_output, list(states)
 
 
 @keras.saving.register_keras_serializable(package="kseq")

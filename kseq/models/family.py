@@ -61,8 +61,16 @@ class Family:
         """Names accepted by `kseq export --part`."""
         return ["full"]
 
-    def endpoints(self, model, spec, data: PreparedData, part: str) -> list:
-        """Serving signatures (kseq.export.Endpoint) of one part of the model."""
+    # The lengths of `kseq.export.static_shapes.StaticShape` that a `--static` export of this
+    # family fixes (the batch is always fixed); a length given for another family is an error.
+    static_lengths: tuple[str, ...] = ()
+
+    def endpoints(self, model, spec, data: PreparedData, part: str, static=None) -> list:
+        """Serving signatures (kseq.export.Endpoint) of one part of the model.
+
+        With `static` (a `StaticShape`): loop-free signatures whose every dimension but the
+        batch is fixed; the exporter fixes the batch.
+        """
         raise NotImplementedError
 
     def _unsupported(self, what: str):

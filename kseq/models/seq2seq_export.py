@@ -11,6 +11,9 @@
 - `generate_codepoints` (both, when both sides use the `char` tokenizer): int32 Unicode code
   points (B, S), 0-padded -> code points (B, max_target_length), 0 after the end; the
   vocabularies are tables inside the graph, so an app needs no tokenizer.
+
+A `--static` export holds `encode` and `decode_step` only, every shape fixed and no loop
+(`static_seq2seq_endpoints`). int8 files are calibrated by `Seq2SeqCalibration`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from kseq.data.codepoints import REPLACEMENT, CodePointMap
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
+from kseq.models.seq2seq_calibration import Seq2SeqCalibration
 
 
 def _numpy(tensors: dict) -> dict:
@@ -87,25 +91,7 @@ def _generate_outputs(result: dict) -> dict:
     return {"target_ids": _own_tensor(ids)}
 
 
-def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
-    import tensorflow as tf
-
-    if spec.export.quantize == "int8":
-        raise KseqError(
-            "export.quantize: int8 is not supported for sequence-to-sequence models yet "
-            "(decode loops need float logits); use dynamic or float16"
-        )
-    graph = family.graph(model)
-    tokenizers = data.info["tokenizers"]
-    all_sources = data.samples["source_ids"]
-    samples = all_sources[: spec.export.parity_samples]
-    samples = samples[:, : max(1, int((samples > 0).sum(axis=1).max()))]  # drop all-pad columns
-    source_spec = [tf.TensorSpec((None, None), tf.int32, name="source_ids")]
-    decode = family.decoder_fn(model, spec, "beam" if spec.decode.strategy == "beam" else "greedy")
-
-    def generate(source_ids):
-        return _generate_outputs(decode(source_ids))
-
+def _encode_fn(graph):
     def encode(source_ids):
         # The decoder's first state too, so an app's own loop needs nothing but the two files'
         # signatures: `encoded_*` <- the other outputs, `state_*` <- these, then decode_step.
@@ -114,13 +100,10 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         state = {f"state_{k}": v for k, v in state.items()}
         return _distinct(encoded, state, source_ids, copy_all=True)
 
-    encoded_short = _numpy(graph.encode(tf.constant(samples[:, :1])))
-    encoded = _numpy(graph.encode(tf.constant(samples)))
-    state = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
-    state_short = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded_short.items()}))
-    encoded_specs = _dynamic_specs("encoded_", encoded_short, encoded)
-    state_specs = _dynamic_specs("state_", state_short, state)
+    return encode
 
+
+def _decode_step_fn(graph):
     def decode_step(token_ids, **inputs):
         encoded_in = {
             k[len("encoded_") :]: v for k, v in inputs.items() if k.startswith("encoded_")
@@ -134,11 +117,64 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             *inputs.values(),
         )
 
-    step_samples = {
-        "token_ids": np.full((len(samples),), BOS_ID, np.int32),
+    return decode_step
+
+
+def _step_inputs(encoded: dict, state: dict) -> dict:
+    """decode_step's inputs at the first step: bos, the encoder results, the first state."""
+    rows = len(next(iter(encoded.values())))
+    return {
+        "token_ids": np.full((rows,), BOS_ID, np.int32),
         **{f"encoded_{k}": v for k, v in encoded.items()},
         **{f"state_{k}": v for k, v in state.items()},
     }
+
+
+def _int8_needs_greedy(spec) -> None:
+    if spec.export.quantize == "int8" and spec.decode.strategy == "beam":
+        raise KseqError(
+            "int8 export of a beam-search spec: int8 `generate` decodes greedily only (beam "
+            "scores need a float range no int8 scale covers); export with "
+            "--set decode.strategy=greedy (an app can still run beam search over the int8 "
+            "encode and decode_step), or quantize with dynamic or float16"
+        )
+
+
+def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
+    """The signatures above; with `static` (a `StaticShape`), see `static_seq2seq_endpoints`."""
+    if static is not None:
+        return static_seq2seq_endpoints(family, model, spec, data, static)
+    import tensorflow as tf
+
+    _int8_needs_greedy(spec)
+    graph = family.graph(model)
+    calibration = Seq2SeqCalibration(
+        graph,
+        data.calibration["source_ids"],
+        data.calibration["target_ids"],
+        spec.data.max_source_length,
+    )
+    tokenizers = data.info["tokenizers"]
+    all_sources = data.samples["source_ids"]
+    samples = all_sources[: spec.export.parity_samples]
+    samples = samples[:, : max(1, int((samples > 0).sum(axis=1).max()))]  # drop all-pad columns
+    source_spec = [tf.TensorSpec((None, None), tf.int32, name="source_ids")]
+    decode = family.decoder_fn(model, spec, "beam" if spec.decode.strategy == "beam" else "greedy")
+
+    def generate(source_ids):
+        return _generate_outputs(decode(source_ids))
+
+    encode = _encode_fn(graph)
+
+    encoded_short = _numpy(graph.encode(tf.constant(samples[:, :1])))
+    encoded = _numpy(graph.encode(tf.constant(samples)))
+    state = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
+    state_short = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded_short.items()}))
+    encoded_specs = _dynamic_specs("encoded_", encoded_short, encoded)
+    state_specs = _dynamic_specs("state_", state_short, state)
+
+    decode_step = _decode_step_fn(graph)
+    step_samples = _step_inputs(encoded, state)
     step_spec = [tf.TensorSpec((None,), tf.int32, name="token_ids"), *encoded_specs, *state_specs]
 
     max_source = spec.data.max_source_length
@@ -162,6 +198,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             source_spec,
             reference=lambda d: _numpy(generate(tf.constant(d["source_ids"]))),
             samples={"source_ids": all_sources},
+            calibration=calibration.sources,
             exact=True,
         ),
         Endpoint(
@@ -170,6 +207,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             source_spec,
             reference=lambda d: _numpy(encode(tf.constant(d["source_ids"]))),
             samples={"source_ids": samples},
+            calibration=calibration.sources,
         ),
         Endpoint(
             "decode_step",
@@ -177,6 +215,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             step_spec,
             reference=lambda d: _numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
             samples=step_samples,
+            calibration=calibration.steps,
         ),
         Endpoint(
             "translate",
@@ -189,11 +228,11 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         ),
     ]
     if all(CodePointMap.supports(t) for t in (tokenizers.source, tokenizers.target)):
-        endpoints.append(_code_point_endpoint(tokenizers, generate, texts, max_source))
+        endpoints.append(_code_point_endpoint(tokenizers, generate, texts, max_source, calibration))
     return endpoints
 
 
-def _code_point_endpoint(tokenizers, generate, texts, max_source) -> Endpoint:
+def _code_point_endpoint(tokenizers, generate, texts, max_source, calibration) -> Endpoint:
     """`generate_codepoints`: Unicode code points in and out, the vocabularies inside the file."""
     import tensorflow as tf
 
@@ -226,5 +265,80 @@ def _code_point_endpoint(tokenizers, generate, texts, max_source) -> Endpoint:
         [tf.TensorSpec((None, None), tf.int32, name="codepoints")],
         reference=reference,
         samples={"codepoints": samples},
+        calibration=lambda: calibration.code_points(source_map.code_points_by_id),
         exact=True,
     )
+
+
+def _static_length(flag: str, given: int | None, maximum: int, field: str) -> int:
+    if given is None:
+        return maximum
+    if not 1 <= given <= maximum:
+        raise KseqError(f"{flag} must be in 1..{maximum} ({field}). Received: {given}")
+    return given
+
+
+def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint]:
+    """Loop-free `encode` and `decode_step` at a fixed source length, for accelerators.
+
+    No `generate`: its decoding loop is a WHILE; the app runs the loop over `decode_step` (see
+    the README's app loop). Recurrent encoders are unrolled over the fixed length; a
+    Transformer's caches get `target_length + 1` slots (the tokens and the end).
+    """
+    import tensorflow as tf
+
+    from kseq.layers.rnn import unrolled_time_loops
+
+    length = _static_length(
+        "--sequence-length", static.sequence_length, spec.data.max_source_length,
+        "data.max_source_length",
+    )  # fmt: skip
+    steps = _static_length(
+        "--target-length", static.target_length, spec.data.max_target_length,
+        "data.max_target_length",
+    )  # fmt: skip
+    graph = family.graph(model, max_steps=steps + 1)
+    calibration = Seq2SeqCalibration(
+        graph,
+        data.calibration["source_ids"],
+        data.calibration["target_ids"],
+        length,
+        source_length=length,
+    )
+    held_out = data.samples["source_ids"][: spec.export.parity_samples, :length]
+    sources = np.zeros((len(held_out), length), np.int32)
+    sources[:, : held_out.shape[1]] = held_out
+    sources[~(sources > 0).any(axis=1), 0] = UNK_ID  # a row cut to nothing reads as one <unk>
+
+    encode_steps = _encode_fn(graph)
+
+    def encode(source_ids):
+        with unrolled_time_loops():  # no WHILE over the fixed source axis
+            return encode_steps(source_ids)
+
+    decode_step = _decode_step_fn(graph)
+    encoded = _numpy(graph.encode(tf.constant(sources)))
+    state = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
+    step_samples = _step_inputs(encoded, state)
+    step_spec = [
+        tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype), name=k)
+        for k, v in sorted(step_samples.items())
+    ]
+    return [
+        Endpoint(
+            "encode",
+            encode,
+            [tf.TensorSpec((None, length), tf.int32, name="source_ids")],
+            reference=lambda d: _numpy(encode(tf.constant(d["source_ids"]))),
+            samples={"source_ids": sources},
+            calibration=calibration.sources,
+        ),
+        Endpoint(
+            "decode_step",
+            decode_step,
+            step_spec,
+            reference=lambda d: _numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
+            samples=step_samples,
+            calibration=calibration.steps,
+        ),
+    ]

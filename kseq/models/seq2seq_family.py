@@ -15,7 +15,7 @@ import numpy as np
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
-from kseq.models.seq2seq_metrics import token_error_rate
+from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
 from kseq.train.components import make_loss, make_optimizer
 
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -45,6 +45,10 @@ def strip_ids(row) -> list[int]:
             break
         out.append(int(token))
     return out
+
+
+def _exact_match(references: list[list[int]], hypotheses: list[list[int]]) -> float:
+    return float(np.mean([h == r for r, h in zip(references, hypotheses, strict=True)]))
 
 
 def _read_pairs(spec, data_file):
@@ -114,8 +118,12 @@ class Seq2SeqFamily(Family):
     def build_network(self, spec, source_vocab_size: int, target_vocab_size: int):
         raise NotImplementedError
 
-    def graph(self, model):
-        """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over a built or loaded model."""
+    def graph(self, model, max_steps: int | None = None):
+        """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over a built or loaded model.
+
+        `max_steps`: the most decoder steps the caller will run; a decoder whose state grows
+        with the steps (a Transformer's caches) sizes its state by it (default: the model's).
+        """
         raise NotImplementedError
 
     def activation_length(self, spec) -> int:
@@ -203,12 +211,17 @@ class Seq2SeqFamily(Family):
         # `generate` is gated on every held-out source, mixed lengths in one padded batch as apps
         # send them; the other signatures on the first `export.parity_samples` rows.
         held_out = [s for s, _ in validation_ids]
-        calibration = [s for s, _ in train_ids[: spec.export.calibration_samples]]
+        # int8 calibration: training pairs spread over the file (files are often sorted).
+        count = min(len(train_ids), spec.export.calibration_samples)
+        spread = [train_ids[i] for i in np.linspace(0, len(train_ids) - 1, count).astype(int)]
         return PreparedData(
             train=dataset(train_ids, True),
             validation=dataset(validation_ids, False),
             samples={"source_ids": pad_ids(held_out)},
-            calibration={"source_ids": calibration},
+            calibration={
+                "source_ids": [s for s, _ in spread],
+                "target_ids": [t for _, t in spread],
+            },
             info={
                 "tokenizers": tokenizers,
                 "validation_pairs": [
@@ -368,10 +381,12 @@ class Seq2SeqFamily(Family):
     def parts(self) -> list[str]:
         return ["full"]
 
-    def endpoints(self, model, spec, data, part):
+    static_lengths = ("sequence_length", "target_length")
+
+    def endpoints(self, model, spec, data, part, static=None):
         from kseq.models.seq2seq_export import seq2seq_endpoints
 
-        return seq2seq_endpoints(self, model, spec, data)
+        return seq2seq_endpoints(self, model, spec, data, static)
 
     def trackables(self, model, data) -> list:
         tokenizers = data.info["tokenizers"]
@@ -381,21 +396,23 @@ class Seq2SeqFamily(Family):
         targets = [t for _, t in data.info["validation_ids"][: len(data.samples["source_ids"])]]
 
         def exact_match(reference, candidate):
-            """Task metric of `generate`: exact match against the true targets, both artifacts."""
+            """Task metric of `generate`: exact match and token accuracy against the true
+            targets for both artifacts, and how far the export's ids follow Keras's (the task
+            cost of quantizing)."""
             ref, got = reference.get("target_ids"), candidate.get("target_ids")
             if ref is None:
                 return {}
             truth = targets[: len(ref)]
-
-            def exact(rows):
-                return float(np.mean([strip_ids(r) == t for r, t in zip(rows, truth, strict=True)]))
-
+            ref_rows, got_rows = [strip_ids(r) for r in ref], [strip_ids(r) for r in got]
             return {
-                "exact_match_keras": exact(ref),
-                "exact_match_export": exact(got),
+                "exact_match_keras": _exact_match(truth, ref_rows),
+                "exact_match_export": _exact_match(truth, got_rows),
+                "token_accuracy_keras": positional_token_accuracy(ref_rows, truth),
+                "token_accuracy_export": positional_token_accuracy(got_rows, truth),
                 "sequences_identical_to_keras": float(
                     np.mean([np.array_equal(a, b) for a, b in zip(ref, got, strict=True)])
                 ),
+                "tokens_identical_to_keras": positional_token_accuracy(got_rows, ref_rows),
             }
 
         return exact_match

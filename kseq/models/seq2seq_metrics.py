@@ -22,3 +22,22 @@ def token_error_rate(hypotheses: Sequence[Sequence[int]], references: Sequence[S
     )
     tokens = sum(len(r) for r in references)
     return edits / tokens if tokens else None
+
+
+def positional_token_accuracy(
+    hypotheses: Sequence[Sequence[int]], references: Sequence[Sequence[int]]
+) -> float:
+    """Share of reference positions, the end included, where the hypothesis has the same token.
+
+    Free-running, unlike the teacher-forced training metric: a token dropped early shifts every
+    later one, as a user of the outputs would see it. `hypotheses`/`references`: id lists
+    without eos; the end is compared as one more position (the end against whatever is there).
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    right = total = 0
+    for hypothesis, reference in zip(hypotheses, references, strict=True):
+        hypothesis, reference = [*hypothesis, None], [*reference, None]  # None: the end
+        right += sum(a == b for a, b in zip(reference, hypothesis, strict=False))
+        total += len(reference)
+    return right / total if total else 1.0

@@ -121,3 +121,12 @@ class Spec:
         check = getattr(self.model, "check_with_data", None)
         if check is not None:
             check(checker, self.data)
+        beam = getattr(self.decode, "strategy", None) == "beam"
+        if beam and self.export.quantize == "int8" and "tflite" in self.export.formats:
+            checker.fail(
+                "export.quantize",
+                "int8 `generate` decodes greedily only (beam scores need a float range no int8 "
+                "scale covers)",
+                "decode.strategy: greedy with int8, or quantize: dynamic or float16",
+                "int8",
+            )

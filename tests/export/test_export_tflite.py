@@ -203,3 +203,19 @@ def test_tokenizer_custom_ops(tmp_path: Path) -> None:
         "dtype": "string",
         "shape": [None],
     }
+
+
+def test_int8_calibration_batches_must_share_one_shape(autoencoder, tmp_path: Path) -> None:
+    """TF's calibrator sizes a signature on its first batch; another shape would run stale."""
+    _, endpoints, root, _ = autoencoder
+    mixed = [
+        dataclasses.replace(ep, calibration=[ep.calibration[0], _first_rows(ep.calibration[0])])
+        for ep in endpoints
+    ]
+    with pytest.raises(ExportError, match="calibration batches of endpoint .* differ in shape"):
+        write_tflite(mixed, root / "sm", tmp_path / "m.tflite", "int8")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def _first_rows(batch: dict) -> dict:
+    return {k: v[:1] for k, v in batch.items()}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kseq.models.seq2seq_metrics import token_error_rate
+from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
 
 
 def test_counts_substitutions_insertions_and_deletions_over_the_corpus():
@@ -31,3 +31,14 @@ def test_transposition_costs_two_edits():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="2 hypotheses for 1 references"):
         token_error_rate([[1], [2]], [[1]])
+
+
+def test_positional_token_accuracy_counts_reference_positions_and_the_end():
+    # [5 6 7 end] vs [5 7 7 end]: 3 of 4; [8 end] vs [8 9 end]: 8 right, the end meets 9: 1 of 2
+    assert positional_token_accuracy([[5, 7, 7], [8, 9]], [[5, 6, 7], [8]]) == pytest.approx(4 / 6)
+    # A dropped first token shifts every later one, the end included: 0 of 4
+    assert positional_token_accuracy([[2, 3]], [[1, 2, 3]]) == 0.0
+    assert positional_token_accuracy([[]], [[]]) == 1.0  # the end, matched
+    assert positional_token_accuracy([[4]], [[]]) == 0.0  # the end meets 4
+    with pytest.raises(ValueError, match="1 hypotheses for 2 references"):
+        positional_token_accuracy([[1]], [[1], [2]])

@@ -135,6 +135,19 @@ def test_decoder_type_must_match_encoder():
     assert issue.path == "model.decoder.type"
 
 
+def test_int8_export_of_a_beam_search_spec_is_a_located_error(tmp_path):
+    default = Path(__file__).resolve().parents[2] / "specs" / "default.yaml"
+    (issue,) = issues_of(default, ["export.quantize=int8"])
+    assert issue.path == "export.quantize"
+    assert "greedily" in issue.message and "decode.strategy: greedy" in issue.expected
+    spec = load_spec(default, ["export.quantize=int8", "decode.strategy=greedy"])
+    assert spec.export.quantize == "int8"
+    text = default.read_text().replace("formats: [saved_model, tflite]", "formats: [saved_model]")
+    saved_model_only = write(tmp_path, text)
+    spec = load_spec(saved_model_only, ["export.quantize=int8"])  # no TFLite file to refuse
+    assert spec.export.formats == ["saved_model"]
+
+
 def test_overrides_are_typed_and_located(tmp_path):
     path = write(tmp_path, "model: {type: autoencoder}\n")
     spec = load_spec(path, ["train.epochs=3", "train.optimizer.learning_rate=1e-2"])

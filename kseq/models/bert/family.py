@@ -333,10 +333,15 @@ class BertFamily(Family):
         """Whether the TFLite export of `part` needs tensorflow-text custom ops."""
         return part == "with_tokenizer"
 
-    def endpoints(self, model, spec, data, part, sequence_length: int | None = None):
-        """Serving signatures; `sequence_length` fixes the sequence axis (default: dynamic)."""
+    static_lengths = ("sequence_length",)
+
+    def endpoints(self, model, spec, data, part, static=None, sequence_length: int | None = None):
+        """Serving signatures; `sequence_length` fixes the sequence axis (default: dynamic, or
+        with `static` its `sequence_length`, else `model.max_sequence_length`)."""
         from kseq.models.bert.export import bert_endpoints
 
+        if static is not None:
+            sequence_length = static.sequence_length or spec.model.max_sequence_length
         return bert_endpoints(model, spec, data, part, sequence_length)
 
     def quality(self, spec, data, part):

@@ -21,7 +21,7 @@ class TransformerSeq2SeqFamily(Seq2SeqFamily):
             target_positions=spec.model.target_positions(spec.data),
         )
 
-    def graph(self, model):
+    def graph(self, model, max_steps=None):
         from kseq.models.transformer_seq2seq.graph import TransformerSeq2SeqGraph
 
-        return TransformerSeq2SeqGraph(model)
+        return TransformerSeq2SeqGraph(model, cache_length=max_steps)

@@ -41,9 +41,11 @@ class TransformerSeq2SeqGraph:
 
     Args:
         model: the functional model of `build_transformer_seq2seq`, or its `.keras` reload.
+        cache_length: slots of the caches when fewer steps will run than the model has
+            positions (a static export for a shorter target); default: every position.
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, cache_length: int | None = None):
         self.model = model
         names = {layer.name for layer in model.layers}
         self.source_embedding = model.get_layer("source_embedding")
@@ -65,6 +67,8 @@ class TransformerSeq2SeqGraph:
         self.num_heads = attention.num_heads
         self.head_size = attention.key_dim
         self.cache_length = self.target_positions.sequence_length
+        if cache_length is not None:
+            self.cache_length = max(1, min(self.cache_length, cache_length))
 
     @property
     def vocab_size(self) -> int:
@@ -91,9 +95,14 @@ class TransformerSeq2SeqGraph:
 
     # ---- decoder -------------------------------------------------------------------------------
     def initial_state(self, encoded):
-        batch = ops.shape(encoded["memory"])[0]
+        memory = encoded["memory"]
+        batch = ops.shape(memory)[0]
         shape = (batch, self.cache_length, self.num_heads, self.head_size)
-        cache = ops.zeros(shape, self.decoder_layers[0].compute_dtype)
+        # Zeros computed from the memory rather than a constant: at fixed shapes the converter
+        # would fold constant caches into one tensor that every state output names, which
+        # CompiledModel cannot bind.
+        zero = ops.multiply(ops.cast(memory[:, :1, :1], self.decoder_layers[0].compute_dtype), 0)
+        cache = ops.broadcast_to(ops.expand_dims(zero, -1), shape)
         state = {"position": ops.zeros((batch,), "int32")}
         for index in range(len(self.decoder_layers)):
             state[f"self_key_{index}"] = cache
@@ -107,8 +116,12 @@ class TransformerSeq2SeqGraph:
 
         slots = ops.expand_dims(ops.arange(self.cache_length, dtype="int32"), 0)  # (1, L)
         current = ops.expand_dims(position, 1)  # (B, 1)
-        write = ops.expand_dims(ops.expand_dims(ops.equal(slots, current), -1), -1)  # (B,L,1,1)
-        visible = ops.expand_dims(ops.less_equal(slots, current), 1)  # (B, 1, L)
+        at_or_before = ops.less_equal(slots, current)  # (B, L)
+        # slot == position, written without `equal`: the converter turns equal(range, x) into
+        # ONE_HOT, which accelerators reject.
+        here = ops.logical_and(at_or_before, ops.logical_not(ops.less(slots, current)))
+        write = ops.expand_dims(ops.expand_dims(here, -1), -1)  # (B, L, 1, 1)
+        visible = ops.expand_dims(at_or_before, 1)  # (B, 1, L)
 
         new_state = {"position": position + 1}
         hidden, scores = self._decode(

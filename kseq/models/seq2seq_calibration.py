@@ -1,0 +1,95 @@
+"""int8 calibration data of the sequence-to-sequence signatures, made from training pairs.
+
+`generate` and `encode` are calibrated on padded source batches. `decode_step` is calibrated on
+what it really meets: the decoder states of teacher forcing (the reference tokens fed back step
+by step), not random tensors, whose ranges would set the int8 scales wrong. Everything is made
+on first use, since only an int8 export needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
+
+BATCH_SIZE = 16
+MAX_STEP_BATCHES = 64  # decode_step batches, spread over every position of every batch
+
+
+class Seq2SeqCalibration:
+    """Lazily made calibration batches; `sources` and `steps` go to `Endpoint.calibration`.
+
+    Args:
+        graph: the family's `Seq2SeqGraph` (encode / initial_state / step).
+        source_ids, target_ids: id lists of training pairs (no bos/eos in them).
+        max_source_length: sources are cut to it, as the model was trained.
+        source_length: pad every source batch to this width (a static export's); default the
+            longest calibration source.
+    """
+
+    def __init__(
+        self, graph, source_ids, target_ids, max_source_length: int, source_length=None
+    ) -> None:
+        self.graph = graph
+        self.source_length = source_length
+        self.pairs = [
+            (source[:max_source_length] or [1], target)
+            for source, target in zip(source_ids, target_ids, strict=True)
+        ]
+
+    def _batches(self):
+        """(sources, targets) batches of one shape: TF's calibrator sizes a signature's tensors
+        on its first batch only, so a batch of another shape would run with stale sizes."""
+        from kseq.models.seq2seq_family import pad_ids
+
+        size = min(BATCH_SIZE, len(self.pairs))
+        source_length = self.source_length or max(len(s) for s, _ in self.pairs)
+        target_length = max(len(t) for _, t in self.pairs)
+        for start in range(0, len(self.pairs) - size + 1, size):
+            chunk = self.pairs[start : start + size]
+            yield (
+                pad_ids([s for s, _ in chunk], source_length),
+                pad_ids([t for _, t in chunk], target_length),
+            )
+
+    @functools.cache  # noqa: B019 - one instance per export
+    def sources(self) -> list[dict[str, np.ndarray]]:
+        """`{"source_ids": (B, S)}` batches."""
+        return [{"source_ids": sources} for sources, _ in self._batches()]
+
+    @functools.cache  # noqa: B019 - one instance per export
+    def steps(self) -> list[dict[str, np.ndarray]]:
+        """decode_step inputs at teacher-forced positions: `token_ids`, `encoded_*`, `state_*`."""
+        import tensorflow as tf
+
+        batches = list(self._batches())
+        # A batch has a step per target position plus the one that ends it; keep an even spread
+        # of at most MAX_STEP_BATCHES of all of them (states are not kept for the rest).
+        total = sum(targets.shape[1] + 1 for _, targets in batches)
+        keep = set(np.linspace(0, total - 1, min(total, MAX_STEP_BATCHES)).round().astype(int))
+        steps, index = [], 0
+        for sources, targets in batches:
+            encoded = self.graph.encode(tf.constant(sources))
+            state = self.graph.initial_state(encoded)
+            encoded_inputs = {f"encoded_{k}": np.asarray(v) for k, v in encoded.items()}
+            # bos, the reference, then eos where a row has ended: what `generate` feeds back.
+            tokens = np.concatenate([np.full((len(targets), 1), BOS_ID, np.int32), targets], 1)
+            tokens[tokens == PAD_ID] = EOS_ID
+            for position in range(tokens.shape[1]):
+                if index in keep:
+                    steps.append(
+                        {
+                            "token_ids": tokens[:, position],
+                            **encoded_inputs,
+                            **{f"state_{k}": np.asarray(v) for k, v in state.items()},
+                        }
+                    )
+                index += 1
+                _, state, _ = self.graph.step(tf.constant(tokens[:, position]), state, encoded)
+        return steps
+
+    def code_points(self, code_points_by_id: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """`{"codepoints": (B, S)}` batches: the sources written as Unicode code points."""
+        return [{"codepoints": code_points_by_id[b["source_ids"]]} for b in self.sources()]

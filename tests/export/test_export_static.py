@@ -1,0 +1,244 @@
+"""`--static` exports: fixed shapes and no control flow, read from the flatbuffer itself, and the
+files run on the real LiteRT runtime with Keras's numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.interpreter import Interpreter
+from helpers import FAST, SPECS, run_cli
+
+import kseq
+from kseq.export.static_shapes import StaticShape
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = {
+    "WHILE",
+    "IF",
+    "SHAPE",
+    "FILL",
+    "REDUCE_PROD",
+    "ONE_HOT",
+    "RANGE",
+    "UNSORTED_SEGMENT_PROD",
+    "TOPK_V2",
+    "CUSTOM",
+}
+SEQ2SEQ_TINY = [
+    "train.epochs=1",
+    "train.steps_per_epoch=8",
+    "train.batch_size=16",
+    "data.synthetic.train_size=300",
+    "data.synthetic.validation_size=12",
+    "export.parity_samples=6",
+    "export.calibration_samples=32",
+]
+BERT_TINY = [
+    *FAST,
+    "export.parity_samples=4",
+    "export.calibration_samples=8",
+    "train.tensorboard=false",
+    "train.verbose=0",
+]
+_OPS = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def flatbuffer_facts(path: str) -> tuple[set[str], list[str], dict[str, list[list[int]]]]:
+    """(op names, tensors with a dynamic dimension, input shapes per signature), read with the
+    flatbuffer's object API (not the exporter's reader)."""
+    model = schema.ModelT.InitFromPackedBuf(Path(path).read_bytes(), 0)
+    ops, dynamic = set(), []
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            ops.add(_OPS[max(code.builtinCode, code.deprecatedBuiltinCode)])
+        for tensor in graph.tensors:
+            signature = tensor.shapeSignature if tensor.shapeSignature is not None else []
+            if any(int(d) < 0 for d in signature):
+                dynamic.append(tensor.name.decode())
+    inputs = {}
+    for signature in model.signatureDefs:
+        graph = model.subgraphs[signature.subgraphIndex]
+        inputs[signature.signatureKey.decode()] = [
+            [int(d) for d in graph.tensors[t.tensorIndex].shape] for t in signature.inputs
+        ]
+    return ops, dynamic, inputs
+
+
+def assert_static(report: dict, batch_size: int) -> dict[str, list[list[int]]]:
+    ops, dynamic, inputs = flatbuffer_facts(report["path"])
+    assert not ops & FORBIDDEN, ops & FORBIDDEN
+    assert dynamic == []
+    assert all(shape[0] == batch_size for shapes in inputs.values() for shape in shapes), inputs
+    assert report["static_profile"]["ops_outside_allowlist"] == []
+    assert report["static_profile"]["dynamic_tensors"] == 0
+    assert report["parity_compiled_model"]  # gated on both APIs
+    return inputs
+
+
+def readme_loop():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Your own decoding loop in an app", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    return namespace["greedy_decode"]
+
+
+def test_static_autoencoder_at_batch_2_matches_keras(tmp_path):
+    run_dir = kseq.train(
+        SPECS / "autoencoder_conv1d.yaml",
+        output=tmp_path / "run",
+        overrides=[*FAST, "data.synthetic.samples=96"],
+    )
+    report = kseq.export(run_dir, format="tflite", static=StaticShape(batch_size=2))
+    assert Path(report["path"]).name == "model_static.tflite"
+    inputs = assert_static(report, 2)
+    assert inputs == {"serving_default": [[2, 64, 2]]}
+
+    spec, family, model = kseq.load_run(run_dir)
+    rows = family.load_data(spec, run_dir=run_dir).samples["inputs"][:2].astype(np.float32)
+    runner = Interpreter(model_path=report["path"]).get_signature_runner("serving_default")
+    np.testing.assert_allclose(
+        runner(inputs=rows)["reconstruction"], np.asarray(model(rows)), atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("spec_name", ["rnn_seq2seq_bahdanau", "transformer_seq2seq"])
+def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name, tmp_path):
+    run_dir = kseq.train(
+        SPECS / f"{spec_name}.yaml", output=tmp_path / "run", overrides=SEQ2SEQ_TINY
+    )
+    spec, family, model = kseq.load_run(run_dir)
+    length, steps = 40, 12
+    report = kseq.export(
+        run_dir,
+        format="tflite",
+        static=StaticShape(batch_size=1, sequence_length=length, target_length=steps),
+    )
+    inputs = assert_static(report, 1)
+    assert set(inputs) == {"encode", "decode_step"}  # generate is a loop: the app runs it
+    assert inputs["encode"] == [[1, length]]
+
+    data = family.load_data(spec, run_dir=run_dir)
+    sources = data.samples["source_ids"][:4, :length]
+    padded = np.zeros((len(sources), length), np.int32)
+    padded[:, : sources.shape[1]] = sources
+    greedy_decode = readme_loop()
+    ids = np.concatenate([greedy_decode(report["path"], row[None], steps) for row in padded])
+    expected = [
+        family.best_ids(r)[:steps]
+        for r in family.decode_ids(model, spec, padded.tolist(), "greedy")
+    ]
+    assert [[t for t in row if t] for row in ids.tolist()] == expected
+    assert sum(map(len, expected)) > 0
+
+
+def test_static_bert_classifier_fixes_batch_and_length(tmp_path):
+    run_dir = kseq.train(
+        SPECS / "bert_classification.yaml",
+        output=tmp_path / "run",
+        overrides=[*BERT_TINY, "data.synthetic.task=sentiment_pairs"],
+    )
+    report = kseq.export(
+        run_dir, format="tflite", static=StaticShape(batch_size=2, sequence_length=16)
+    )
+    inputs = assert_static(report, 2)
+    assert all(shape == [2, 16] for shape in inputs["serving_default"])
+
+
+def test_static_combines_with_int8(tmp_path):
+    run_dir = kseq.train(
+        SPECS / "rnn_seq2seq_bahdanau.yaml", output=tmp_path / "run", overrides=SEQ2SEQ_TINY
+    )
+    report = kseq.export(
+        run_dir, format="tflite", quantize="int8", static=StaticShape(sequence_length=24)
+    )
+    assert Path(report["path"]).name == "model_static_int8.tflite"
+    assert_static(report, 1)
+    assert "int8" in report["op_input_types"]["FULLY_CONNECTED"]
+    logits = report["parity"]["decode_step"]["outputs"]["logits"]
+    assert logits["cosine_similarity"] >= 0.99
+
+
+@pytest.fixture(scope="module")
+def dense_run(tmp_path_factory) -> Path:
+    return kseq.train(
+        SPECS / "autoencoder_dense.yaml",
+        output=tmp_path_factory.mktemp("static") / "run",
+        overrides=[*FAST, "data.synthetic.samples=64"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "2"], "--static export only"),
+        (["--static", "--format", "saved_model"], "TFLite exports only"),
+        (["--static", "--batch-size", "0"], "--batch-size must be in 1..4096"),
+        (["--static", "--target-length", "5"], "--target-length: autoencoder exports have no"),
+    ],
+)
+def test_static_flag_errors_exit_2(args, message, dense_run):
+    run_dir = dense_run
+    result = run_cli("export", str(run_dir), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not list((run_dir / "export").glob("*static*"))
+
+
+def test_fixed_batch_regroups_calibration_and_gates_in_batches_of_that_size():
+    import export_models
+
+    from kseq.errors import ExportError
+    from kseq.export.parity import gate_batches
+    from kseq.export.static_shapes import with_fixed_batch
+
+    _, endpoints = export_models.autoencoder(trained=False)
+    ep = with_fixed_batch(endpoints[0], 5)  # 6 sample rows, 4 x 16 calibration rows
+    assert ep.input_signature[0].shape.as_list() == [5, 96]
+    batches = ep.calibration_batches()
+    assert [b["x"].shape for b in batches] == [(5, 96)] * 12  # 64 rows -> 12 full batches
+    np.testing.assert_array_equal(batches[1]["x"], endpoints[0].calibration[0]["x"][5:10])
+    first, second = gate_batches(ep)
+    samples = endpoints[0].samples["x"]
+    np.testing.assert_array_equal(first["x"], samples[:5])
+    np.testing.assert_array_equal(second["x"], np.concatenate([samples[5:], samples[:4]]))
+
+    dynamic = dataclasses.replace(endpoints[0], input_signature=[tf.TensorSpec((None, None))])
+    with pytest.raises(ExportError, match="still has a dynamic dimension"):
+        with_fixed_batch(dynamic, 1)
+
+
+def test_the_profile_finds_loops_and_dynamic_shapes():
+    from tflite_helpers import convert_builtins
+
+    from kseq.errors import ExportError
+    from kseq.export.static_shapes import check_static, static_profile
+
+    layer = keras.layers.Dense(3, name="proj")
+    layer.build((None, 4))
+
+    def looped(x):
+        _, y = tf.while_loop(
+            lambda i, y: i < 3, lambda i, y: (i + 1, layer(y) @ tf.ones((3, 4))), (0, x)
+        )
+        return {"y": y}
+
+    model = convert_builtins(
+        {"serving_default": (looped, [tf.TensorSpec((None, 4), tf.float32, name="x")])}, layer
+    )
+    profile = static_profile(model)
+    assert "WHILE" in [o["op"] for o in profile["ops_outside_allowlist"]]
+    assert profile["dynamic_tensors"]  # the batch is -1
+    with pytest.raises(ExportError, match="WHILE"):
+        check_static(profile)
+    with pytest.raises(ExportError, match="dynamic shape"):
+        check_static({**profile, "ops_outside_allowlist": []})
