@@ -8,10 +8,14 @@ import math
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kseq.errors import KseqError
 from kseq.export.atomic import atomic_write_text
 from kseq.spec.load import load_spec
+
+if TYPE_CHECKING:
+    from kseq.export.static_shapes import StaticShape
 from kseq.train import run_dir as layout
 
 
@@ -121,7 +125,7 @@ def export(
     part: str = "full",
     overrides=(),
     sequence_length: int | None = None,
-    static=None,
+    static: StaticShape | None = None,
 ) -> dict:
     """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
 
@@ -150,6 +154,13 @@ def export(
     if static is not None:
         if format != "tflite":
             raise KseqError("--static applies to TFLite exports only")
+        if sequence_length is not None:
+            raise KseqError("with static=, give the sequence length as static.sequence_length")
+        if family.custom_ops(part):
+            raise KseqError(
+                f"--static: --part {part} runs tensorflow-text custom ops, which accelerators "
+                "do not compile; export the numeric part"
+            )
         if not 1 <= static.batch_size <= MAX_STATIC_BATCH:
             raise KseqError(
                 f"--batch-size must be in 1..{MAX_STATIC_BATCH}. Received: {static.batch_size}"

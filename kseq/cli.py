@@ -233,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
         "--target-length",
         type=int,
         metavar="N",
-        help="with --static, seq2seq: most target tokens the app decodes (the spec's maximum)",
+        help="with --static, seq2seq: most target tokens the app decodes (the spec's maximum); "
+        "sizes a Transformer's caches, an RNN's state has no such axis",
     )
     sub = command("predict", cmd_predict, "decode texts (arguments, or lines on stdin)")
     sub.add_argument("run_dir", metavar="RUN_DIR")

@@ -44,7 +44,7 @@ FORBIDDEN_OPS = (
     "UNSORTED_SEGMENT_PROD",
     "TOPK_V2",
 )
-MAX_STATIC_BATCH = 4096
+MAX_STATIC_BATCH = 256  # the gate runs Keras on two such batches of every signature
 MAX_CALIBRATION_BATCHES = 256
 
 

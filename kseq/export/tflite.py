@@ -292,6 +292,7 @@ def write_tflite(
         "signatures": signatures,
         "parity": parity,
         "latency_ms_batch1": _latency_ms(interpreter, eps[0], latency_runs),
+        "latency_batch_size": fixed_batch_size(eps[0]) or 1,
         "interpreter": "ai_edge_litert.interpreter."
         + ("InterpreterWithCustomOps (tensorflow-text ops)" if custom_ops else "Interpreter"),
     }

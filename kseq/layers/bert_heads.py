@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kseq.layers.static_ops import position_one_hot
 from kseq.layers.transformer import get_activation
 
 __all__ = [
@@ -40,7 +41,7 @@ _NEG = -1e30  # below any real span score; finite, so max/argmax never see NaN
 def gather_positions(sequence, positions):
     """`(B, S, D)` x `(B, P)` int positions -> `(B, P, D)` via a one-hot matmul (exact)."""
     length = ops.shape(sequence)[1]
-    one_hot = ops.one_hot(ops.cast(positions, "int32"), length, dtype=sequence.dtype)  # (B, P, S)
+    one_hot = position_one_hot(positions, length, sequence.dtype)  # (B, P, S), no ONE_HOT op
     return ops.matmul(one_hot, sequence)  # (B, P, D)
 
 

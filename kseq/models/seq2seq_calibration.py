@@ -8,18 +8,20 @@ on first use, since only an int8 export needs it.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BATCH_SIZE = 16
+MAX_SOURCE_BATCHES = 32  # generate runs its whole decoding loop on each
 MAX_STEP_BATCHES = 64  # decode_step batches, spread over every position of every batch
 
 
 class Seq2SeqCalibration:
     """Lazily made calibration batches; `sources` and `steps` go to `Endpoint.calibration`.
+
+    Pairs are taken in batches of `BATCH_SIZE` (the pairs after the last full batch are left
+    out), at most `MAX_SOURCE_BATCHES` of them.
 
     Args:
         graph: the family's `Seq2SeqGraph` (encode / initial_state / step).
@@ -27,17 +29,26 @@ class Seq2SeqCalibration:
         max_source_length: sources are cut to it, as the model was trained.
         source_length: pad every source batch to this width (a static export's); default the
             longest calibration source.
+        max_target_length: targets are cut to it (a static export's decoder length).
     """
 
     def __init__(
-        self, graph, source_ids, target_ids, max_source_length: int, source_length=None
+        self,
+        graph,
+        source_ids,
+        target_ids,
+        max_source_length: int,
+        source_length: int | None = None,
+        max_target_length: int | None = None,
     ) -> None:
         self.graph = graph
         self.source_length = source_length
         self.pairs = [
-            (source[:max_source_length] or [1], target)
+            (source[:max_source_length] or [UNK_ID], target[:max_target_length])
             for source, target in zip(source_ids, target_ids, strict=True)
-        ]
+        ][: BATCH_SIZE * MAX_SOURCE_BATCHES]
+        self._sources: list | None = None
+        self._steps: list | None = None
 
     def _batches(self):
         """(sources, targets) batches of one shape: TF's calibrator sizes a signature's tensors
@@ -54,14 +65,20 @@ class Seq2SeqCalibration:
                 pad_ids([t for _, t in chunk], target_length),
             )
 
-    @functools.cache  # noqa: B019 - one instance per export
     def sources(self) -> list[dict[str, np.ndarray]]:
-        """`{"source_ids": (B, S)}` batches."""
-        return [{"source_ids": sources} for sources, _ in self._batches()]
+        """`{"source_ids": (B, S)}` batches (made once)."""
+        if self._sources is None:
+            self._sources = [{"source_ids": sources} for sources, _ in self._batches()]
+        return self._sources
 
-    @functools.cache  # noqa: B019 - one instance per export
     def steps(self) -> list[dict[str, np.ndarray]]:
-        """decode_step inputs at teacher-forced positions: `token_ids`, `encoded_*`, `state_*`."""
+        """decode_step inputs at teacher-forced positions: `token_ids`, `encoded_*`, `state_*`
+        (made once)."""
+        if self._steps is None:
+            self._steps = self._teacher_forced_steps()
+        return self._steps
+
+    def _teacher_forced_steps(self) -> list[dict[str, np.ndarray]]:
         import tensorflow as tf
 
         batches = list(self._batches())
@@ -71,6 +88,8 @@ class Seq2SeqCalibration:
         keep = set(np.linspace(0, total - 1, min(total, MAX_STEP_BATCHES)).round().astype(int))
         steps, index = [], 0
         for sources, targets in batches:
+            if index > max(keep):
+                break
             encoded = self.graph.encode(tf.constant(sources))
             state = self.graph.initial_state(encoded)
             encoded_inputs = {f"encoded_{k}": np.asarray(v) for k, v in encoded.items()}
@@ -87,6 +106,8 @@ class Seq2SeqCalibration:
                         }
                     )
                 index += 1
+                if index > max(keep):
+                    break
                 _, state, _ = self.graph.step(tf.constant(tokens[:, position]), state, encoded)
         return steps
 

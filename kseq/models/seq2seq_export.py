@@ -13,7 +13,7 @@
   vocabularies are tables inside the graph, so an app needs no tokenizer.
 
 A `--static` export holds `encode` and `decode_step` only, every shape fixed and no loop
-(`static_seq2seq_endpoints`). int8 files are calibrated by `Seq2SeqCalibration`.
+(`kseq.models.seq2seq_static`). int8 files are calibrated by `Seq2SeqCalibration`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from kseq.export.endpoints import Endpoint
 from kseq.models.seq2seq_calibration import Seq2SeqCalibration
 
 
-def _numpy(tensors: dict) -> dict:
+def as_numpy(tensors: dict) -> dict:
     return {k: np.asarray(v) for k, v in tensors.items()}
 
 
@@ -91,7 +91,7 @@ def _generate_outputs(result: dict) -> dict:
     return {"target_ids": _own_tensor(ids)}
 
 
-def _encode_fn(graph):
+def encode_fn(graph):
     def encode(source_ids):
         # The decoder's first state too, so an app's own loop needs nothing but the two files'
         # signatures: `encoded_*` <- the other outputs, `state_*` <- these, then decode_step.
@@ -103,7 +103,7 @@ def _encode_fn(graph):
     return encode
 
 
-def _decode_step_fn(graph):
+def decode_step_fn(graph):
     def decode_step(token_ids, **inputs):
         encoded_in = {
             k[len("encoded_") :]: v for k, v in inputs.items() if k.startswith("encoded_")
@@ -120,7 +120,7 @@ def _decode_step_fn(graph):
     return decode_step
 
 
-def _step_inputs(encoded: dict, state: dict) -> dict:
+def first_step_inputs(encoded: dict, state: dict) -> dict:
     """decode_step's inputs at the first step: bos, the encoder results, the first state."""
     rows = len(next(iter(encoded.values())))
     return {
@@ -141,8 +141,10 @@ def _int8_needs_greedy(spec) -> None:
 
 
 def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
-    """The signatures above; with `static` (a `StaticShape`), see `static_seq2seq_endpoints`."""
+    """The signatures above; with `static` (a `StaticShape`), `kseq.models.seq2seq_static`'s."""
     if static is not None:
+        from kseq.models.seq2seq_static import static_seq2seq_endpoints
+
         return static_seq2seq_endpoints(family, model, spec, data, static)
     import tensorflow as tf
 
@@ -164,17 +166,19 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
     def generate(source_ids):
         return _generate_outputs(decode(source_ids))
 
-    encode = _encode_fn(graph)
+    encode = encode_fn(graph)
 
-    encoded_short = _numpy(graph.encode(tf.constant(samples[:, :1])))
-    encoded = _numpy(graph.encode(tf.constant(samples)))
-    state = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
-    state_short = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded_short.items()}))
+    encoded_short = as_numpy(graph.encode(tf.constant(samples[:, :1])))
+    encoded = as_numpy(graph.encode(tf.constant(samples)))
+    state = as_numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
+    state_short = as_numpy(
+        graph.initial_state({k: tf.constant(v) for k, v in encoded_short.items()})
+    )
     encoded_specs = _dynamic_specs("encoded_", encoded_short, encoded)
     state_specs = _dynamic_specs("state_", state_short, state)
 
-    decode_step = _decode_step_fn(graph)
-    step_samples = _step_inputs(encoded, state)
+    decode_step = decode_step_fn(graph)
+    step_samples = first_step_inputs(encoded, state)
     step_spec = [tf.TensorSpec((None,), tf.int32, name="token_ids"), *encoded_specs, *state_specs]
 
     max_source = spec.data.max_source_length
@@ -196,7 +200,7 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             "generate",
             generate,
             source_spec,
-            reference=lambda d: _numpy(generate(tf.constant(d["source_ids"]))),
+            reference=lambda d: as_numpy(generate(tf.constant(d["source_ids"]))),
             samples={"source_ids": all_sources},
             calibration=calibration.sources,
             exact=True,
@@ -205,7 +209,7 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             "encode",
             encode,
             source_spec,
-            reference=lambda d: _numpy(encode(tf.constant(d["source_ids"]))),
+            reference=lambda d: as_numpy(encode(tf.constant(d["source_ids"]))),
             samples={"source_ids": samples},
             calibration=calibration.sources,
         ),
@@ -213,7 +217,7 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             "decode_step",
             decode_step,
             step_spec,
-            reference=lambda d: _numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
+            reference=lambda d: as_numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
             samples=step_samples,
             calibration=calibration.steps,
         ),
@@ -268,77 +272,3 @@ def _code_point_endpoint(tokenizers, generate, texts, max_source, calibration) -
         calibration=lambda: calibration.code_points(source_map.code_points_by_id),
         exact=True,
     )
-
-
-def _static_length(flag: str, given: int | None, maximum: int, field: str) -> int:
-    if given is None:
-        return maximum
-    if not 1 <= given <= maximum:
-        raise KseqError(f"{flag} must be in 1..{maximum} ({field}). Received: {given}")
-    return given
-
-
-def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint]:
-    """Loop-free `encode` and `decode_step` at a fixed source length, for accelerators.
-
-    No `generate`: its decoding loop is a WHILE; the app runs the loop over `decode_step` (see
-    the README's app loop). Recurrent encoders are unrolled over the fixed length; a
-    Transformer's caches get `target_length + 1` slots (the tokens and the end).
-    """
-    import tensorflow as tf
-
-    from kseq.layers.rnn import unrolled_time_loops
-
-    length = _static_length(
-        "--sequence-length", static.sequence_length, spec.data.max_source_length,
-        "data.max_source_length",
-    )  # fmt: skip
-    steps = _static_length(
-        "--target-length", static.target_length, spec.data.max_target_length,
-        "data.max_target_length",
-    )  # fmt: skip
-    graph = family.graph(model, max_steps=steps + 1)
-    calibration = Seq2SeqCalibration(
-        graph,
-        data.calibration["source_ids"],
-        data.calibration["target_ids"],
-        length,
-        source_length=length,
-    )
-    held_out = data.samples["source_ids"][: spec.export.parity_samples, :length]
-    sources = np.zeros((len(held_out), length), np.int32)
-    sources[:, : held_out.shape[1]] = held_out
-    sources[~(sources > 0).any(axis=1), 0] = UNK_ID  # a row cut to nothing reads as one <unk>
-
-    encode_steps = _encode_fn(graph)
-
-    def encode(source_ids):
-        with unrolled_time_loops():  # no WHILE over the fixed source axis
-            return encode_steps(source_ids)
-
-    decode_step = _decode_step_fn(graph)
-    encoded = _numpy(graph.encode(tf.constant(sources)))
-    state = _numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
-    step_samples = _step_inputs(encoded, state)
-    step_spec = [
-        tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype), name=k)
-        for k, v in sorted(step_samples.items())
-    ]
-    return [
-        Endpoint(
-            "encode",
-            encode,
-            [tf.TensorSpec((None, length), tf.int32, name="source_ids")],
-            reference=lambda d: _numpy(encode(tf.constant(d["source_ids"]))),
-            samples={"source_ids": sources},
-            calibration=calibration.sources,
-        ),
-        Endpoint(
-            "decode_step",
-            decode_step,
-            step_spec,
-            reference=lambda d: _numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
-            samples=step_samples,
-            calibration=calibration.steps,
-        ),
-    ]

@@ -79,7 +79,8 @@ def assert_static(report: dict, batch_size: int) -> dict[str, list[list[int]]]:
     assert all(shape[0] == batch_size for shapes in inputs.values() for shape in shapes), inputs
     assert report["static_profile"]["ops_outside_allowlist"] == []
     assert report["static_profile"]["dynamic_tensors"] == 0
-    assert report["parity_compiled_model"]  # gated on both APIs
+    assert set(report["parity_compiled_model"]) == set(inputs)  # every signature, both APIs
+    assert report["latency_batch_size"] == batch_size
     return inputs
 
 
@@ -111,8 +112,11 @@ def test_static_autoencoder_at_batch_2_matches_keras(tmp_path):
     )
 
 
-@pytest.mark.parametrize("spec_name", ["rnn_seq2seq_bahdanau", "transformer_seq2seq"])
-def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name, tmp_path):
+@pytest.mark.parametrize(
+    ("spec_name", "batch"),
+    [("rnn_seq2seq_bahdanau", 1), ("rnn_seq2seq_none", 2), ("transformer_seq2seq", 1)],
+)
+def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name, batch, tmp_path):
     run_dir = kseq.train(
         SPECS / f"{spec_name}.yaml", output=tmp_path / "run", overrides=SEQ2SEQ_TINY
     )
@@ -121,18 +125,20 @@ def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name,
     report = kseq.export(
         run_dir,
         format="tflite",
-        static=StaticShape(batch_size=1, sequence_length=length, target_length=steps),
+        static=StaticShape(batch_size=batch, sequence_length=length, target_length=steps),
     )
-    inputs = assert_static(report, 1)
+    inputs = assert_static(report, batch)
     assert set(inputs) == {"encode", "decode_step"}  # generate is a loop: the app runs it
-    assert inputs["encode"] == [[1, length]]
+    assert inputs["encode"] == [[batch, length]]
 
     data = family.load_data(spec, run_dir=run_dir)
     sources = data.samples["source_ids"][:4, :length]
     padded = np.zeros((len(sources), length), np.int32)
     padded[:, : sources.shape[1]] = sources
     greedy_decode = readme_loop()
-    ids = np.concatenate([greedy_decode(report["path"], row[None], steps) for row in padded])
+    ids = np.concatenate(
+        [greedy_decode(report["path"], padded[i : i + batch], steps) for i in range(0, 4, batch)]
+    )
     expected = [
         family.best_ids(r)[:steps]
         for r in family.decode_ids(model, spec, padded.tolist(), "greedy")
@@ -152,6 +158,32 @@ def test_static_bert_classifier_fixes_batch_and_length(tmp_path):
     )
     inputs = assert_static(report, 2)
     assert all(shape == [2, 16] for shape in inputs["serving_default"])
+
+
+def test_static_masked_lm_has_no_one_hot(tmp_path):
+    run_dir = kseq.train(
+        SPECS / "bert_masked_lm.yaml", output=tmp_path / "run", overrides=BERT_TINY
+    )
+    report = kseq.export(run_dir, format="tflite", static=StaticShape(sequence_length=16))
+    inputs = assert_static(report, 1)
+    assert all(shape[0] == 1 for shape in inputs["serving_default"])
+    assert any(shape == [1, 16] for shape in inputs["serving_default"])
+
+
+def test_static_variational_encoder_part_gives_the_mean(tmp_path):
+    run_dir = kseq.train(
+        SPECS / "autoencoder_variational.yaml",
+        output=tmp_path / "run",
+        overrides=[*FAST, "data.synthetic.samples=96"],
+    )
+    report = kseq.export(run_dir, format="tflite", part="encoder", static=StaticShape())
+    assert Path(report["path"]).name == "encoder_static.tflite"
+    assert_static(report, 1)
+    spec, family, model = kseq.load_run(run_dir)
+    row = family.load_data(spec, run_dir=run_dir).samples["inputs"][:1].astype(np.float32)
+    runner = Interpreter(model_path=report["path"]).get_signature_runner("encode")
+    mean = np.asarray(model.get_layer("encoder")(row, training=False)[0])
+    np.testing.assert_allclose(runner(inputs=row)["embedding"], mean, atol=1e-4)
 
 
 def test_static_combines_with_int8(tmp_path):
@@ -182,7 +214,7 @@ def dense_run(tmp_path_factory) -> Path:
     [
         (["--batch-size", "2"], "--static export only"),
         (["--static", "--format", "saved_model"], "TFLite exports only"),
-        (["--static", "--batch-size", "0"], "--batch-size must be in 1..4096"),
+        (["--static", "--batch-size", "0"], "--batch-size must be in 1..256"),
         (["--static", "--target-length", "5"], "--target-length: autoencoder exports have no"),
     ],
 )

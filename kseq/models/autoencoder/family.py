@@ -101,7 +101,7 @@ class AutoencoderFamily(Family):
     def parts(self) -> list[str]:
         return ["full", "encoder", "decoder"]
 
-    def endpoints(self, model, spec, data, part, static=None):  # shapes are fixed but the batch
+    def endpoints(self, model, spec, data, part, static=None):  # all fixed but the batch
         import tensorflow as tf
 
         encoder = model.get_layer("encoder")

@@ -341,7 +341,9 @@ class BertFamily(Family):
         from kseq.models.bert.export import bert_endpoints
 
         if static is not None:
-            sequence_length = static.sequence_length or spec.model.max_sequence_length
+            sequence_length = static.sequence_length
+            if sequence_length is None:
+                sequence_length = spec.model.max_sequence_length
         return bert_endpoints(model, spec, data, part, sequence_length)
 
     def quality(self, spec, data, part):

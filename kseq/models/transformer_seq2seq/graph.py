@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kseq.layers.static_ops import position_one_hot
 from kseq.layers.transformer import causal_attention_mask, padding_attention_mask
 from kseq.layers.transformer_seq2seq import attend, decoder_block
 
@@ -101,7 +102,8 @@ class TransformerSeq2SeqGraph:
         # Zeros computed from the memory rather than a constant: at fixed shapes the converter
         # would fold constant caches into one tensor that every state output names, which
         # CompiledModel cannot bind.
-        zero = ops.multiply(ops.cast(memory[:, :1, :1], self.decoder_layers[0].compute_dtype), 0)
+        corner = ops.cast(memory[:, :1, :1], self.decoder_layers[0].compute_dtype)
+        zero = ops.minimum(ops.abs(corner), 0)  # 0 for any finite or infinite value
         cache = ops.broadcast_to(ops.expand_dims(zero, -1), shape)
         state = {"position": ops.zeros((batch,), "int32")}
         for index in range(len(self.decoder_layers)):
@@ -115,13 +117,9 @@ class TransformerSeq2SeqGraph:
         hidden = tokens + ops.expand_dims(self.target_positions.rows(position), 1)  # (B, 1, D)
 
         slots = ops.expand_dims(ops.arange(self.cache_length, dtype="int32"), 0)  # (1, L)
-        current = ops.expand_dims(position, 1)  # (B, 1)
-        at_or_before = ops.less_equal(slots, current)  # (B, L)
-        # slot == position, written without `equal`: the converter turns equal(range, x) into
-        # ONE_HOT, which accelerators reject.
-        here = ops.logical_and(at_or_before, ops.logical_not(ops.less(slots, current)))
+        here = position_one_hot(position, self.cache_length)  # (B, L), no ONE_HOT op
         write = ops.expand_dims(ops.expand_dims(here, -1), -1)  # (B, L, 1, 1)
-        visible = ops.expand_dims(at_or_before, 1)  # (B, 1, L)
+        visible = ops.expand_dims(ops.less_equal(slots, ops.expand_dims(position, 1)), 1)  # (B,1,L)
 
         new_state = {"position": position + 1}
         hidden, scores = self._decode(
