@@ -25,6 +25,7 @@ from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 from kseq.models.seq2seq_calibration import Seq2SeqCalibration
+from kseq.spec.common import SEQ2SEQ_INT8_REFUSAL
 
 
 def as_numpy(tensors: dict) -> dict:
@@ -130,14 +131,11 @@ def first_step_inputs(encoded: dict, state: dict) -> dict:
     }
 
 
-def _int8_needs_greedy(spec) -> None:
-    if spec.export.quantize == "int8" and spec.decode.strategy == "beam":
-        raise KseqError(
-            "int8 export of a beam-search spec: int8 `generate` decodes greedily only (beam "
-            "scores need a float range no int8 scale covers); export with "
-            "--set decode.strategy=greedy (an app can still run beam search over the int8 "
-            "encode and decode_step), or quantize with dynamic or float16"
-        )
+def refuse_int8(spec) -> None:
+    """int8 seq2seq files are refused until attention masks without a huge constant (measured:
+    the calibration and the greedy argmax here are int8-safe, the attention masks are not)."""
+    if spec.export.quantize == "int8":
+        raise KseqError(f"--quantize int8: {SEQ2SEQ_INT8_REFUSAL}; use dynamic or float16")
 
 
 def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
@@ -148,7 +146,7 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
         return static_seq2seq_endpoints(family, model, spec, data, static)
     import tensorflow as tf
 
-    _int8_needs_greedy(spec)
+    refuse_int8(spec)
     graph = family.graph(model)
     calibration = Seq2SeqCalibration(
         graph,

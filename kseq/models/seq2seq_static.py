@@ -8,7 +8,13 @@ from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 from kseq.models.seq2seq_calibration import Seq2SeqCalibration
-from kseq.models.seq2seq_export import as_numpy, decode_step_fn, encode_fn, first_step_inputs
+from kseq.models.seq2seq_export import (
+    as_numpy,
+    decode_step_fn,
+    encode_fn,
+    first_step_inputs,
+    refuse_int8,
+)
 
 
 def _static_length(flag: str, given: int | None, maximum: int, field: str) -> int:
@@ -30,6 +36,7 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
 
     from kseq.layers.rnn import unrolled_time_loops
 
+    refuse_int8(spec)
     length = _static_length(
         "--sequence-length", static.sequence_length, spec.data.max_source_length,
         "data.max_source_length",

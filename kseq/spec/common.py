@@ -92,6 +92,14 @@ class TrainSpec:
     )
 
 
+# Measured, and why; kept in one place for the spec check and the exporter.
+SEQ2SEQ_INT8_REFUSAL = (
+    "int8 is not available for sequence-to-sequence models yet: on the trained date model an "
+    "int8 file matched 0.2% of the references (fp32: 100%): attention masks padding with a -1e9 "
+    "constant, which leaves the real scores no int8 resolution"
+)
+
+
 @dataclass
 class ExportSpec:
     """What `kseq run` and `kseq export` write by default."""
@@ -121,12 +129,11 @@ class Spec:
         check = getattr(self.model, "check_with_data", None)
         if check is not None:
             check(checker, self.data)
-        beam = getattr(self.decode, "strategy", None) == "beam"
-        if beam and self.export.quantize == "int8" and "tflite" in self.export.formats:
+        decodes = getattr(self.decode, "strategy", None) is not None  # a seq2seq spec
+        if decodes and self.export.quantize == "int8" and "tflite" in self.export.formats:
             checker.fail(
                 "export.quantize",
-                "int8 `generate` decodes greedily only (beam scores need a float range no int8 "
-                "scale covers)",
-                "decode.strategy: greedy with int8, or quantize: dynamic or float16",
+                SEQ2SEQ_INT8_REFUSAL,
+                "quantize: dynamic or float16 for a sequence-to-sequence model",
                 "int8",
             )

@@ -186,18 +186,28 @@ def test_static_variational_encoder_part_gives_the_mean(tmp_path):
     np.testing.assert_allclose(runner(inputs=row)["embedding"], mean, atol=1e-4)
 
 
-def test_static_combines_with_int8(tmp_path):
+def test_static_combines_with_quantization(tmp_path):
     run_dir = kseq.train(
         SPECS / "rnn_seq2seq_bahdanau.yaml", output=tmp_path / "run", overrides=SEQ2SEQ_TINY
     )
     report = kseq.export(
-        run_dir, format="tflite", quantize="int8", static=StaticShape(sequence_length=24)
+        run_dir, format="tflite", quantize="dynamic", static=StaticShape(sequence_length=24)
     )
-    assert Path(report["path"]).name == "model_static_int8.tflite"
+    assert Path(report["path"]).name == "model_static_dynamic.tflite"
     assert_static(report, 1)
-    assert "int8" in report["op_input_types"]["FULLY_CONNECTED"]
+    assert "int8" in report["op_input_types"]["FULLY_CONNECTED"]  # int8 weights
     logits = report["parity"]["decode_step"]["outputs"]["logits"]
     assert logits["cosine_similarity"] >= 0.99
+
+    ae_run = kseq.train(
+        SPECS / "autoencoder_conv1d.yaml",
+        output=tmp_path / "ae",
+        overrides=[*FAST, "data.synthetic.samples=96"],
+    )
+    report = kseq.export(ae_run, format="tflite", quantize="int8", static=StaticShape())
+    assert Path(report["path"]).name == "model_static_int8.tflite"
+    assert_static(report, 1)
+    assert report["op_input_types"]["CONV_2D"] == ["int32", "int8"]  # full-integer kernels
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Edge variants of the date-task seq2seq specs: every precision, dynamic and `--static`.
 
-Each spec is trained as it is (greedy decoding), then exported as fp32, dynamic-range, float16
-and int8 TFLite (the whole decoding loop in `generate`) and as `--static` fp32 and int8 files
+Each spec is trained as it is (greedy decoding), then exported as fp32, dynamic-range and float16
+TFLite (the whole decoding loop in `generate`) and as `--static` fp32 and dynamic-range files
 (`encode` + `decode_step` at batch 1, the loop run by the app as the README shows). Per file:
 size, batch-1 latency on the LiteRT Interpreter and on CompiledModel (CPU), and the task cost
 on the 1,000 held-out dates: exact match against the references and the share of sequences
@@ -31,11 +31,11 @@ from markdown import table, write_section  # noqa: E402
 RESULTS = ROOT / "docs" / "bench-results" / "edge_variants.json"
 DEFAULT_SPECS = [
     "rnn_seq2seq_bahdanau.yaml",
-    "rnn_seq2seq_luong_concat.yaml",
     "transformer_seq2seq.yaml",
 ]
-VARIANTS = [("none", False), ("dynamic", False), ("float16", False), ("int8", False)]
-STATIC_VARIANTS = [("none", True), ("int8", True)]
+# int8 is refused for seq2seq until attention masks are int8-safe (see the README).
+VARIANTS = [("none", False), ("dynamic", False), ("float16", False)]
+STATIC_VARIANTS = [("none", True), ("dynamic", True)]
 STATIC_ROWS = 300  # held-out rows decoded row by row through a static file's app loop
 
 
