@@ -1,8 +1,9 @@
-"""Shared test helpers: tiny spec variants, CLI runner."""
+"""Shared test helpers: tiny spec variants, CLI runner, the README's app loop."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,13 @@ def crash_after_epoch(monkeypatch, epoch: int) -> None:
             raise Crash(f"after epoch {epoch}")
 
     monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)
+
+
+def readme_app_loop():
+    """`greedy_decode` from the README's "Your own decoding loop in an app", run as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Your own decoding loop in an app", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    return namespace["greedy_decode"]

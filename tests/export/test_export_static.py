@@ -4,7 +4,6 @@ files run on the real LiteRT runtime with Keras's numbers."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import keras
@@ -13,7 +12,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
-from helpers import FAST, SPECS, run_cli
+from helpers import FAST, SPECS, readme_app_loop, run_cli
 
 import kseq
 from kseq.export.static_shapes import StaticShape
@@ -84,15 +83,6 @@ def assert_static(report: dict, batch_size: int) -> dict[str, list[list[int]]]:
     return inputs
 
 
-def readme_loop():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Your own decoding loop in an app", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    return namespace["greedy_decode"]
-
-
 def test_static_autoencoder_at_batch_2_matches_keras(tmp_path):
     run_dir = kseq.train(
         SPECS / "autoencoder_conv1d.yaml",
@@ -135,7 +125,7 @@ def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name,
     sources = data.samples["source_ids"][:4, :length]
     padded = np.zeros((len(sources), length), np.int32)
     padded[:, : sources.shape[1]] = sources
-    greedy_decode = readme_loop()
+    greedy_decode = readme_app_loop()
     ids = np.concatenate(
         [greedy_decode(report["path"], padded[i : i + batch], steps) for i in range(0, 4, batch)]
     )

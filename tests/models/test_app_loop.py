@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from helpers import SPECS
+from helpers import SPECS, readme_app_loop
 
 import kseq
 
@@ -24,16 +23,6 @@ TINY = [
 TEXTS = ["3/3/99", "Wednesday, the third of March, nineteen ninety-nine", "1999年3月3日"]
 
 
-def readme_loop():
-    """The code block under "Your own decoding loop in an app", run as the README shows it."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Your own decoding loop in an app", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    return namespace["greedy_decode"]
-
-
 @pytest.mark.parametrize("spec_name", ["rnn_seq2seq_bahdanau", "transformer_seq2seq"])
 def test_readme_loop_gives_generate_and_keras_ids(spec_name, tmp_path):
     spec = kseq.load_spec(SPECS / f"{spec_name}.yaml", TINY)
@@ -46,7 +35,7 @@ def test_readme_loop_gives_generate_and_keras_ids(spec_name, tmp_path):
         source[row, : len(ids)] = ids
     max_length = spec.data.max_target_length
 
-    ids = readme_loop()(report["path"], source, max_length)
+    ids = readme_app_loop()(report["path"], source, max_length)
 
     generate = Interpreter(model_path=report["path"]).get_signature_runner("generate")
     np.testing.assert_array_equal(ids, generate(source_ids=source)["target_ids"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "bench"))
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import readme_app_loop  # noqa: E402  (the README's app loop, as the tests run it)
 from markdown import table, write_section  # noqa: E402
 
 RESULTS = ROOT / "docs" / "bench-results" / "edge_variants.json"
@@ -39,23 +41,13 @@ STATIC_VARIANTS = [("none", True), ("dynamic", True)]
 STATIC_ROWS = 300  # held-out rows decoded row by row through a static file's app loop
 
 
-def readme_loop():
-    """The README's app loop, executed as written."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Your own decoding loop in an app", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    return namespace["greedy_decode"]
-
-
 def static_task_cost(path, family, model, spec, data) -> dict:
     """Exact match of the app loop over a static file, batch 1, on the first held-out rows."""
     import numpy as np
 
     from kseq.models.seq2seq_family import strip_ids
 
-    greedy_decode = readme_loop()
+    greedy_decode = readme_app_loop()
     length, steps = spec.data.max_source_length, spec.data.max_target_length
     sources = data.samples["source_ids"][:STATIC_ROWS, :length]
     padded = np.zeros((len(sources), length), np.int32)
