@@ -265,3 +265,44 @@ def test_invalid_arguments():
         ExportableLSTM(U).step(x[:, 0], _states(2))
     with pytest.raises(ValueError, match="initial state"):
         ExportableLSTM(U)(x, initial_state=_states(1))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_unrolled_steps_match_keras_and_trace_no_loop(kind, go_backwards, return_sequences):
+    """`--static` traces the recurrence step by step: Keras's numbers, and no While op."""
+    import tensorflow as tf
+
+    from kseq.layers.rnn import unrolled_time_loops
+
+    reference, ours = _pair(
+        kind, return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
+    )
+    x, mask = _inputs()
+    with unrolled_time_loops():
+        _assert_all_close(ours(x, mask=mask), reference(x, mask=mask))
+        traced = tf.function(lambda v, m: ours(v, mask=m)).get_concrete_function(
+            tf.TensorSpec((B, T, D)), tf.TensorSpec((B, T), tf.bool)
+        )
+    assert "While" not in {op.type for op in traced.graph.get_operations()}
+    looped = tf.function(lambda v, m: ours(v, mask=m)).get_concrete_function(
+        tf.TensorSpec((B, T, D)), tf.TensorSpec((B, T), tf.bool)
+    )
+    assert "While" in {op.type for op in looped.graph.get_operations()}  # the default path
+
+
+def test_unrolled_bidirectional_matches_keras():
+    from kseq.layers.rnn import unrolled_time_loops
+
+    reference = keras.layers.Bidirectional(
+        keras.layers.LSTM(U, return_sequences=True, return_state=True, use_cudnn=False)
+    )
+    ours = ExportableBidirectional(U, rnn_type="lstm", return_sequences=True, return_state=True)
+    x, mask = _inputs()
+    reference(x)
+    ours(x)
+    _randomize(reference)
+    ours.set_weights(reference.get_weights())
+    with unrolled_time_loops():
+        _assert_all_close(ours(x, mask=mask), reference(x, mask=mask))
