@@ -19,7 +19,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 
-def convert_builtins(endpoints, variables):
+def convert_builtins(endpoints, variables, int8_calibration=None):
     """Converts TF-traceable endpoints to one TFLite flatbuffer with builtin ops only.
 
     Args:
@@ -27,6 +27,8 @@ def convert_builtins(endpoints, variables):
             keyword tensors named like the `tf.TensorSpec`s and returns a dict of tensors.
         variables: Keras model/layer whose variables the endpoints read (tracked by the
             archive).
+        int8_calibration: optional dict signature name -> list of input dicts; quantizes
+            the model to int8 (int8 builtins only, float inputs and outputs).
 
     Returns:
         The `.tflite` model as bytes.
@@ -40,6 +42,12 @@ def convert_builtins(endpoints, variables):
         archive.write_out(path, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(endpoints))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if int8_calibration is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: (
+                (name, batch) for name, batches in int8_calibration.items() for batch in batches
+            )
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return converter.convert()
 
 

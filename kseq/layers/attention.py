@@ -3,8 +3,8 @@
 All layers take a decoder query `(B, U)` (one decode step) or `(B, T, U)` (teacher forcing)
 and encoder outputs `values (B, S, H)` with a source mask `(B, S)`, and return the context
 `(B, [T,] H)` and the attention weights `(B, [T,] S)`. Padded source positions get exactly
-zero weight (`tf.where` after the softmax, not only a large negative score), and a row whose
-source is entirely padding gets all-zero weights and a zero context instead of NaN.
+zero weight and a row whose source is entirely padding gets all-zero weights and a zero context
+(`masked_softmax`, which has no large negative constant, so the weights survive int8).
 
 The score's key side depends only on the source, so `precompute_keys(values)` computes it once
 per source sentence and `call(..., keys=keys)` reuses it at every decode step.
@@ -18,12 +18,9 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kseq.layers.masked_softmax import masked_softmax
+
 _LUONG_SCORES = ("dot", "general", "concat")
-
-
-def _large_negative(dtype):
-    # -1e9 overflows float16 to -inf; -inf - (-inf) in the softmax would give NaN.
-    return -3e4 if keras.backend.standardize_dtype(dtype) == "float16" else -1e9
 
 
 class _SourceAttention(keras.layers.Layer):
@@ -58,12 +55,8 @@ class _SourceAttention(keras.layers.Layer):
             keys = self.precompute_keys(values)  # (B, S, K)
         scores = self._scores(query, keys)  # (B, T, S)
         if values_mask is not None:
-            mask = ops.expand_dims(ops.cast(values_mask, "bool"), 1)  # (B, 1, S)
-            scores = ops.where(mask, scores, _large_negative(scores.dtype))
-            weights = ops.softmax(scores, axis=-1)  # (B, T, S)
-            # exp(-1e9 - max) already underflows to 0; `where` makes it exact on any kernel
-            # and turns a fully padded row into zeros instead of a uniform distribution.
-            weights = ops.where(mask, weights, ops.zeros_like(weights))
+            mask = ops.expand_dims(values_mask, 1)  # (B, 1, S)
+            weights = masked_softmax(scores, mask, axis=-1)  # (B, T, S)
         else:
             weights = ops.softmax(scores, axis=-1)  # (B, T, S)
         context = ops.matmul(weights, ops.cast(values, weights.dtype))  # (B, T, H)

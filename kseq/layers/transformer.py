@@ -22,6 +22,8 @@ import math
 import keras
 from keras import initializers, ops
 
+from kseq.layers.masked_softmax import MaskedMultiHeadAttention
+
 __all__ = [
     "PositionEmbedding",
     "SinusoidalPositionEncoding",
@@ -135,7 +137,7 @@ class _TransformerBlock(keras.layers.Layer):
                 f"Received: num_heads={self.num_heads}"
             )
         dropout = self.dropout if self.attention_dropout is None else self.attention_dropout
-        return keras.layers.MultiHeadAttention(
+        return MaskedMultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=hidden_dim // self.num_heads,
             dropout=dropout,
@@ -204,7 +206,7 @@ class TransformerEncoderLayer(_TransformerBlock):
     Pre-LN (`norm_first=True`): `h = x + Drop(MHA(LN(x))); y = h + Drop(FFN(LN(h)))`.
     `FFN(x) = W₂ act(W₁ x + b₁) + b₂`. Attention probabilities get dropout too.
 
-    Sublayers (fixed names): `self_attention` (`keras.layers.MultiHeadAttention`, key size
+    Sublayers (fixed names): `self_attention` (`MaskedMultiHeadAttention`, key size
     `D / num_heads`), `self_attention_layer_norm`, `self_attention_dropout`,
     `intermediate_dense` `(D, F)`, `output_dense` `(F, D)`, `feedforward_layer_norm`,
     `output_dropout`.

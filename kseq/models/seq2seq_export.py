@@ -25,7 +25,7 @@ from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 from kseq.models.seq2seq_calibration import Seq2SeqCalibration
-from kseq.spec.common import SEQ2SEQ_INT8_REFUSAL
+from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
 
 
 def as_numpy(tensors: dict) -> dict:
@@ -132,10 +132,12 @@ def first_step_inputs(encoded: dict, state: dict) -> dict:
 
 
 def refuse_int8(spec) -> None:
-    """int8 seq2seq files are refused until attention masks without a huge constant (measured:
-    the calibration and the greedy argmax here are int8-safe, the attention masks are not)."""
-    if spec.export.quantize == "int8":
-        raise KseqError(f"--quantize int8: {SEQ2SEQ_INT8_REFUSAL}; use dynamic or float16")
+    """int8 `generate` is greedy only (measured: beam search's scores have no int8 precision)."""
+    if spec.export.quantize == "int8" and spec.decode.strategy != "greedy":
+        raise KseqError(
+            f"--quantize int8: {SEQ2SEQ_INT8_REFUSAL}; set {SEQ2SEQ_INT8_ADVICE}, or use "
+            "--quantize dynamic or float16"
+        )
 
 
 def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:

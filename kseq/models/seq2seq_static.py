@@ -13,7 +13,6 @@ from kseq.models.seq2seq_export import (
     decode_step_fn,
     encode_fn,
     first_step_inputs,
-    refuse_int8,
 )
 
 
@@ -36,7 +35,6 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
 
     from kseq.layers.rnn import unrolled_time_loops
 
-    refuse_int8(spec)
     length = _static_length(
         "--sequence-length", static.sequence_length, spec.data.max_source_length,
         "data.max_source_length",

@@ -135,12 +135,14 @@ def test_decoder_type_must_match_encoder():
     assert issue.path == "model.decoder.type"
 
 
-def test_int8_export_of_a_seq2seq_spec_is_a_located_error(tmp_path):
+def test_int8_export_of_a_beam_search_spec_is_a_located_error(tmp_path):
     default = Path(__file__).resolve().parents[2] / "specs" / "default.yaml"
     (issue,) = issues_of(default, ["export.quantize=int8"])
     assert issue.path == "export.quantize"
-    assert "not available for sequence-to-sequence" in issue.message
-    assert "dynamic or float16" in issue.expected
+    assert "decode greedily only" in issue.message
+    assert "decode.strategy: greedy" in issue.expected
+    greedy = load_spec(default, ["export.quantize=int8", "decode.strategy=greedy"])
+    assert greedy.export.quantize == "int8"
     text = default.read_text().replace("formats: [saved_model, tflite]", "formats: [saved_model]")
     saved_model_only = write(tmp_path, text)
     spec = load_spec(saved_model_only, ["export.quantize=int8"])  # no TFLite file to refuse
