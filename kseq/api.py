@@ -108,12 +108,13 @@ def evaluate(run_dir, data=None, overrides=()) -> dict:
 
 
 def _default_export_path(
-    run_dir: Path, fmt: str, part: str, quantize: str, static: bool = False
+    run_dir: Path, fmt: str, part: str, quantize: str, static: bool = False, io: str = "float"
 ) -> Path:
     stem = "model" if part == "full" else part
     if fmt == "saved_model":
         return run_dir / layout.EXPORT_DIR / f"{stem}_saved_model"
     suffix = ("_static" if static else "") + ("" if quantize == "none" else f"_{quantize}")
+    suffix += "_int8io" if io == "int8" else ""
     return run_dir / layout.EXPORT_DIR / f"{stem}{suffix}.tflite"
 
 
@@ -126,14 +127,17 @@ def export(
     overrides=(),
     sequence_length: int | None = None,
     static: StaticShape | None = None,
+    io: str = "float",
 ) -> dict:
     """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
 
     Every artifact passes the parity gate against the Keras model before it is moved into place.
     `static` (a `kseq.export.static_shapes.StaticShape`): a TFLite file for accelerators, every
-    shape fixed and no control flow (checked on the file).
+    shape fixed and no control flow (checked on the file). `io="int8"` (with int8
+    quantization): float inputs and outputs are int8 too, for all-int8 accelerators.
     """
     from kseq.export import convert, write_saved_model, write_tflite
+    from kseq.export.int8_io import IO_MODES
     from kseq.export.static_shapes import MAX_STATIC_BATCH, with_fixed_batch
 
     run_dir = Path(run_dir)
@@ -148,6 +152,13 @@ def export(
     quantize = spec.export.quantize = quantize or spec.export.quantize  # endpoints read it
     if format == "saved_model" and quantize != "none":
         raise KseqError("--quantize applies to TFLite exports only")
+    if io not in IO_MODES:
+        raise KseqError(f"--io: expected one of {', '.join(IO_MODES)}; received {io!r}")
+    if io == "int8" and (format != "tflite" or quantize != "int8"):
+        raise KseqError(
+            "--io int8 needs --format tflite --quantize int8 (full-integer kernels); "
+            f"received --format {format} --quantize {quantize}"
+        )
     data = family.load_data(spec, run_dir=run_dir)
     _require_spec_matches_model(family, spec, data, model, run_dir)
     options = {}
@@ -183,7 +194,7 @@ def export(
     path = (
         Path(output)
         if output
-        else _default_export_path(run_dir, format, part, quantize, static is not None)
+        else _default_export_path(run_dir, format, part, quantize, static is not None, io)
     )
     if format == "saved_model":
         report = write_saved_model(endpoints, path, track=family.trackables(model, data))
@@ -208,6 +219,7 @@ def export(
             custom_ops=custom_ops,
             float32_size_bytes=float32_size,
             static=static is not None,
+            io=io,
         )
     return {**report, "path": str(path)}
 

@@ -100,6 +100,7 @@ def cmd_export(args) -> int:
         args.set,
         sequence_length=None if args.static else args.sequence_length,
         static=static,
+        io=args.io,
     )
     print(format_report(report))
     return 0
@@ -213,6 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("run_dir", metavar="RUN_DIR")
     sub.add_argument("--format", choices=["saved_model", "tflite"], default="tflite")
     sub.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"])
+    sub.add_argument(
+        "--io",
+        choices=["float", "int8"],
+        default="float",
+        help="with --quantize int8: float inputs and outputs int8 too (scales in the report)",
+    )
     sub.add_argument("--output", "-o", metavar="PATH")
     sub.add_argument("--part", default="full", help="model part to export (e.g. encoder)")
     sub.add_argument(

@@ -35,6 +35,7 @@ from kseq.export.compiled_model import (
 )
 from kseq.export.converter_errors import describe_conversion_error
 from kseq.export.endpoints import Endpoint
+from kseq.export.int8_io import IO_MODES, Int8Io
 from kseq.export.parity import (
     FP32_ATOL,
     check_endpoints,
@@ -86,6 +87,7 @@ def convert(
     allow_custom_ops: bool = False,
     *,
     layer_names: Sequence[str] | None = None,
+    io: str = "float",
 ) -> bytes:
     """Convert SavedModel signatures to a TFLite flatbuffer using builtin ops only.
 
@@ -98,6 +100,8 @@ def convert(
         allow_custom_ops: let tensorflow-text ops through as TFLite custom ops.
         layer_names: Keras layer names to name in errors; read from the SavedModel's report.json
             when omitted (without one, Keras's scope naming is used to guess the layer).
+        io: "float", or "int8" (with int8 quantization): float inputs and outputs become int8
+            (`kseq.export.int8_io`).
 
     Raises:
         ExportError: an op has no builtin kernel (the message names the op and layer), int8
@@ -110,6 +114,8 @@ def convert(
         )
     if not keys:
         raise ExportError("no signatures to convert to TFLite")
+    if io not in IO_MODES or (io == "int8" and quantize != "int8"):
+        raise ExportError(f"io={io!r} needs quantize='int8'; io must be one of {IO_MODES}")
     if layer_names is None:
         layer_names = _layers_from_report(Path(saved_model_dir))
     with _quiet():
@@ -128,6 +134,9 @@ def convert(
         if quantize == "int8":
             converter.representative_dataset = _representative_dataset(keys, calibration)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io == "int8":  # float tensors only: ids and masks keep their integer types
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
         try:
             return converter.convert()
         except Exception as e:
@@ -219,6 +228,7 @@ def write_tflite(
     float32_size_bytes: int | None = None,
     latency_runs: int = 20,
     static: bool = False,
+    io: str = "float",
 ) -> dict[str, Any]:
     """Convert the `tflite=True` endpoints, check them on both LiteRT APIs, then write atomically.
 
@@ -235,6 +245,8 @@ def write_tflite(
             fixed).
         static: the file must fit the static profile (`kseq.export.static_shapes`): checked on
             the flatbuffer before anything runs, and reported.
+        io: "int8" makes float inputs and outputs int8 (with `quantize="int8"`); the gate feeds
+            the file quantized inputs and compares its outputs read back as float.
 
     Returns:
         The report (also written next to the model).
@@ -254,7 +266,12 @@ def write_tflite(
             ep.name: [prepare_inputs(ep, b) for b in ep.calibration_batches()] for ep in eps
         }
     model = convert(
-        saved_model_dir, [ep.name for ep in eps], quantize, calibration, allow_custom_ops=custom_ops
+        saved_model_dir,
+        [ep.name for ep in eps],
+        quantize,
+        calibration,
+        allow_custom_ops=custom_ops,
+        io=io,
     )
     profile = None
     if static:
@@ -292,6 +309,7 @@ def write_tflite(
         "signatures": signatures,
         "parity": parity,
         "latency_ms_batch1": _latency_ms(interpreter, eps[0], latency_runs),
+        "io": io,
         "latency_batch_size": fixed_batch_size(eps[0]) or 1,
         "interpreter": "ai_edge_litert.interpreter."
         + ("InterpreterWithCustomOps (tensorflow-text ops)" if custom_ops else "Interpreter"),
@@ -308,6 +326,10 @@ def write_tflite(
             "dynamic_tensors": len(profile["dynamic_tensors"]),
             "subgraphs": profile["subgraphs"],
             "checked_ops": list(FORBIDDEN_OPS) + ["custom ops"],
+        }
+    if io == "int8":
+        report["io_quantization"] = {
+            ep.name: Int8Io(interpreter.get_signature_runner(ep.name)).describe() for ep in eps
         }
     if float32_size_bytes:
         report["float32_size_bytes"] = float32_size_bytes
@@ -362,9 +384,12 @@ def _gate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Figures on the Interpreter and on CompiledModel, the same batches and the same rule."""
     runner = interpreter.get_signature_runner(ep.name)
+    io = Int8Io(runner)  # int8 inputs/outputs: quantized in, read back as float
     runs, compiled_runs, sizes, result = [], [], [], {}
     for i, batch in enumerate(gate_batches(ep)):
-        got = _run(runner, ep, batch)
+        file_batch = io.encode(batch)
+        raw = _run(runner, ep, file_batch)
+        got = io.decode(raw)
         reference = ep.reference(batch)
         runs.append(
             compare_outputs(ep.name, reference, got, exact=ep.exact, atol=atol, artifact="TFLite")
@@ -374,7 +399,7 @@ def _gate(
             result["metric"] = run_metric(metric, reference, got)
         if compiled is None:
             continue
-        got_compiled = _run_compiled(compiled, ep, batch, got)
+        got_compiled = io.decode(_run_compiled(compiled, ep, file_batch, raw))
         artifact = "TFLite on CompiledModel"
         compiled_runs.append(
             compare_outputs(
@@ -408,22 +433,23 @@ def _median_ms(call: Any, runs: int) -> float:
     return statistics.median(times)
 
 
-def _first_row(ep: Endpoint) -> dict[str, np.ndarray]:
-    """One held-out row, or the first N of a file traced at batch size N."""
+def _first_row(interpreter: Any, ep: Endpoint) -> dict[str, np.ndarray]:
+    """One held-out row (the first N for a file traced at batch size N), as the file takes it."""
     rows = fixed_batch_size(ep) or 1
-    return {k: v[:rows] for k, v in repeat_rows(prepare_inputs(ep, ep.samples), rows).items()}
+    row = {k: v[:rows] for k, v in repeat_rows(prepare_inputs(ep, ep.samples), rows).items()}
+    return Int8Io(interpreter.get_signature_runner(ep.name)).encode(row)
 
 
 def _latency_ms(interpreter: Any, ep: Endpoint, runs: int) -> float:
     """Batch-1 latency on the Interpreter, on a real held-out row."""
-    runner, row = interpreter.get_signature_runner(ep.name), _first_row(ep)
+    runner, row = interpreter.get_signature_runner(ep.name), _first_row(interpreter, ep)
     return _median_ms(lambda: runner(**row), runs)
 
 
 def _latency_ms_compiled(compiled: Any, interpreter: Any, ep: Endpoint, runs: int) -> float:
     """The same on CompiledModel; each call resizes and makes its buffers, as an app whose
     batch shape changes between calls would."""
-    row = _first_row(ep)
+    row = _first_row(interpreter, ep)
     like = interpreter.get_signature_runner(ep.name)(**row)  # the file's own output dtypes
     return _median_ms(lambda: _run_compiled(compiled, ep, row, like), runs)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.static_ops import position_one_hot
 from kseq.layers.transformer import get_activation
 
@@ -251,7 +252,7 @@ class MaskedLMTransform(keras.layers.Layer):
             name="dense",
         )
         self.dense.build((None, None, hidden))
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
         self.layer_norm.build((None, None, hidden))

@@ -30,7 +30,7 @@ def masked_softmax(scores, mask, axis: int = -1):
     floor = ops.min(scores, axis=axis, keepdims=True)
     # The row's maximum is now a real score's, so a real position's weight is at least 1/S.
     weights = ops.softmax(ops.where(mask, scores, floor), axis=axis)
-    weights = ops.where(mask, weights, ops.zeros_like(weights))
+    weights = ops.where(mask, weights, 0.0)  # a constant in the weights' own int8 range
     total = ops.sum(weights, axis=axis, keepdims=True)  # > 0 unless nothing is real
     return weights / ops.where(total > 0, total, ops.ones_like(total))
 

@@ -22,6 +22,7 @@ import math
 import keras
 from keras import initializers, ops
 
+from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.masked_softmax import MaskedMultiHeadAttention
 
 __all__ = [
@@ -146,7 +147,7 @@ class _TransformerBlock(keras.layers.Layer):
         )
 
     def _layer_norm(self, name, shape):
-        norm = keras.layers.LayerNormalization(
+        norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
         )
         norm.build(shape)

@@ -17,6 +17,18 @@ MAX_SOURCE_BATCHES = 32  # generate runs its whole decoding loop on each
 MAX_STEP_BATCHES = 64  # decode_step batches, spread over every position of every batch
 
 
+def _spanning_source(sources: list[list[int]], length: int) -> list[int]:
+    """The batch's sources end to end, repeated to `length` tokens.
+
+    A static file's recurrent encoder is unrolled, so every time step has int8 scales of its
+    own; a step no calibration source reaches gets a zero range, and XNNPACK refuses the file
+    (measured: the date model, whose sources end by 40 tokens, at widths 60 and 80). One row per
+    batch that fills the width gives every step real values.
+    """
+    tokens = [token for source in sources for token in source]
+    return (tokens * (length // len(tokens) + 1))[:length]
+
+
 class Seq2SeqCalibration:
     """Lazily made calibration batches; `sources` and `steps` go to `Endpoint.calibration`.
 
@@ -27,8 +39,9 @@ class Seq2SeqCalibration:
         graph: the family's `Seq2SeqGraph` (encode / initial_state / step).
         source_ids, target_ids: id lists of training pairs (no bos/eos in them).
         max_source_length: sources are cut to it, as the model was trained.
-        source_length: pad every source batch to this width (a static export's); default the
-            longest calibration source.
+        source_length: pad every source batch to this width (a static export's; the last row
+            of each batch then spans it, see `_spanning_source`); default the longest
+            calibration source.
         max_target_length: targets are cut to it (a static export's decoder length).
     """
 
@@ -60,10 +73,10 @@ class Seq2SeqCalibration:
         target_length = max(len(t) for _, t in self.pairs)
         for start in range(0, len(self.pairs) - size + 1, size):
             chunk = self.pairs[start : start + size]
-            yield (
-                pad_ids([s for s, _ in chunk], source_length),
-                pad_ids([t for _, t in chunk], target_length),
-            )
+            sources = [s for s, _ in chunk]
+            if self.source_length:
+                sources[-1] = _spanning_source(sources, source_length)
+            yield pad_ids(sources, source_length), pad_ids([t for _, t in chunk], target_length)
 
     def sources(self) -> list[dict[str, np.ndarray]]:
         """`{"source_ids": (B, S)}` batches (made once)."""

@@ -83,11 +83,13 @@ def test_greedy_int8_transformer_file_keeps_attention(tmp_path):
     assert_int8_keeps_attention(kseq.export(run_dir, format="tflite", quantize="int8"))
 
 
-def test_static_int8_file_of_a_beam_spec_exports(beam_run):
-    """A static file has no `generate` (the app runs the loop), so a beam spec may have one."""
-    report = kseq.export(
-        beam_run, format="tflite", quantize="int8", static=StaticShape(sequence_length=24)
-    )
+def test_static_int8_file_of_a_beam_spec_exports_at_full_length(beam_run):
+    """A static file has no `generate` (the app runs the loop), so a beam spec may have one. At
+    the spec's full 80 tokens the unrolled encoder's late steps are reached by no date: without
+    a calibration row spanning the width their int8 ranges were zero and XNNPACK refused the
+    file."""
+    report = kseq.export(beam_run, format="tflite", quantize="int8", static=StaticShape())
+    assert report["signatures"]["encode"]["inputs"]["source_ids"]["shape"] == [1, 80]
     assert Path(report["path"]).name == "model_static_int8.tflite"
     assert set(report["parity"]) == {"encode", "decode_step"}
     step = report["parity"]["decode_step"]["outputs"]
@@ -141,3 +143,20 @@ def test_decode_step_calibration_keeps_an_even_spread_of_positions(beam_run, mon
     assert len(steps) == 5
     assert steps[0]["token_ids"].tolist() == [2] * len(steps[0]["token_ids"])  # bos first
     assert calibration.steps() is steps  # made once
+
+
+def test_static_calibration_spans_the_fixed_width():
+    pairs_source = [[5, 6], [7], [8, 9, 10]] * 2
+    calibration = Seq2SeqCalibration(
+        graph=None,
+        source_ids=pairs_source,
+        target_ids=[[4]] * 6,
+        max_source_length=8,
+        source_length=8,
+    )
+    (batch,) = list(calibration._batches())  # six pairs: one batch of six
+    sources, _ = batch
+    assert sources.shape == (6, 8)
+    assert sources[0].tolist() == [5, 6, 0, 0, 0, 0, 0, 0]  # rows as they are, padded
+    # the last row: the batch's sources end to end, repeated to the width
+    assert sources[-1].tolist() == [5, 6, 7, 8, 9, 10, 5, 6]

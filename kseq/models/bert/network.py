@@ -32,6 +32,7 @@ from kseq.layers.bert_heads import (
     ReversibleEmbedding,
     SpanLogits,
 )
+from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -125,9 +126,7 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
         config.max_sequence_length, initializer=init(), name="position_embedding"
     )(tokens)  # (B, S, H)
     x = keras.layers.Add(name="embeddings_add")([tokens, segments, positions])
-    x = keras.layers.LayerNormalization(
-        epsilon=config.layer_norm_epsilon, name="embeddings_layer_norm"
-    )(x)
+    x = LayerNormalization(epsilon=config.layer_norm_epsilon, name="embeddings_layer_norm")(x)
     x = keras.layers.Dropout(config.dropout, name="embeddings_dropout")(x)
     for index in range(config.num_layers):
         x = TransformerEncoderLayer(
@@ -142,9 +141,7 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
             name=f"transformer_layer_{index}",
         )(x, padding_mask=inputs["padding_mask"])  # (B, S, H)
     if config.norm_first:  # pre-LN stacks end with a LayerNorm
-        x = keras.layers.LayerNormalization(
-            epsilon=config.layer_norm_epsilon, name="final_layer_norm"
-        )(x)
+        x = LayerNormalization(epsilon=config.layer_norm_epsilon, name="final_layer_norm")(x)
     pooled_output = None
     if pooled:
         pooled_output = FirstTokenPooler(

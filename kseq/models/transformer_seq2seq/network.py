@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 from kseq.layers.transformer_seq2seq import PositionTable, TokenEmbedding
 
@@ -123,4 +124,4 @@ def build_transformer_seq2seq(
 
 
 def _layer_norm(spec, name):
-    return keras.layers.LayerNormalization(epsilon=spec.layer_norm_epsilon, name=name)
+    return LayerNormalization(epsilon=spec.layer_norm_epsilon, name=name)
