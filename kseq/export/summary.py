@@ -26,7 +26,8 @@ def format_report(report: dict[str, Any]) -> str:
     kind = report.get("format", "?")
     head = f"{kind}"
     if "quantize" in report:
-        head += f" ({report['quantize']})"
+        io = ", int8 inputs/outputs" if report.get("io") == "int8" else ""
+        head += f" ({report['quantize']}{io})"
     head += f": {_size(int(report.get('size_bytes', 0)))}"
     if "size_ratio_vs_float32" in report:
         head += f" = {report['size_ratio_vs_float32']:.0%} of fp32"
