@@ -86,6 +86,30 @@ def repeat_rows(rows: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray
     return {k: np.concatenate([v] * times) for k, v in rows.items()}
 
 
+GATE_CHUNK_ROWS = 256  # rows per call when the gate runs a large sample batch
+
+
+def in_chunks(
+    run: Callable[[dict[str, np.ndarray]], Mapping[str, Any]],
+    batch: Mapping[str, np.ndarray],
+    rows: int = GATE_CHUNK_ROWS,
+) -> dict[str, np.ndarray]:
+    """`run(batch)`, called on at most `rows` rows at a time, outputs joined along the batch.
+
+    The gate's sample batch is every held-out row (all of them feed the task metric); run at
+    once, a decoder's Keras reference and the file each hold the whole batch's activations, so
+    memory grew with the held-out set. In chunks it is bounded by `rows`.
+    """
+    n = len(next(iter(batch.values())))
+    if n <= rows:
+        return dict(run(dict(batch)))
+    parts = [run({k: v[i : i + rows] for k, v in batch.items()}) for i in range(0, n, rows)]
+    parts = [{k: np.asarray(v) for k, v in part.items()} for part in parts]
+    if any({p[k].shape[1:] for p in parts} != {parts[0][k].shape[1:]} for k in parts[0]):
+        return dict(run(dict(batch)))  # outputs sized by their chunk (e.g. in-graph tokenizing)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def gate_batches(ep: Endpoint) -> list[dict[str, np.ndarray]]:
     """The full sample batch and a batch of another size (first row, or the row repeated).
 

@@ -24,6 +24,7 @@ from kseq.export.parity import (
     check_endpoints,
     compare_outputs,
     gate_batches,
+    in_chunks,
     merge_parity,
 )
 
@@ -103,11 +104,19 @@ def _keyword_fn(ep: Endpoint):
 
 def _gate(ep: Endpoint, signature: Any, atol: float) -> dict[str, Any]:
     runs, sizes = [], []
-    for batch in gate_batches(ep):
+
+    def run(batch):
         got = signature(**{k: tf.constant(v) for k, v in batch.items()})
-        got = {k: v.numpy() for k, v in got.items()}
+        return {k: v.numpy() for k, v in got.items()}
+
+    for batch in gate_batches(ep):
         figures = compare_outputs(
-            ep.name, ep.reference(batch), got, exact=ep.exact, atol=atol, artifact="SavedModel"
+            ep.name,
+            in_chunks(ep.reference, batch),
+            in_chunks(run, batch),
+            exact=ep.exact,
+            atol=atol,
+            artifact="SavedModel",
         )
         runs.append(figures)
         sizes.append(int(next(iter(batch.values())).shape[0]))

@@ -42,6 +42,7 @@ from kseq.export.parity import (
     compare_outputs,
     fixed_batch_size,
     gate_batches,
+    in_chunks,
     merge_parity,
     prepare_inputs,
     repeat_rows,
@@ -388,9 +389,9 @@ def _gate(
     runs, compiled_runs, sizes, result = [], [], [], {}
     for i, batch in enumerate(gate_batches(ep)):
         file_batch = io.encode(batch)
-        raw = _run(runner, ep, file_batch)
+        raw = in_chunks(lambda b: _run(runner, ep, b), file_batch)
         got = io.decode(raw)
-        reference = ep.reference(batch)
+        reference = in_chunks(ep.reference, batch)
         runs.append(
             compare_outputs(ep.name, reference, got, exact=ep.exact, atol=atol, artifact="TFLite")
         )
@@ -399,7 +400,11 @@ def _gate(
             result["metric"] = run_metric(metric, reference, got)
         if compiled is None:
             continue
-        got_compiled = io.decode(_run_compiled(compiled, ep, file_batch, raw))
+        got_compiled = io.decode(
+            in_chunks(
+                lambda b, raw=raw: _run_compiled(compiled, ep, b, _shaped_like(raw, b)), file_batch
+            )
+        )
         artifact = "TFLite on CompiledModel"
         compiled_runs.append(
             compare_outputs(
@@ -419,6 +424,12 @@ def _gate(
     parity = {"batch_sizes": sizes, "outputs": merge_parity(runs), **result}
     compiled_parity = {"batch_sizes": sizes, "outputs": merge_parity(compiled_runs)}
     return parity, compiled_parity
+
+
+def _shaped_like(outputs: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray]) -> dict:
+    """Arrays with `outputs`' dtypes and row shapes, at `batch`'s number of rows."""
+    rows = len(next(iter(batch.values())))
+    return {k: np.zeros((rows, *np.shape(v)[1:]), np.asarray(v).dtype) for k, v in outputs.items()}
 
 
 def _median_ms(call: Any, runs: int) -> float:

@@ -23,6 +23,16 @@ from kseq.layers.masked_softmax import masked_softmax
 _LUONG_SCORES = ("dot", "general", "concat")
 
 
+def _trained_masked_softmax(scores, mask, axis=-1):
+    """The training form: a large negative score at padding (not int8-safe; inference and
+    exports use `masked_softmax`), then exact zeros there and for a fully padded row."""
+    mask = ops.cast(mask, "bool")
+    # -1e9 overflows float16 to -inf; -inf - (-inf) in the softmax would give NaN.
+    large_negative = -3e4 if keras.backend.standardize_dtype(scores.dtype) == "float16" else -1e9
+    weights = ops.softmax(ops.where(mask, scores, large_negative), axis=axis)
+    return ops.where(mask, weights, ops.zeros_like(weights))
+
+
 class _SourceAttention(keras.layers.Layer):
     """Shared masking, softmax and context of the attention layers here.
 
@@ -47,7 +57,7 @@ class _SourceAttention(keras.layers.Layer):
                 "query and values) before `precompute_keys` can be used."
             )
 
-    def call(self, query, values, values_mask=None, keys=None):
+    def call(self, query, values, values_mask=None, keys=None, training=None):
         single_step = len(query.shape) == 2
         if single_step:
             query = ops.expand_dims(query, 1)  # (B, 1, U)
@@ -56,7 +66,10 @@ class _SourceAttention(keras.layers.Layer):
         scores = self._scores(query, keys)  # (B, T, S)
         if values_mask is not None:
             mask = ops.expand_dims(values_mask, 1)  # (B, 1, S)
-            weights = masked_softmax(scores, mask, axis=-1)  # (B, T, S)
+            # The same values both ways; training keeps the form models always trained with, so
+            # a rounding order alone does not send training down another path.
+            masked = _trained_masked_softmax if training else masked_softmax
+            weights = masked(scores, mask, axis=-1)  # (B, T, S)
         else:
             weights = ops.softmax(scores, axis=-1)  # (B, T, S)
         context = ops.matmul(weights, ops.cast(values, weights.dtype))  # (B, T, H)

@@ -3,7 +3,8 @@
 Keras computes `x * inv + (-mean * inv + beta)`; the converter keeps that NEG in float, so every
 LayerNorm of an int8 BERT or Transformer left a float island (DEQUANTIZE, NEG, QUANTIZE) that an
 all-int8 accelerator cannot run. `(x - mean) * inv + beta` is the same value with int8 kernels
-only (SUB, MUL, ADD, RSQRT, MEAN, SQUARED_DIFFERENCE).
+only (SUB, MUL, ADD, RSQRT, MEAN, SQUARED_DIFFERENCE). In training Keras's own form runs, so a
+model trains exactly as with Keras's layer.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ class LayerNormalization(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` (same arguments, weights and float values) whose graph
     has no NEG. `rms_scaling=True` is Keras's own computation (it has no NEG either)."""
 
-    def call(self, inputs):
-        if self.rms_scaling:
+    def call(self, inputs, training=None):
+        if self.rms_scaling or training:  # in training, exactly Keras's rounding (see above)
             return super().call(inputs)
         # At least float32 for the statistics, as Keras does in mixed precision.
         dtype = keras.backend.result_type(inputs.dtype, "float32")

@@ -86,3 +86,15 @@ def test_int8_file_keeps_layer_norm_in_int8():
             np.testing.assert_allclose(got, np.asarray(layer(x)), atol=0.1)
     assert floats[LayerNormalization] == set()
     assert "NEG" in floats[keras.layers.LayerNormalization]  # what this layer avoids
+
+
+def test_training_runs_exactly_keras_computation():
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(4, 8)) * 3).astype("float32")
+    ours, reference = LayerNormalization(), keras.layers.LayerNormalization()
+    for layer in (ours, reference):
+        layer.build(x.shape)
+        layer.set_weights([np.linspace(0.5, 1.5, 8, dtype="float32"), np.full(8, 0.1, "float32")])
+    np.testing.assert_array_equal(
+        np.asarray(ours(x, training=True)), np.asarray(reference(x, training=True))
+    )

@@ -139,3 +139,31 @@ def test_attention_weights_survive_int8(softmax, survives):
     got = run_tflite(flatbuffer, inputs, "weights")["weights"]
     want = np.asarray(weights_fn(**inputs)["weights"])
     assert (cosine(got, want) > 0.99) == survives, cosine(got, want)
+
+
+def test_training_runs_exactly_keras_computation():
+    """In training the layer is Keras's, to the bit, so models train as they did."""
+    reference, ours, query, value = paired_attentions()
+    mask = np.random.default_rng(4).random((3, 5, 7)) > 0.5
+    mask[:, :, 0] = True
+    np.testing.assert_array_equal(
+        np.asarray(ours(query, value, attention_mask=mask, training=True)),
+        np.asarray(reference(query, value, attention_mask=mask, training=True)),
+    )
+
+
+def test_source_attention_trains_with_its_old_form_and_infers_int8_safe():
+    """Training keeps the large-constant form bit for bit; inference gives the same weights."""
+    keras.utils.set_random_seed(1)
+    attention = BahdanauAttention(6)
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(2, 5, 4)).astype("float32")
+    query = rng.normal(size=(2, 3)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    _, trained = attention(query, values, mask, training=True)
+    _, inferred = attention(query, values, mask)
+    scores = attention._scores(ops.expand_dims(query, 1), attention.precompute_keys(values))
+    old_form = large_constant_masked_softmax(scores, ops.expand_dims(mask, 1))[:, 0]
+    np.testing.assert_array_equal(np.asarray(trained), np.asarray(old_form))
+    np.testing.assert_allclose(np.asarray(inferred), np.asarray(trained), atol=1e-6)
+    assert np.all(np.asarray(inferred)[1, 2:] == 0)
