@@ -159,6 +159,10 @@ def export(
             "--io int8 needs --format tflite --quantize int8 (full-integer kernels); "
             f"received --format {format} --quantize {quantize}"
         )
+    if io == "int8" and static is None and family.int8_io_needs_static:
+        raise KseqError(
+            f"--io int8 needs --static for {spec.model.type}: {family.int8_io_needs_static}"
+        )
     data = family.load_data(spec, run_dir=run_dir)
     _require_spec_matches_model(family, spec, data, model, run_dir)
     options = {}

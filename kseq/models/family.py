@@ -65,6 +65,9 @@ class Family:
     # family fixes (the batch is always fixed); a length given for another family is an error.
     static_lengths: tuple[str, ...] = ()
 
+    # Why `--io int8` needs `--static` for this family, or None when it does not.
+    int8_io_needs_static: str | None = None
+
     def endpoints(self, model, spec, data: PreparedData, part: str, static=None) -> list:
         """Serving signatures (kseq.export.Endpoint) of one part of the model.
 

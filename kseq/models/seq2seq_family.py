@@ -382,6 +382,11 @@ class Seq2SeqFamily(Family):
         return ["full"]
 
     static_lengths = ("sequence_length", "target_length")
+    int8_io_needs_static = (
+        "with int8 outputs, LiteRT's CompiledModel fails once a call has fewer rows than an "
+        "earlier one (measured: 'Custom allocation is too small' on encode's int8 source_mask); "
+        "a static file never changes shape"
+    )
 
     def endpoints(self, model, spec, data, part, static=None):
         from kseq.models.seq2seq_export import seq2seq_endpoints

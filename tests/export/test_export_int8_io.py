@@ -14,6 +14,7 @@ from helpers import FAST, SPECS, run_cli
 import kseq
 from kseq.errors import KseqError
 from kseq.export.int8_io import Int8Io
+from kseq.export.static_shapes import StaticShape
 from kseq.export.summary import format_report
 
 
@@ -124,3 +125,31 @@ def test_int8_io_without_int8_kernels_is_a_user_error(ae_run, args, message):
     assert "Traceback" not in result.stderr
     with pytest.raises(KseqError, match="--io: expected one of float, int8"):
         kseq.export(ae_run, format="tflite", quantize="int8", io="int16")
+
+
+def test_seq2seq_int8_io_needs_a_static_file(tmp_path):
+    """CompiledModel cannot shrink an int8 output's batch (measured), so a dynamic seq2seq file
+    with int8 I/O is refused; the static file passes the gate on both APIs."""
+    run_dir = kseq.train(
+        SPECS / "rnn_seq2seq_bahdanau.yaml",
+        output=tmp_path / "run",
+        overrides=[
+            "train.epochs=1",
+            "train.steps_per_epoch=6",
+            "train.batch_size=16",
+            "data.synthetic.train_size=300",
+            "data.synthetic.validation_size=12",
+            "export.parity_samples=6",
+            "export.calibration_samples=32",
+        ],
+    )
+    result = run_cli("export", str(run_dir), "--quantize", "int8", "--io", "int8")
+    assert result.returncode == 2 and "--io int8 needs --static" in result.stderr
+    report = kseq.export(
+        run_dir, format="tflite", quantize="int8", io="int8", static=StaticShape(sequence_length=24)
+    )
+    inputs = report["signatures"]["decode_step"]["inputs"]
+    assert inputs["state_h_0"]["dtype"] == "int8" and inputs["token_ids"]["dtype"] == "int32"
+    assert set(report["parity_compiled_model"]) == {"encode", "decode_step"}
+    logits = report["parity"]["decode_step"]["outputs"]["logits"]
+    assert logits["cosine_similarity"] >= 0.99  # read back from int8

@@ -120,8 +120,9 @@ def measure(spec_path: Path, workdir: Path) -> list[dict]:
 
 
 def cell(row: dict) -> str:
-    if not row["exported"]:
-        return f"refused: {row['error']}"
+    if not row["exported"]:  # "--quantize int8: <the reason>: <the measurement>"
+        parts = row["error"].split(": ")
+        return f"refused: {parts[1] if len(parts) > 1 else parts[0]}"
     text = f"ok, {row['size_kib']:,.0f} KiB"
     text += "" if row["both_apis"] else ", Interpreter only"
     if "float_fed_ops" in row:
