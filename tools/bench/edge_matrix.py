@@ -120,9 +120,11 @@ def measure(spec_path: Path, workdir: Path) -> list[dict]:
 
 
 def cell(row: dict) -> str:
-    if not row["exported"]:  # "--quantize int8: <the reason>: <the measurement>"
-        parts = row["error"].split(": ")
-        return f"refused: {parts[1] if len(parts) > 1 else parts[0]}"
+    if not row["exported"]:  # "--flag: <the reason>: <the measurement>", or a gate failure
+        error = row["error"]
+        if error.startswith("--"):
+            return f"refused: {error.split(': ')[1]}"
+        return f"failed: {error}"
     text = f"ok, {row['size_kib']:,.0f} KiB"
     text += "" if row["both_apis"] else ", Interpreter only"
     if "float_fed_ops" in row:
