@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kseq.data.files import read_bytes
+from kseq.data.shards import format_name, gunzip, is_gzip
 from kseq.errors import KseqError
 
 TSV_SUFFIXES = (".tsv", ".txt")
@@ -113,6 +114,32 @@ def _parse_jsonl(line: str) -> tuple[str, str]:
     return out[0], out[1]
 
 
+def line_parser(fmt: str):
+    """The parser of one decoded line of format `fmt` ("tsv" or "jsonl")."""
+    if fmt not in ("tsv", "jsonl"):
+        raise KseqError(f"format must be 'tsv' or 'jsonl'; Received: format={fmt!r}")
+    return _parse_tsv if fmt == "tsv" else _parse_jsonl
+
+
+def check_line(raw: bytes, parse) -> tuple[str, str]:
+    """(source, target) of one raw line (without its newline); ValueError naming what is wrong."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = f"byte 0x{raw[e.start]:02x} at byte {e.start + 1}"
+        raise ValueError(f"invalid UTF-8 ({bad})") from None
+    if not line.strip():
+        raise ValueError("blank line")
+    source, target = parse(line)
+    if not source.strip():
+        raise ValueError("empty source")
+    if not target.strip():
+        raise ValueError("empty target")
+    return source, target
+
+
 def read_parallel(
     path: str | Path,
     on_error: str = "fail",
@@ -138,15 +165,15 @@ def read_parallel(
     if on_error not in ON_ERROR:
         raise KseqError(f"on_error must be one of {', '.join(ON_ERROR)}; Received: {on_error!r}")
     path = Path(path)
-    fmt = format if format is not None else detect_format(path)
-    if fmt not in ("tsv", "jsonl"):
-        raise KseqError(f"format must be 'tsv' or 'jsonl'; Received: format={fmt!r}")
-    parse = _parse_tsv if fmt == "tsv" else _parse_jsonl
+    fmt = format if format is not None else detect_format(format_name(path))
+    parse = line_parser(fmt)
     data = read_bytes(
         path,
         missing=f"parallel data file not found: {path}",
         directory=f"parallel data path is a directory, not a file: {path}",
     )
+    if is_gzip(path):
+        data = gunzip(data, path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not data.strip():
@@ -157,22 +184,8 @@ def read_parallel(
         lines.pop()  # the newline ending the last line does not start another one
     result = ParallelData(pairs=[], path=str(path))
     for lineno, raw in enumerate(lines, 1):
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
         try:
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(
-                    f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1})"
-                ) from None
-            if not line.strip():
-                raise ValueError("blank line")
-            source, target = parse(line)
-            if not source.strip():
-                raise ValueError("empty source")
-            if not target.strip():
-                raise ValueError("empty target")
+            source, target = check_line(raw, parse)
         except ValueError as e:
             message = f"{path}:{lineno}: {e}"
             if on_error == "fail":

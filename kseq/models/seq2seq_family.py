@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kseq.data.shards import data_files, is_gzip, total_size
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
@@ -59,13 +60,11 @@ def _read_pairs(spec, data_file):
 
     def read(path):
         result = read_parallel(path, data.on_error)
-        if result.skipped:
-            print(
-                f"kseq: skipped {result.skipped} bad line(s) in {path}: {result.messages[0]}"
-                + (" …" if result.skipped > 1 else ""),
-                file=sys.stderr,
-            )
+        _print_skipped(path, result.skipped, result.messages)
         return result.pairs
+
+    def read_all(value):
+        return [pair for path in data_files(value) for pair in read(path)]
 
     if data_file is not None:
         pairs = read(data_file)
@@ -75,9 +74,9 @@ def _read_pairs(spec, data_file):
 
         synthetic = data.synthetic
         return date_splits(synthetic.train_size, synthetic.validation_size, synthetic.seed)
-    train = read(data.train)
+    train = read_all(data.train)
     if data.validation is not None:
-        return train, read(data.validation)
+        return train, read_all(data.validation)
     order = np.random.default_rng(spec.train.seed).permutation(len(train))
     held = max(1, int(round(len(train) * data.validation_split)))
     if held >= len(train):
@@ -85,6 +84,35 @@ def _read_pairs(spec, data_file):
             f"{data.train}: too few pairs ({len(train)}) to hold out a validation split"
         )
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
+
+
+# Training data streams (instead of being read into memory) above this size when the spec
+# leaves `data.streaming` unset: 64 MiB of text is about 2M short pairs, 2-3 GB held in memory.
+STREAM_ABOVE_BYTES = 64 << 20
+# Held-out pairs a streamed run decodes for its metrics and export gate (a validation set can
+# be as big as the training data; the loss still runs over all of it).
+STREAM_DECODED_PAIRS = 10_000
+
+
+def streams(data) -> bool:
+    """Whether the spec's training pairs are streamed (`kseq.data.streaming`)."""
+    if data.train is None or data.streaming is False:
+        return False
+    if data.streaming:
+        return True
+    if data.validation is None:
+        return False  # a split is made in memory
+    files = data_files(data.train)
+    return len(files) > 1 or any(map(is_gzip, files)) or total_size(files) > STREAM_ABOVE_BYTES
+
+
+def _print_skipped(path, skipped: int, messages: list[str]) -> None:
+    if skipped:
+        print(
+            f"kseq: skipped {skipped} bad line(s) in {path}: {messages[0]}"
+            + (" …" if skipped > 1 else ""),
+            file=sys.stderr,
+        )
 
 
 def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
@@ -109,6 +137,37 @@ def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
             + (f", or use a finer kind ({', '.join(finer)})" if finer else ""),
             file=sys.stderr,
         )
+
+
+def encode_pairs(data, tokenizers, pairs, warn_unknown=False):
+    """Text pairs -> (kept id pairs, length-policy counts), as training sees them."""
+    from kseq.data.parallel import apply_length_policy
+
+    sources = tokenizers.source.encode([s for s, _ in pairs])
+    targets = tokenizers.target.encode([t for _, t in pairs])
+    if warn_unknown:
+        _warn_about_unknown_tokens(data.sides(), tokenizers, sources, targets)
+    kept, counts = apply_length_policy(
+        list(zip(sources, targets, strict=True)),
+        data.max_source_length,
+        data.max_target_length,
+        data.length_policy,
+    )
+    kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
+    return kept, counts
+
+
+def held_out_samples(validation_ids) -> dict:
+    """`generate` is gated on every held-out source, mixed lengths in one padded batch as apps
+    send them; the other signatures on the first `export.parity_samples` rows."""
+    return {"source_ids": pad_ids([s for s, _ in validation_ids])}
+
+
+def calibration_pairs(spec, train_ids) -> dict:
+    """int8 calibration: training pairs spread over the file (files are often sorted)."""
+    count = min(len(train_ids), spec.export.calibration_samples)
+    spread = [train_ids[i] for i in np.linspace(0, len(train_ids) - 1, count).astype(int)]
+    return {"source_ids": [s for s, _ in spread], "target_ids": [t for _, t in spread]}
 
 
 class Seq2SeqFamily(Family):
@@ -163,28 +222,20 @@ class Seq2SeqFamily(Family):
 
     # ---- data ----------------------------------------------------------------------------------
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
-        from kseq.data.parallel import apply_length_policy
         from kseq.data.pipeline import make_dataset
 
         data = spec.data
+        if data_file is None and streams(data):
+            from kseq.models.seq2seq_stream import load_stream
+
+            return load_stream(self, spec, run_dir)
         train_pairs, validation_pairs = _read_pairs(spec, data_file)
         tokenizers = (
             self.load_tokenizers(run_dir) if run_dir else self.fit_tokenizers(spec, train_pairs)
         )
 
         def encode(pairs, warn_unknown=False):
-            sources = tokenizers.source.encode([s for s, _ in pairs])
-            targets = tokenizers.target.encode([t for _, t in pairs])
-            if warn_unknown:
-                _warn_about_unknown_tokens(data.sides(), tokenizers, sources, targets)
-            kept, counts = apply_length_policy(
-                list(zip(sources, targets, strict=True)),
-                data.max_source_length,
-                data.max_target_length,
-                data.length_policy,
-            )
-            kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
-            return kept, counts
+            return encode_pairs(data, tokenizers, pairs, warn_unknown)
 
         train_ids, train_counts = encode(train_pairs, warn_unknown=run_dir is None)
         validation_ids, validation_counts = encode(validation_pairs)
@@ -208,20 +259,11 @@ class Seq2SeqFamily(Family):
                 bucketing=data.bucketing,
             )
 
-        # `generate` is gated on every held-out source, mixed lengths in one padded batch as apps
-        # send them; the other signatures on the first `export.parity_samples` rows.
-        held_out = [s for s, _ in validation_ids]
-        # int8 calibration: training pairs spread over the file (files are often sorted).
-        count = min(len(train_ids), spec.export.calibration_samples)
-        spread = [train_ids[i] for i in np.linspace(0, len(train_ids) - 1, count).astype(int)]
         return PreparedData(
             train=dataset(train_ids, True),
             validation=dataset(validation_ids, False),
-            samples={"source_ids": pad_ids(held_out)},
-            calibration={
-                "source_ids": [s for s, _ in spread],
-                "target_ids": [t for _, t in spread],
-            },
+            samples=held_out_samples(validation_ids),
+            calibration=calibration_pairs(spec, train_ids),
             info={
                 "tokenizers": tokenizers,
                 "validation_pairs": [

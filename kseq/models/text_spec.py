@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kseq.data.shards import format_name
 from kseq.spec.fields import option
+
+PAIR_SUFFIXES = (".tsv", ".txt", ".jsonl", ".json")
 
 
 @dataclass
@@ -49,9 +52,29 @@ class SyntheticTextSpec:
 class TextPairDataSpec:
     """Parallel text from TSV (source<TAB>target) or JSONL ({"source", "target"}) files."""
 
-    train: str | None = option(None, is_path=True, help="TSV or JSONL; null = built-in task")
-    validation: str | None = option(None, is_path=True, help="held-out pairs; null = split off")
+    train: str | list[str] | None = option(
+        None,
+        is_path=True,
+        help="TSV or JSONL (.gz too): a file, a glob or a list of them; null = built-in task",
+    )
+    validation: str | list[str] | None = option(
+        None, is_path=True, help="held-out pairs, same forms as train; null = split off"
+    )
     validation_split: float = option(0.05, above=0.0, below=1.0)
+    streaming: bool | None = option(
+        None,
+        help="read training data in a stream instead of into memory; null = stream several "
+        "files, gzip files, or more than 64 MiB, when data.validation is set",
+    )
+    shuffle_buffer: int = option(
+        100_000, min=1, max=10_000_000, help="pairs shuffled together (streaming)"
+    )
+    vocab_sample: int = option(
+        300_000,
+        min=1,
+        max=100_000_000,
+        help="training pairs the vocabulary is learned from (streaming)",
+    )
     synthetic: SyntheticTextSpec = option(SyntheticTextSpec())
     tokenizer: TokenizerSpec | None = option(
         None, help="both sides (shorthand); null = type char, shared"
@@ -89,8 +112,23 @@ class TextPairDataSpec:
             checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
         for key in ("train", "validation"):
             value = getattr(self, key)
-            if value and not value.endswith((".tsv", ".txt", ".jsonl", ".json")):
-                checker.fail(f"{path}.{key}", "unsupported file type", ".tsv or .jsonl", value)
+            if isinstance(value, list) and not value:
+                checker.fail(f"{path}.{key}", "must not be empty", "at least one path", "[]")
+            items = [value] if isinstance(value, str) else value or []
+            for index, item in enumerate(items):
+                if not format_name(item).endswith(PAIR_SUFFIXES):
+                    where = f"{path}.{key}" + ("" if isinstance(value, str) else f".{index}")
+                    checker.fail(
+                        where, "unsupported file type", ".tsv or .jsonl (optionally .gz)", item
+                    )
+        if self.streaming and not self.validation:
+            checker.fail(
+                f"{path}.validation",
+                "needed by streamed training data (data.streaming: true): a stream is not "
+                "split in memory",
+                "a held-out file, glob or list",
+                "null",
+            )
         per_side = [
             k for k in ("source_tokenizer", "target_tokenizer") if getattr(self, k) is not None
         ]

@@ -143,7 +143,21 @@ class Parser:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             if value is None:
                 return None
-            (inner,) = args  # specs use only `X | None` unions
+            if len(args) == 1:
+                return self.parse(args[0], value, path)
+            # `str | list[str]`: the value's own shape picks the form (no guessing between two
+            # scalars: such a union is not allowed).
+            lists = [a for a in args if typing.get_origin(a) is list]
+            scalars = [a for a in args if typing.get_origin(a) is not list]
+            if len(lists) > 1 or len(scalars) > 1:
+                raise TypeError(f"unsupported spec annotation {tp!r} at {path}")
+            inner = lists[0] if isinstance(value, list) and lists else scalars[0]
+            if not isinstance(value, list) and not scalars:
+                return self.fail(path, "wrong type", type_name(tp), _describe(value))
+            if isinstance(value, list) and not lists:
+                return self.fail(path, "wrong type", type_name(tp), _describe(value))
+            if inner is str and not isinstance(value, str):
+                return self.fail(path, "wrong type", type_name(tp), _describe(value))
             return self.parse(inner, value, path)
         if value is None:
             return self.fail(path, "must not be null", type_name(tp), "null")

@@ -59,29 +59,59 @@ def apply_overrides(source: Source, overrides: list[str]) -> None:
 
 
 def _resolve_paths(obj, path, source: Source, base_dir: Path, issues: list[SpecIssue]) -> None:
-    """Make `is_path` fields absolute (file paths: spec folder; --set paths: cwd) and check them."""
+    """Make `is_path` fields absolute (file paths: spec folder; --set paths: cwd) and check them.
+
+    A path field may hold a list of paths, and a path may be a glob pattern (`*`, `?`, `[...]`):
+    it stays a pattern, made absolute, and must match at least one file.
+    """
     if not dataclasses.is_dataclass(obj):
         return
     for spec_field in dataclasses.fields(obj):
         value = getattr(obj, spec_field.name)
         field_path = join(path, spec_field.name)
-        if spec_field.metadata.get("is_path") and isinstance(value, str):
+        if spec_field.metadata.get("is_path") and isinstance(value, str | list):
             from_cli = source.where(field_path)[0].startswith(OVERRIDE_FILE)
-            try:
-                resolved = (Path.cwd() if from_cli else base_dir) / Path(value).expanduser()
-                resolved = resolved.resolve()
-                exists = resolved.is_file()
-            except (ValueError, OSError) as error:  # a NUL byte, a name too long, ...
-                reason = getattr(error, "strerror", None) or str(error)
-                issues.append(source.issue(field_path, f"not a usable path ({reason})"))
-                continue
-            if not exists:
-                issues.append(
-                    source.issue(field_path, "file not found", "an existing file", str(resolved))
-                )
-            setattr(obj, spec_field.name, str(resolved))
+            base = Path.cwd() if from_cli else base_dir
+            if isinstance(value, str):
+                resolved = _resolve_path(value, field_path, source, base, issues)
+            else:
+                resolved = [
+                    _resolve_path(item, join(field_path, index), source, base, issues)
+                    for index, item in enumerate(value)
+                ]
+            setattr(obj, spec_field.name, resolved)
         else:
             _resolve_paths(value, field_path, source, base_dir, issues)
+
+
+def _resolve_path(
+    value: str, field_path: str, source: Source, base: Path, issues: list[SpecIssue]
+) -> str:
+    from kseq.data.shards import expand_pattern, is_pattern
+
+    try:
+        resolved = (base / Path(value).expanduser()).resolve()
+        if is_pattern(value):
+            matches = expand_pattern(str(resolved))
+            exists = bool(matches)
+        else:
+            exists = resolved.is_file()
+    except (ValueError, OSError) as error:  # a NUL byte, a name too long, ...
+        reason = getattr(error, "strerror", None) or str(error)
+        issues.append(source.issue(field_path, f"not a usable path ({reason})"))
+        return value
+    if not exists:
+        if is_pattern(value):
+            issues.append(
+                source.issue(
+                    field_path, "no file matches the pattern", "at least one file", str(resolved)
+                )
+            )
+        else:
+            issues.append(
+                source.issue(field_path, "file not found", "an existing file", str(resolved))
+            )
+    return str(resolved)
 
 
 def _parse(source: Source, base_dir: Path) -> Spec:

@@ -77,6 +77,22 @@ def _is_chief(config: dict) -> tuple[bool, str | None]:
     return False, f"{kind}-{index}"
 
 
+def worker_shard(spec) -> tuple[int, int]:
+    """(workers, this worker's index) among the tasks that read training data: (1, 0) unless
+    the spec trains on several workers. A chief counts as a worker, first, as TensorFlow's
+    multi-worker strategy has it."""
+    if spec.train.distribute.strategy != "multi_worker":
+        return 1, 0
+    config = _tf_config()
+    cluster = config["cluster"]
+    tasks = [("chief", i) for i in range(len(cluster.get("chief", [])))]
+    tasks += [("worker", i) for i in range(len(cluster.get("worker", [])))]
+    me = (config["task"]["type"], int(config["task"].get("index", 0)))
+    if me not in tasks:
+        raise KseqError(f"TF_CONFIG: task {me[0]}-{me[1]} is not in the cluster's chief/worker")
+    return len(tasks), tasks.index(me)
+
+
 def placement(spec) -> Placement:
     """Create the spec's strategy. Call it first: multi_worker must precede any TensorFlow op."""
     kind = spec.train.distribute.strategy
@@ -118,6 +134,9 @@ def shard_by_data(dataset, where: Placement):
         return dataset
     import tensorflow as tf
 
+    policy = dataset.options().experimental_distribute.auto_shard_policy
+    if policy != tf.data.experimental.AutoShardPolicy.AUTO:
+        return dataset  # sharded where it was made (a stream split by file)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
