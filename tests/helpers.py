@@ -55,3 +55,26 @@ def readme_app_loop():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     return namespace["greedy_decode"]
+
+
+# A TSV file with one line of each kind the readers reject, and their messages.
+BAD_TSV = (
+    b"good\tpair\n"  # 1
+    b"no tab here\n"  # 2
+    b"source only\t\n"  # 3
+    b"\ttarget only\n"  # 4
+    b"a\tb\tc\n"  # 5
+    b"bad \xff byte\tx\n"  # 6
+    b"\n"  # 7
+    b"   \t  \n"  # 8
+    b"fine\tagain\n"  # 9
+)
+BAD_TSV_MESSAGES = [
+    "2: no tab: expected 'source<TAB>target'",
+    "3: empty target",
+    "4: empty source",
+    "5: expected 2 tab-separated fields, found 3",
+    "6: invalid UTF-8 (byte 0xff at byte 5)",
+    "7: blank line",
+    "8: blank line",  # whitespace only, tab included
+]

@@ -72,7 +72,9 @@ def _strip_bom(lines: tf.Tensor, block_index: tf.Tensor) -> tf.Tensor:
     """A UTF-8 byte order mark opening a file is not part of its first line."""
     first = tf.logical_and(tf.equal(tf.range(tf.size(lines)), 0), tf.equal(block_index, 0))
     has_bom = tf.equal(tf.strings.substr(lines, 0, 3), _BOM)
-    return tf.where(first & has_bom, tf.strings.substr(lines, 3, -1), lines)
+    # substr past a string's end is an error: strip only strings that hold the mark.
+    stripped = tf.strings.substr(tf.where(has_bom, lines, _BOM), 3, -1)
+    return tf.where(first & has_bom, stripped, lines)
 
 
 def _parse_tsv_block(lines: tf.Tensor):
@@ -126,12 +128,9 @@ def _blocks(files: list[str], fmt: str) -> tf.data.Dataset:
     names = tf.data.Dataset.from_tensor_slices(
         (tf.constant(files, tf.string), tf.constant([is_gzip(f) for f in files], tf.bool))
     )
-    blocks = names.interleave(
-        _file_blocks,
-        cycle_length=min(len(files), CYCLE_LENGTH),
-        num_parallel_calls=min(len(files), CYCLE_LENGTH) if len(files) > 1 else None,
-        deterministic=True,
-    )
+    cycle = min(len(files), CYCLE_LENGTH)
+    parallel = {"num_parallel_calls": cycle, "deterministic": True} if cycle > 1 else {}
+    blocks = names.interleave(_file_blocks, cycle_length=cycle, **parallel)
     return blocks.map(
         lambda index, lines: parse(_strip_bom(lines, index)),
         num_parallel_calls=tf.data.AUTOTUNE,

@@ -108,7 +108,7 @@ class TextPairDataSpec:
             )
 
     def check(self, checker, path):
-        if self.validation and not self.train:
+        if self.validation is not None and self.train is None:
             checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
         for key in ("train", "validation"):
             value = getattr(self, key)
@@ -121,7 +121,7 @@ class TextPairDataSpec:
                     checker.fail(
                         where, "unsupported file type", ".tsv or .jsonl (optionally .gz)", item
                     )
-        if self.streaming and not self.validation:
+        if self.streaming and self.validation is None:
             checker.fail(
                 f"{path}.validation",
                 "needed by streamed training data (data.streaming: true): a stream is not "

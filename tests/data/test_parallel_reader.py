@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import BAD_TSV, BAD_TSV_MESSAGES
 
 from kseq.data.parallel import apply_length_policy, detect_format, read_parallel
 from kseq.errors import KseqError
@@ -40,28 +41,6 @@ def test_good_jsonl(tmp_path):
         read_parallel(_write(tmp_path / "d.json", path.read_bytes())).pairs
         == read_parallel(path).pairs
     )
-
-
-BAD_TSV = (
-    b"good\tpair\n"  # 1
-    b"no tab here\n"  # 2
-    b"source only\t\n"  # 3
-    b"\ttarget only\n"  # 4
-    b"a\tb\tc\n"  # 5
-    b"bad \xff byte\tx\n"  # 6
-    b"\n"  # 7
-    b"   \t  \n"  # 8
-    b"fine\tagain\n"  # 9
-)
-BAD_TSV_MESSAGES = [
-    "2: no tab: expected 'source<TAB>target'",
-    "3: empty target",
-    "4: empty source",
-    "5: expected 2 tab-separated fields, found 3",
-    "6: invalid UTF-8 (byte 0xff at byte 5)",
-    "7: blank line",
-    "8: blank line",  # whitespace only, tab included
-]
 
 
 def test_tsv_skip_counts_bad_lines_with_exact_messages(tmp_path):
