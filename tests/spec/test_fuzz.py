@@ -291,7 +291,8 @@ def near(value: object) -> st.SearchStrategy:
     if isinstance(value, bool):
         return st.sampled_from([not value, None, 0, 1, "true", [value]])
     if isinstance(value, int):
-        close = [value - 1, value + 1, 0, -value, value * 2, value * 1000, float(value), str(value)]
+        close = [value - 1, value + 1, 0, -value, value * 2, value * 1000, str(value)]
+        close += [float(value)] if abs(value) < 1e308 else []  # a big int has no float
         return st.one_of(st.sampled_from(close), st.sampled_from(BOUNDARY_INTS + BIG_INTS))
     if isinstance(value, float):
         close = [0.0, -value, value * 10, value / 10, 1.0, str(value), math.nan]
