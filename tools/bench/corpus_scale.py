@@ -146,9 +146,7 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:  # the rest is the child's own command line
         kind, *rest = sys.argv[2:]
         result = (
-            child_train(Path(rest[0]), rest[1] == "stream")
-            if kind == "train"
-            else child_cli(rest)
+            child_train(Path(rest[0]), rest[1] == "stream") if kind == "train" else child_cli(rest)
         )
         print(json.dumps(result))
         return
