@@ -105,3 +105,21 @@ def test_streamed_load_data_reports_and_counts_like_the_in_memory_path(tmp_path,
     assert data.info["validation_pairs"] == reference.info["validation_pairs"]
     assert (data.samples["source_ids"] == reference.samples["source_ids"]).all()
     assert data.info["streamed"]["train_files"] == 3
+
+
+def test_cli_trains_on_gzip_shards_and_a_bad_line_fails_with_exit_2(tmp_path):
+    from helpers import FAST, run_cli
+
+    _shards(tmp_path)
+    _spec(tmp_path)  # writes spec.yaml
+    spec = str(tmp_path / "spec.yaml")
+    sets = [x for o in FAST for x in ("--set", o)]
+    failed = run_cli(
+        "train", spec, "--output", str(tmp_path / "run"), "--set", "data.on_error=fail", *sets
+    )
+    assert failed.returncode == 2, failed.stderr
+    assert f"{tmp_path / 'train-1.tsv.gz'}:61: no tab" in failed.stderr
+    assert "Traceback" not in failed.stderr and not (tmp_path / "run").exists()
+    done = run_cli("train", spec, "--output", str(tmp_path / "run"), *sets)
+    assert done.returncode == 0, done.stderr
+    assert "skipped 1 bad line(s)" in done.stderr and (tmp_path / "run").is_dir()
