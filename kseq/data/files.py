@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+from kseq.data.shards import gunzip, is_gzip
 from kseq.errors import KseqError
 
 _KINDS = (
@@ -94,12 +95,15 @@ def invalid_utf8(data: bytes, error: UnicodeDecodeError) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """The UTF-8 text of the regular file `path` (line ends kept as written; a BOM kept too).
+    """The UTF-8 text of the regular file `path` (line ends kept as written; a BOM kept too;
+    a `.gz` file decompressed).
 
     Raises:
         KseqError: not a regular file, unreadable, or `FILE:LINE: invalid UTF-8 ...`.
     """
     data = read_bytes(path)
+    if is_gzip(path):
+        data = gunzip(data, path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -69,3 +69,22 @@ def gunzip(data: bytes, path: str | Path) -> bytes:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as error:
         raise KseqError(f"{path}: not a readable gzip file ({error})") from None
+
+
+# Training data streams (instead of being read into memory) above this size when the spec
+# leaves `data.streaming` unset: 64 MiB of text is about 2M short pairs, 2-3 GB held in memory.
+STREAM_ABOVE_BYTES = 64 << 20
+
+
+def streams(data) -> bool:
+    """Whether a data spec's training files are streamed: `data.streaming`, or when unset,
+    several files, gzip, or more than `STREAM_ABOVE_BYTES` (with a validation file: a split
+    is made in memory)."""
+    if data.train is None or data.streaming is False:
+        return False
+    if data.streaming:
+        return True
+    if data.validation is None:
+        return False
+    files = data_files(data.train)
+    return len(files) > 1 or any(map(is_gzip, files)) or total_size(files) > STREAM_ABOVE_BYTES

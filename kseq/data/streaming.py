@@ -1,8 +1,8 @@
 """Parallel text read in a stream: corpora larger than memory, from files, globs or shards.
 
-Everything after the file list happens inside `tf.data`, on blocks of `BLOCK_LINES` lines at a
-time (TensorFlow string and tensorflow-text ops; a tf.data function per line costs more than
-the whole vectorized block):
+Everything after the file list happens inside `tf.data`, on blocks of lines (a megabyte of a
+file at a time) with TensorFlow string and tensorflow-text ops: a tf.data function per line
+would cost more than the whole vectorized block.
 
     files -> (this worker's files) -> lines of each file, interleaved by block
           -> parse + check (bad lines left out) -> tokenize -> length policy
@@ -23,19 +23,21 @@ parsed in Python (`tf.numpy_function`), one call per block.
 
 from __future__ import annotations
 
+import gzip
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
+from kseq.data.files import open_regular
 from kseq.data.parallel import check_line, detect_format, line_parser
 from kseq.data.shards import format_name, is_gzip
 from kseq.data.special_tokens import BOS_ID, EOS_ID
 from kseq.data.tokenizers import _whitespace_patterns
 from kseq.errors import KseqError
 
-BLOCK_LINES = 4096
+CHUNK_BYTES = 1 << 20  # read at a time: a block of lines
 POOL_BATCHES = 64
 CYCLE_LENGTH = 8  # files read at once
 _BOM = b"\xef\xbb\xbf"
@@ -77,8 +79,17 @@ def _strip_bom(lines: tf.Tensor, block_index: tf.Tensor) -> tf.Tensor:
     return tf.where(first & has_bom, stripped, lines)
 
 
+def _strip_cr(lines: tf.Tensor) -> tf.Tensor:
+    """Lines without one trailing "\r" (a CRLF file's line ends)."""
+    length = tf.strings.length(lines)
+    safe = tf.where(length > 0, lines, "x")  # substr from the end of "" is an error
+    ends_in_cr = tf.equal(tf.strings.substr(safe, -1, 1), "\r") & (length > 0)
+    return tf.where(ends_in_cr, tf.strings.substr(safe, tf.zeros_like(length), length - 1), lines)
+
+
 def _parse_tsv_block(lines: tf.Tensor):
     """(ok, source, target) per line, with the checks of `kseq.data.parallel.check_line`."""
+    lines = _strip_cr(lines)
     valid_utf8 = tf.equal(
         tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace"), lines
     )
@@ -116,10 +127,34 @@ def _parser(fmt: str):
     return _parse_tsv_block if fmt == "tsv" else _parse_jsonl_block
 
 
-def _file_blocks(path: tf.Tensor, gzip: tf.Tensor) -> tf.data.Dataset:
+def _read_blocks(path: bytes, compressed: bool):
+    """(block index, lines) of one file, lines split at b"\n" only (as the in-memory readers
+    split them; TextLineDataset would also drop every "\r" inside a line), read CHUNK_BYTES
+    at a time: the splitting is `bytes.split`, no Python runs per line."""
+    path = path.decode("utf-8", "surrogateescape")
+    with open_regular(path) as raw:
+        handle = gzip.GzipFile(fileobj=raw) if compressed else raw
+        carry, index = b"", 0
+        while chunk := handle.read(CHUNK_BYTES):
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()  # the start of a line the next chunk ends
+            if lines:
+                yield index, np.array(lines, dtype=object)
+                index += 1
+        if carry:  # a last line without a newline
+            yield index, np.array([carry], dtype=object)
+
+
+def _file_blocks(path: tf.Tensor, compressed: tf.Tensor) -> tf.data.Dataset:
     """(block index, lines) of one file."""
-    lines = tf.data.TextLineDataset(path, compression_type=tf.where(gzip, "GZIP", ""))
-    return lines.batch(BLOCK_LINES).enumerate()
+    return tf.data.Dataset.from_generator(
+        _read_blocks,
+        args=(path, compressed),
+        output_signature=(
+            tf.TensorSpec((), tf.int64),
+            tf.TensorSpec((None,), tf.string),
+        ),
+    )
 
 
 def _blocks(files: list[str], fmt: str) -> tf.data.Dataset:

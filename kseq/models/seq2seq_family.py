@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.shards import data_files, is_gzip, total_size
+from kseq.data.shards import data_files, streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
@@ -86,24 +86,9 @@ def _read_pairs(spec, data_file):
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
 
 
-# Training data streams (instead of being read into memory) above this size when the spec
-# leaves `data.streaming` unset: 64 MiB of text is about 2M short pairs, 2-3 GB held in memory.
-STREAM_ABOVE_BYTES = 64 << 20
 # Held-out pairs a streamed run decodes for its metrics and export gate (a validation set can
 # be as big as the training data; the loss still runs over all of it).
 STREAM_DECODED_PAIRS = 10_000
-
-
-def streams(data) -> bool:
-    """Whether the spec's training pairs are streamed (`kseq.data.streaming`)."""
-    if data.train is None or data.streaming is False:
-        return False
-    if data.streaming:
-        return True
-    if data.validation is None:
-        return False  # a split is made in memory
-    files = data_files(data.train)
-    return len(files) > 1 or any(map(is_gzip, files)) or total_size(files) > STREAM_ABOVE_BYTES
 
 
 def _print_skipped(path, skipped: int, messages: list[str]) -> None:

@@ -133,6 +133,7 @@ def test_bad_lines_are_reported_as_the_in_memory_reader_does(tmp_path):
         b"\xef\xbb\xbfbom\tfirst\r\n"  # the BOM opens the file: a good line
         + BAD_TSV
         + "全角\u3000\t\u3000\n".encode()  # a target of ideographic space only
+        + b"embedded\rreturn\tkept\r\n"  # a "\r" inside a line is text
         + b"last\tline"  # no final newline
     )
     for name, opener in (("bad.tsv", open), ("bad.tsv.gz", gzip.open)):

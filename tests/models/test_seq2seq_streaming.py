@@ -7,8 +7,8 @@ import math
 import pytest
 
 from kseq.data.dates import generate_dates
+from kseq.data.shards import streams
 from kseq.models.family import family_for
-from kseq.models.seq2seq_family import streams
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
 

@@ -507,11 +507,20 @@ def make_dataset(
     """Batches of `(inputs, targets)`, each batch trimmed to its longest row."""
     import tensorflow as tf
 
-    sequence_targets = head == "token_classification"
     dataset = tf.data.Dataset.from_tensor_slices((encoded.inputs, encoded.targets))
     if shuffle:
         dataset = dataset.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
+    finish = finish_batch(head, head_spec, tokenizer_info)
+    return dataset.map(finish, num_parallel_calls=1, deterministic=True).prefetch(2)
+
+
+def finish_batch(head: str, head_spec=None, tokenizer_info: dict | None = None):
+    """The function a batch of rows goes through: trimmed to its longest row, and masked for
+    masked_lm (streamed batches too)."""
+    import tensorflow as tf
+
+    sequence_targets = head == "token_classification"
 
     def trim(inputs, targets):
         width = tf.maximum(tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], axis=1)), 1)
@@ -528,8 +537,7 @@ def make_dataset(
 
     # No autograph: `trim` has no data-dependent Python control flow, and converting the
     # tensorflow-text masking code costs seconds per dataset.
-    trim = tf.autograph.experimental.do_not_convert(trim)
-    return dataset.map(trim, num_parallel_calls=1, deterministic=True).prefetch(2)
+    return tf.autograph.experimental.do_not_convert(trim)
 
 
 def tokenizer_info(tokenizer: BertTokenizer) -> dict:

@@ -10,15 +10,21 @@ from pathlib import Path
 import numpy as np
 
 from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
+from kseq.data.shards import data_files, streams
+from kseq.data.streaming import worker_files
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
+from kseq.models.bert import stream
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
 from kseq.models.bert.qa import labels_no_answer
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
 from kseq.models.family import Family, PreparedData, families
 from kseq.train.components import make_optimizer
+from kseq.train.distribute import worker_shard
 
 ASSETS = "assets"
+# Held-out documents a streamed run keeps in memory for the export gate's samples.
+STREAM_HELD_OUT_DOCUMENTS = 10_000
 LABELS_FILE = "labels.json"
 
 
@@ -58,9 +64,13 @@ def _examples(spec, data_file, run_dir):
         return synthetic.generate(
             synthetic_task(spec), train_size, options.validation_size, options.seed
         )
-    train = read(data.train, data)
+
+    def read_all(value):
+        return [example for path in data_files(value) for example in read(path, data)]
+
+    train = read_all(data.train)
     if data.validation is not None:
-        return train, read(data.validation, data)
+        return train, read_all(data.validation)
     order = np.random.default_rng(spec.train.seed).permutation(len(train))
     held = max(1, int(round(len(train) * data.validation_split)))
     if held >= len(train):
@@ -151,7 +161,20 @@ class BertFamily(Family):
         source = None
         if run_dir is None and spec.model.init.from_ is not None:
             source = _adopt_init(spec)
-        train_examples, validation_examples = _examples(spec, data_file, run_dir)
+        streamed = (
+            head == "masked_lm"
+            and data_file is None
+            and spec.data.documents == "lines"
+            and streams(spec.data)
+        )
+        if streamed:  # a sample of the documents: the vocabulary's, the first held-out ones
+            wanted = spec.export.calibration_samples if run_dir else spec.data.vocab_sample
+            train_examples = stream.first_documents(data_files(spec.data.train), wanted)
+            validation_examples = stream.first_documents(
+                data_files(spec.data.validation), STREAM_HELD_OUT_DOCUMENTS
+            )
+        else:
+            train_examples, validation_examples = _examples(spec, data_file, run_dir)
         if run_dir is not None:
             tokenizer = load_tokenizer(run_dir)
             labels = load_labels(run_dir)
@@ -166,7 +189,7 @@ class BertFamily(Family):
                 f"{tokenizer.vocab_size} tokens"
             )
         length = spec.data.sequence_length or spec.model.max_sequence_length
-        if run_dir is not None:
+        if run_dir is not None or streamed:
             train_examples = train_examples[: spec.export.calibration_samples]
 
         # Unanswerable training questions (SQuAD 2.0) make [CLS] the no-answer label everywhere.
@@ -187,15 +210,38 @@ class BertFamily(Family):
             )
         info = bert_data.tokenizer_info(tokenizer) if head == "masked_lm" else None
 
+        counts, files = {}, {}
+        if streamed:  # every worker counts its own files' rows: the epoch's length
+            workers, index = worker_shard(spec)
+            train_files = data_files(spec.data.train)
+            files = {
+                "train": worker_files(train_files, workers, index, "train"),
+                "validation": data_files(spec.data.validation),
+            }
+            counts = {k: stream.count_rows(f, tokenizer, length) for k, f in files.items()}
+
         def dataset(encoded, shuffle):
-            return bert_data.make_dataset(
-                encoded,
+            if not streamed:
+                return bert_data.make_dataset(
+                    encoded,
+                    spec.train.batch_size,
+                    shuffle=shuffle,
+                    seed=spec.train.seed,
+                    head=head,
+                    head_spec=spec.model.head,
+                    tokenizer_info=info,
+                )
+            key = "train" if shuffle else "validation"
+            return stream.stream_rows(
+                files[key],
+                tokenizer,
+                length,
                 spec.train.batch_size,
+                counts[key],
                 shuffle=shuffle,
                 seed=spec.train.seed,
-                head=head,
-                head_spec=spec.model.head,
-                tokenizer_info=info,
+                shuffle_buffer=spec.data.shuffle_buffer,
+                finish=bert_data.finish_batch(head, spec.model.head, info),
             )
 
         samples = _sample_rows(validation, spec.export.parity_samples)
@@ -217,6 +263,7 @@ class BertFamily(Family):
                 "sequence_length": length,
                 "validation": validation,
                 "validation_examples": validation_examples,
+                "validation_rows": counts.get("validation", len(validation)),
             },
         )
 
@@ -298,8 +345,10 @@ class BertFamily(Family):
             metrics["perplexity"] = float(math.exp(min(metrics["loss"], 50.0)))
         if head == "span_qa":
             metrics.update(qa_metrics(model, spec, validation, data.info["validation_examples"]))
-        metrics["examples"] = len(
-            data.info["validation_examples"] if head == "span_qa" else validation
+        metrics["examples"] = (
+            len(data.info["validation_examples"])
+            if head == "span_qa"
+            else data.info.get("validation_rows", len(validation))
         )
         return metrics
 

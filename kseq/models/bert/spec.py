@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kseq.data.shards import format_name, is_gzip, is_pattern
 from kseq.models.bert.losses import LOSS  # importing registers the family's loss
 from kseq.registry import Registry
 from kseq.spec.common import ModelSpec
@@ -242,9 +243,26 @@ class BertDataSpec:
     plain text, one document per line (or per blank-line separated paragraph).
     """
 
-    train: str | None = option(None, is_path=True, help="training file; null = synthetic")
-    validation: str | None = option(None, is_path=True, help="held-out file; null = split off")
+    train: str | list[str] | None = option(
+        None,
+        is_path=True,
+        help="training file (masked_lm: also a glob or a list, .gz too); null = synthetic",
+    )
+    validation: str | list[str] | None = option(
+        None, is_path=True, help="held-out file, same forms as train; null = split off"
+    )
     validation_split: float = option(0.1, above=0.0, below=1.0)
+    streaming: bool | None = option(
+        None,
+        help="masked_lm: read the text in a stream instead of into memory; null = stream "
+        "several files, gzip, or more than 64 MiB, when data.validation is set",
+    )
+    shuffle_buffer: int = option(
+        100_000, min=1, max=10_000_000, help="rows shuffled together (streaming)"
+    )
+    vocab_sample: int = option(
+        300_000, min=1, max=100_000_000, help="documents a vocabulary is learned from (streaming)"
+    )
     sequence_length: int | None = option(
         None, min=4, max=1_000_000, help="packed length; null = model max"
     )
@@ -260,8 +278,38 @@ class BertDataSpec:
     tokenizer: BertTokenizerSpec = option(BertTokenizerSpec())
 
     def check(self, checker, path):
-        if self.validation and not self.train:
+        if self.validation is not None and self.train is None:
             checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
+        head = checker.root.model.head.type
+        for key in ("train", "validation"):
+            value = getattr(self, key)
+            if isinstance(value, list) and not value:
+                checker.fail(f"{path}.{key}", "must not be empty", "at least one path", "[]")
+            several = isinstance(value, list) or (value is not None and is_pattern(value))
+            if head != "masked_lm" and (several or (value and is_gzip(value))):
+                checker.fail(
+                    f"{path}.{key}",
+                    f"a {head} head reads one plain file",
+                    "one file (globs, lists and .gz are for masked_lm text)",
+                    value,
+                )
+        if self.streaming and head != "masked_lm":
+            checker.fail(f"{path}.streaming", f"a {head} head reads into memory", "false or null")
+        if self.streaming and self.validation is None:
+            checker.fail(
+                f"{path}.validation",
+                "needed by streamed training data (data.streaming: true): a stream is not "
+                "split in memory",
+                "a held-out file, glob or list",
+                "null",
+            )
+        if self.streaming and self.documents == "paragraphs":
+            checker.fail(
+                f"{path}.documents",
+                "a stream reads one document per line",
+                "lines (or data.streaming: false)",
+                "paragraphs",
+            )
 
 
 @variant("bert")
@@ -336,13 +384,16 @@ class BertSpec(ModelSpec):
             )
         for key in ("train", "validation"):
             value = getattr(data, key)
-            if value and not value.endswith(FILE_TYPES[head]):
-                checker.fail(
-                    f"data.{key}",
-                    f"unsupported file type for a {head} head",
-                    " or ".join(FILE_TYPES[head]),
-                    value,
-                )
+            items = value if isinstance(value, list) else [value] if value else []
+            for index, item in enumerate(items):
+                if not format_name(item).endswith(FILE_TYPES[head]):
+                    checker.fail(
+                        f"data.{key}" + (f".{index}" if isinstance(value, list) else ""),
+                        f"unsupported file type for a {head} head",
+                        " or ".join(FILE_TYPES[head])
+                        + (" (or .gz)" if head == "masked_lm" else ""),
+                        item,
+                    )
 
     def architecture(self) -> dict:
         """The fields that define the backbone's shapes and arithmetic."""
