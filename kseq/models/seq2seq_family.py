@@ -14,6 +14,7 @@ import numpy as np
 
 from kseq.data.shards import data_files, streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from kseq.data.split import hold_out
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
 from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
@@ -77,13 +78,9 @@ def _read_pairs(spec, data_file):
     train = read_all(data.train)
     if data.validation is not None:
         return train, read_all(data.validation)
-    order = np.random.default_rng(spec.train.seed).permutation(len(train))
-    held = max(1, int(round(len(train) * data.validation_split)))
-    if held >= len(train):
-        raise KseqError(
-            f"{data.train}: too few pairs ({len(train)}) to hold out a validation split"
-        )
-    return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
+    too_few = f"{data.train}: too few pairs ({len(train)}) to hold out a validation split"
+    kept, held = hold_out(len(train), data.validation_split, spec.train.seed, too_few)
+    return [train[i] for i in kept], [train[i] for i in held]
 
 
 # Held-out pairs a streamed run decodes for its metrics and export gate (a validation set can

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from kseq.data.arrays import read_array, reshape_samples
+from kseq.data.split import hold_out
 from kseq.data.synthetic_arrays import synthetic_arrays
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
@@ -16,11 +17,9 @@ from kseq.train.components import make_loss, make_optimizer
 
 
 def _split(array: np.ndarray, fraction: float, seed: int):
-    order = np.random.default_rng(seed).permutation(len(array))
-    held_out = max(1, int(round(len(array) * fraction)))
-    if held_out >= len(array):
-        raise KseqError(f"data: {len(array)} samples are too few to hold out a validation split")
-    return array[order[held_out:]], array[order[:held_out]]
+    too_few = f"data: {len(array)} samples are too few to hold out a validation split"
+    kept, held = hold_out(len(array), fraction, seed, too_few)
+    return array[kept], array[held]
 
 
 def _arrays(spec, data_file: str | None):

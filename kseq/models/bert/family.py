@@ -11,6 +11,7 @@ import numpy as np
 
 from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
 from kseq.data.shards import data_files, streams
+from kseq.data.split import hold_out
 from kseq.data.streaming import worker_files
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
@@ -71,13 +72,9 @@ def _examples(spec, data_file, run_dir):
     train = read_all(data.train)
     if data.validation is not None:
         return train, read_all(data.validation)
-    order = np.random.default_rng(spec.train.seed).permutation(len(train))
-    held = max(1, int(round(len(train) * data.validation_split)))
-    if held >= len(train):
-        raise KseqError(
-            f"{data.train}: too few examples ({len(train)}) to hold out a validation split"
-        )
-    return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
+    too_few = f"{data.train}: too few examples ({len(train)}) to hold out a validation split"
+    kept, held = hold_out(len(train), data.validation_split, spec.train.seed, too_few)
+    return [train[i] for i in kept], [train[i] for i in held]
 
 
 def _adopt_init(spec) -> dict:
