@@ -115,9 +115,9 @@ def test_saved_model_text_endpoint_uses_the_exact_tokenizer(runs):
 
 
 def test_with_tokenizer_tflite_runs_on_the_custom_op_interpreter(runs, tmp_path):
-    from kseq.models.bert.export import export_with_tokenizer
-
-    report = export_with_tokenizer(runs("span_qa"), tmp_path / "qa.tflite")
+    report = kseq.export(
+        runs("span_qa"), format="tflite", output=tmp_path / "qa.tflite", part="with_tokenizer"
+    )
     assert report["interpreter"].startswith("ai_edge_litert.interpreter.InterpreterWithCustomOps")
     assert set(report["requires_custom_ops"]) >= {"FastWordpieceTokenizeWithOffsets"}
     outputs = report["parity"]["with_tokenizer"]["outputs"]

@@ -447,16 +447,11 @@ def main() -> None:
         autoencoder = ROOT / "specs" / "autoencoder_dense.yaml"
         results.append(bench_autoencoder(autoencoder, args, peak, Path(scratch)))
         print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
-        try:
-            import kseq.models.rnn_seq2seq.network  # noqa: F401
-        except ImportError:
-            print("rnn_seq2seq network not available: skipped", flush=True)
-        else:
-            started = time.perf_counter()
-            results.append(
-                bench_seq2seq(ROOT / "specs/rnn_seq2seq_bahdanau.yaml", args, peak, Path(scratch))
-            )
-            print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
+        started = time.perf_counter()
+        results.append(
+            bench_seq2seq(ROOT / "specs/rnn_seq2seq_bahdanau.yaml", args, peak, Path(scratch))
+        )
+        print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
     body = render(results, peak, args)
     load = os.getloadavg()[0]
     body += (

@@ -268,21 +268,8 @@ def quality_metric(spec, part):
     return agreement
 
 
-def export_with_tokenizer(run_dir, output=None, quantize: str = "none") -> dict:
-    """Export the `with_tokenizer` part to TFLite (tensorflow-text custom ops); returns the report.
-
-    The artifact passes the parity gate on `InterpreterWithCustomOps` with
-    `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS`; same as
-    `kseq export RUN_DIR --part with_tokenizer`.
-    """
-    from kseq.api import export
-
-    return export(run_dir, format="tflite", quantize=quantize, output=output, part="with_tokenizer")
-
-
 __all__ = [
     "answer_allowed",
-    "export_with_tokenizer",
     "bert_endpoints",
     "context_words",
     "pack_texts",
