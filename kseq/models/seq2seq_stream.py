@@ -25,6 +25,8 @@ from kseq.train.distribute import worker_shard
 
 # Pairs of the sample whose <unk> share is checked (the warning needs no more).
 _UNKNOWN_CHECK_PAIRS = 20_000
+# Pairs read per calibration pair when only calibration needs them (export, evaluate).
+CALIBRATION_POOL = 20
 
 
 def _length_counts(checks: list[streaming.FileCheck], policy: str) -> dict[str, int]:
@@ -49,8 +51,12 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     mine = streaming.worker_files(train_files, workers, index, "train")
     lengths = streaming.Lengths(data.max_source_length, data.max_target_length, data.length_policy)
 
-    # Every worker learns the vocabulary from the same first pairs of all files.
-    sample = streaming.first_pairs(train_files, train_format, data.vocab_sample)
+    # Every worker learns the vocabulary from the same first pairs of all files; a run being
+    # exported or evaluated only draws its calibration pairs from them.
+    wanted = data.vocab_sample
+    if run_dir:
+        wanted = min(wanted, CALIBRATION_POOL * spec.export.calibration_samples)
+    sample = streaming.first_pairs(train_files, train_format, wanted)
     if run_dir:
         tokenizers = family.load_tokenizers(run_dir)
     else:
