@@ -53,25 +53,27 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         }
 
 
-@keras.saving.register_keras_serializable(package="kseq")
-class MaskedTokenAccuracy(keras.metrics.Metric):
-    """Fraction of non-padding target tokens predicted correctly (argmax of the logits)."""
+class CountedAccuracy(keras.metrics.Metric):
+    """Fraction of the labels a subclass keeps (`kept`) that equal the argmax of the logits,
+    counted over every batch since the last reset (not a mean of batch means)."""
 
-    def __init__(self, pad_id=0, name="token_accuracy", **kwargs):
+    def __init__(self, name="accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
         self._direction = "up"  # what early stopping and reduce_on_plateau read from a metric
-        self.pad_id = pad_id
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
+    def kept(self, y_true):
+        raise NotImplementedError
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = ops.cast(y_true, "int32")
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
+        keep = ops.cast(self.kept(y_true), "float32")
         hits = ops.cast(
             ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32"
         )
-        self.correct.assign_add(ops.sum(hits * mask))
-        self.total.assign_add(ops.sum(mask))
+        self.correct.assign_add(ops.sum(hits * keep))
+        self.total.assign_add(ops.sum(keep))
 
     def result(self):
         return self.correct / ops.maximum(self.total, 1.0)
@@ -79,6 +81,18 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
     def reset_state(self):
         self.correct.assign(0.0)
         self.total.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="kseq")
+class MaskedTokenAccuracy(CountedAccuracy):
+    """Fraction of non-padding target tokens predicted correctly (argmax of the logits)."""
+
+    def __init__(self, pad_id=0, name="token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pad_id = pad_id
+
+    def kept(self, y_true):
+        return ops.not_equal(y_true, self.pad_id)
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}

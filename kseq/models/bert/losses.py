@@ -30,7 +30,7 @@ def keras_objects() -> dict:
     import keras
     from keras import ops
 
-    from kseq.train.sequence_losses import smoothed_cross_entropy
+    from kseq.train.sequence_losses import CountedAccuracy, smoothed_cross_entropy
 
     @keras.saving.register_keras_serializable(package="kseq")
     class IgnoreIndexCrossentropy(keras.losses.Loss):
@@ -64,28 +64,10 @@ def keras_objects() -> dict:
             return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
     @keras.saving.register_keras_serializable(package="kseq")
-    class IgnoreIndexAccuracy(keras.metrics.Metric):
+    class IgnoreIndexAccuracy(CountedAccuracy):
         """Fraction of labels >= 0 that equal the argmax of the logits."""
 
-        def __init__(self, name="accuracy", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self._direction = "up"  # what early stopping and reduce_on_plateau read
-            self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            y_true = ops.cast(y_true, "int32")
-            keep = ops.cast(ops.greater_equal(y_true, 0), "float32")
-            predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-            hits = ops.cast(ops.equal(predicted, y_true), "float32")
-            self.correct.assign_add(ops.sum(hits * keep))
-            self.total.assign_add(ops.sum(keep))
-
-        def result(self):
-            return self.correct / ops.maximum(self.total, 1.0)
-
-        def reset_state(self):
-            self.correct.assign(0.0)
-            self.total.assign(0.0)
+        def kept(self, y_true):
+            return ops.greater_equal(y_true, 0)
 
     return {"loss": IgnoreIndexCrossentropy, "accuracy": IgnoreIndexAccuracy}
