@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kseq.errors import KseqError
-from kseq.export.atomic import atomic_write_text
+from kseq.io import atomic_write_text
 from kseq.spec.load import load_spec
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ def tokenize(run_dir, texts, overrides=()) -> list[list[int]]:
 
 def plot_attention(run_dir, text, output, overrides=()) -> Path:
     """Draw the attention weights of one greedy decoding to a PNG file."""
-    from kseq.export.atomic import atomic_write_bytes
+    from kseq.io import atomic_write_bytes
     from kseq.plots import attention_png
 
     spec, family, model = load_run(run_dir, overrides)

@@ -17,7 +17,6 @@ import keras
 import tensorflow as tf
 
 from kseq.errors import ExportError
-from kseq.export.atomic import atomic_directory, atomic_write_text
 from kseq.export.endpoints import Endpoint
 from kseq.export.parity import (
     FP32_ATOL,
@@ -27,6 +26,7 @@ from kseq.export.parity import (
     in_chunks,
     merge_parity,
 )
+from kseq.io import atomic_directory, atomic_write_text
 
 __all__ = ["REPORT_NAME", "write_saved_model"]
 

@@ -26,7 +26,6 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
 
 from kseq.errors import ExportError
-from kseq.export.atomic import atomic_write_bytes, atomic_write_text
 from kseq.export.compiled_model import (
     COMPILED_MODEL_API,
     close_compiled_model,
@@ -51,6 +50,7 @@ from kseq.export.parity import (
 from kseq.export.saved_model import REPORT_NAME
 from kseq.export.static_shapes import FORBIDDEN_OPS, check_static, static_profile
 from kseq.export.tflite_inspect import describe_signatures, op_summary
+from kseq.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["QUANTIZE_MODES", "convert", "load_interpreter", "report_path", "write_tflite"]
 

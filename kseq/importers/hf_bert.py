@@ -683,7 +683,7 @@ def import_hf_bert(
 def _write_run(output: Path, model, spec, tokenizer, report: dict) -> Path:
     import keras
 
-    from kseq.export.atomic import atomic_directory, atomic_write_text
+    from kseq.io import atomic_directory, atomic_write_text
     from kseq.spec.load import dump_spec
     from kseq.train.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from kseq import interrupt
 from kseq.errors import DiskFullError, write_error
-from kseq.export.atomic import atomic_write_text
 from kseq.interrupt import Interrupted
+from kseq.io import atomic_write_text
 from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
 from kseq.train import run_dir as layout
@@ -209,7 +209,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     """
     import keras
 
-    from kseq.export.atomic import _swap_into_place
+    from kseq.io import swap_into_place
     from kseq.models.family import family_for
     from kseq.train import distribute
     from kseq.train.budget import check_model_fits
@@ -269,7 +269,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     if where.chief:
         try:
             with interrupt.deferred():
-                _swap_into_place(partial.run, target)
+                swap_into_place(partial.run, target)
         except BaseException:
             partial.unlock()  # the complete checkpoint stays: a rerun only writes RUN_DIR
             raise

@@ -35,7 +35,7 @@ import numpy as np
 
 from kseq import interrupt
 from kseq.errors import DiskFullError, KseqError, write_error
-from kseq.export.atomic import atomic_write_bytes, atomic_write_text
+from kseq.io import atomic_write_bytes, atomic_write_text
 
 STATE_FILE = "state.json"
 SPEC_FILE = "spec.json"
@@ -146,7 +146,7 @@ def remove_temporaries(directory: Path) -> None:
     for path in directory.rglob(TMP_PREFIX + "*"):
         with contextlib.suppress(OSError):
             path.unlink()
-    for path in directory.rglob(".*.tmp"):  # kseq.export.atomic's temporary files
+    for path in directory.rglob(".*.tmp"):  # kseq.io's temporary files
         with contextlib.suppress(OSError):
             path.unlink() if path.is_file() else shutil.rmtree(path)
 

@@ -264,8 +264,8 @@ def write_doc(results: list[dict]) -> None:
         )
         + "\n\n`kseq train` then `kseq export --format tflite` on the streamed run, each its "
         "own process, and the G2P preset on CMUdict (in memory; its export gate decodes 6,246 "
-        "held-out words; before the gate ran in chunks of 256 rows this export peaked at "
-        "9,125 MB, measured at commit 50d3e7b on the same run):\n\n"
+        "held-out words; before the gate ran in bounded chunks (now 64 rows) this export "
+        "peaked at 9,125 MB, measured at commit 50d3e7b on the same run):\n\n"
         + table(["pairs", "train peak RSS (MB)", "export peak RSS (MB)", "export / train"], exports)
         + "\n"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kseq.errors import ExportError, write_error
 
-__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "swap_into_place"]
 
 
 def _prepare_parent(path: Path) -> Path:
@@ -111,14 +111,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         os.chmod(staged, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
         yield staged
-        _swap_into_place(staged, path)
+        swap_into_place(staged, path)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     _fsync_dir(parent)
 
 
-def _swap_into_place(staged: Path, path: Path) -> None:
+def swap_into_place(staged: Path, path: Path) -> None:
     """Rename `staged` to `path`, moving an existing directory aside first and deleting it last."""
     old: Path | None = None
     try:

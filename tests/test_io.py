@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kseq.errors import ExportError, KseqError
-from kseq.export.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
+from kseq.io import atomic_directory, atomic_write_bytes, atomic_write_text
 
 
 def _entries(directory: Path) -> list[str]:
