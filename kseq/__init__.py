@@ -6,6 +6,9 @@ quiet.install()  # before anything imports TensorFlow: its start-up lines stay o
 
 # ruff: noqa: E402  (the imports below come after the quieting on purpose)
 
+# The package `kseq.export` first, then the function of that name: importing a submodule binds
+# it on its parent only the first time, so the function stays `kseq.export` afterwards.
+import kseq.export  # noqa: F401
 from kseq.api import (
     build,
     evaluate,

@@ -121,6 +121,17 @@ def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
         )
 
 
+def report_length_policy(data, counts: dict[str, int]) -> None:
+    """Say how many training pairs the length policy cut or dropped (nothing when none)."""
+    changed = counts["truncated"] + counts["dropped"]
+    if changed:
+        print(
+            f"kseq: length policy '{data.length_policy}': {changed} of "
+            f"{counts['total']} training pairs over max lengths",
+            file=sys.stderr,
+        )
+
+
 def encode_pairs(data, tokenizers, pairs, warn_unknown=False):
     """Text pairs -> (kept id pairs, length-policy counts), as training sees them."""
     from kseq.data.parallel import apply_length_policy
@@ -223,13 +234,8 @@ class Seq2SeqFamily(Family):
         validation_ids, validation_counts = encode(validation_pairs)
         if not train_ids or not validation_ids:
             raise KseqError("data: no training or validation pair is left after the length policy")
-        changed = train_counts["truncated"] + train_counts["dropped"]
-        if changed and run_dir is None:
-            print(
-                f"kseq: length policy '{data.length_policy}': {changed} of "
-                f"{train_counts['total']} training pairs over max lengths",
-                file=sys.stderr,
-            )
+        if run_dir is None:
+            report_length_policy(data, train_counts)
 
         def dataset(ids, shuffle):
             return make_dataset(

@@ -8,8 +8,6 @@ pass (same messages); the held-out pairs decoded for metrics and the export gate
 
 from __future__ import annotations
 
-import sys
-
 from kseq.data import streaming
 from kseq.data.shards import data_files
 from kseq.errors import KseqError
@@ -20,6 +18,7 @@ from kseq.models.seq2seq_family import (
     calibration_pairs,
     encode_pairs,
     held_out_samples,
+    report_length_policy,
 )
 from kseq.train.distribute import worker_shard
 
@@ -73,13 +72,8 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     validation_checks, validation_counts = checked(validation_files, validation_format)
     if not train_counts["kept"] or not validation_counts["kept"]:
         raise KseqError("data: no training or validation pair is left after the length policy")
-    changed = train_counts["truncated"] + train_counts["dropped"]
-    if changed and run_dir is None:
-        print(
-            f"kseq: length policy '{data.length_policy}': {changed} of "
-            f"{train_counts['total']} training pairs over max lengths",
-            file=sys.stderr,
-        )
+    if run_dir is None:
+        report_length_policy(data, train_counts)
 
     def dataset(files, fmt, pairs, shuffle):
         return streaming.stream_dataset(

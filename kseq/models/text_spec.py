@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kseq.data.shards import format_name
+from kseq.spec.data_paths import (
+    check_data_paths,
+    path_items,
+    shuffle_buffer_field,
+    streaming_field,
+    vocab_sample_field,
+)
 from kseq.spec.fields import option
 
 PAIR_SUFFIXES = (".tsv", ".txt", ".jsonl", ".json")
@@ -61,20 +68,9 @@ class TextPairDataSpec:
         None, is_path=True, help="held-out pairs, same forms as train; null = split off"
     )
     validation_split: float = option(0.05, above=0.0, below=1.0)
-    streaming: bool | None = option(
-        None,
-        help="read training data in a stream instead of into memory; null = stream several "
-        "files, gzip files, or more than 64 MiB, when data.validation is set",
-    )
-    shuffle_buffer: int = option(
-        100_000, min=1, max=10_000_000, help="pairs shuffled together (streaming)"
-    )
-    vocab_sample: int = option(
-        300_000,
-        min=1,
-        max=100_000_000,
-        help="training pairs the vocabulary is learned from (streaming)",
-    )
+    streaming: bool | None = streaming_field()
+    shuffle_buffer: int = shuffle_buffer_field("pairs")
+    vocab_sample: int = vocab_sample_field("training pairs")
     synthetic: SyntheticTextSpec = option(SyntheticTextSpec())
     tokenizer: TokenizerSpec | None = option(
         None, help="both sides (shorthand); null = type char, shared"
@@ -108,27 +104,16 @@ class TextPairDataSpec:
             )
 
     def check(self, checker, path):
-        if self.validation is not None and self.train is None:
-            checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
+        check_data_paths(self, checker, path)
         for key in ("train", "validation"):
-            value = getattr(self, key)
-            if isinstance(value, list) and not value:
-                checker.fail(f"{path}.{key}", "must not be empty", "at least one path", "[]")
-            items = [value] if isinstance(value, str) else value or []
-            for index, item in enumerate(items):
+            for suffix, item in path_items(getattr(self, key)):
                 if not format_name(item).endswith(PAIR_SUFFIXES):
-                    where = f"{path}.{key}" + ("" if isinstance(value, str) else f".{index}")
                     checker.fail(
-                        where, "unsupported file type", ".tsv or .jsonl (optionally .gz)", item
+                        f"{path}.{key}{suffix}",
+                        "unsupported file type",
+                        ".tsv or .jsonl (optionally .gz)",
+                        item,
                     )
-        if self.streaming and self.validation is None:
-            checker.fail(
-                f"{path}.validation",
-                "needed by streamed training data (data.streaming: true): a stream is not "
-                "split in memory",
-                "a held-out file, glob or list",
-                "null",
-            )
         per_side = [
             k for k in ("source_tokenizer", "target_tokenizer") if getattr(self, k) is not None
         ]

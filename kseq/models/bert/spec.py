@@ -9,6 +9,13 @@ from kseq.data.shards import format_name, is_gzip, is_pattern
 from kseq.models.bert.losses import LOSS  # importing registers the family's loss
 from kseq.registry import Registry
 from kseq.spec.common import ModelSpec
+from kseq.spec.data_paths import (
+    check_data_paths,
+    path_items,
+    shuffle_buffer_field,
+    streaming_field,
+    vocab_sample_field,
+)
 from kseq.spec.fields import Variant, option, variant
 
 
@@ -252,17 +259,9 @@ class BertDataSpec:
         None, is_path=True, help="held-out file, same forms as train; null = split off"
     )
     validation_split: float = option(0.1, above=0.0, below=1.0)
-    streaming: bool | None = option(
-        None,
-        help="masked_lm: read the text in a stream instead of into memory; null = stream "
-        "several files, gzip, or more than 64 MiB, when data.validation is set",
-    )
-    shuffle_buffer: int = option(
-        100_000, min=1, max=10_000_000, help="rows shuffled together (streaming)"
-    )
-    vocab_sample: int = option(
-        300_000, min=1, max=100_000_000, help="documents a vocabulary is learned from (streaming)"
-    )
+    streaming: bool | None = streaming_field()  # masked_lm only
+    shuffle_buffer: int = shuffle_buffer_field("rows")
+    vocab_sample: int = vocab_sample_field("documents")
     sequence_length: int | None = option(
         None, min=4, max=1_000_000, help="packed length; null = model max"
     )
@@ -278,13 +277,10 @@ class BertDataSpec:
     tokenizer: BertTokenizerSpec = option(BertTokenizerSpec())
 
     def check(self, checker, path):
-        if self.validation is not None and self.train is None:
-            checker.fail(f"{path}.validation", "set without data.train", "data.train to be set")
+        check_data_paths(self, checker, path)
         head = checker.root.model.head.type
         for key in ("train", "validation"):
             value = getattr(self, key)
-            if isinstance(value, list) and not value:
-                checker.fail(f"{path}.{key}", "must not be empty", "at least one path", "[]")
             several = isinstance(value, list) or (value is not None and is_pattern(value))
             if head != "masked_lm" and (several or (value and is_gzip(value))):
                 checker.fail(
@@ -295,14 +291,6 @@ class BertDataSpec:
                 )
         if self.streaming and head != "masked_lm":
             checker.fail(f"{path}.streaming", f"a {head} head reads into memory", "false or null")
-        if self.streaming and self.validation is None:
-            checker.fail(
-                f"{path}.validation",
-                "needed by streamed training data (data.streaming: true): a stream is not "
-                "split in memory",
-                "a held-out file, glob or list",
-                "null",
-            )
         if self.streaming and self.documents == "paragraphs":
             checker.fail(
                 f"{path}.documents",
@@ -383,12 +371,10 @@ class BertSpec(ModelSpec):
                 repr(task),
             )
         for key in ("train", "validation"):
-            value = getattr(data, key)
-            items = value if isinstance(value, list) else [value] if value else []
-            for index, item in enumerate(items):
+            for suffix, item in path_items(getattr(data, key)):
                 if not format_name(item).endswith(FILE_TYPES[head]):
                     checker.fail(
-                        f"data.{key}" + (f".{index}" if isinstance(value, list) else ""),
+                        f"data.{key}{suffix}",
                         f"unsupported file type for a {head} head",
                         " or ".join(FILE_TYPES[head])
                         + (" (or .gz)" if head == "masked_lm" else ""),
