@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import yaml
+from helpers import SPECS
 
 from kseq.data.bert_tokenizer import BertTokenizer
 from kseq.errors import KseqError
@@ -75,34 +76,34 @@ def test_shuffled_stream_keeps_every_row_and_masks_them(tmp_path):
     (tmp_path / "d.txt").write_text("\n".join(documents) + "\n", encoding="utf-8")
     tokenizer = _tokenizer(documents)
     encoded = bert_data.encode_documents(documents, tokenizer, 12)
-    shuffled = stream.stream_rows(
-        [str(tmp_path / "d.txt")],
-        tokenizer,
-        12,
-        16,
-        len(encoded),
-        shuffle=True,
-        seed=1,
-        shuffle_buffer=50,
-        finish=bert_data.finish_batch("none"),
+    head = load_spec(SPECS / "bert_masked_lm.yaml").model.head
+    plain, masked = (
+        stream.stream_rows(
+            [str(tmp_path / "d.txt")],
+            tokenizer,
+            12,
+            16,
+            len(encoded),
+            shuffle=True,
+            seed=1,
+            shuffle_buffer=50,
+            finish=finish,
+        )
+        for finish in (
+            bert_data.finish_batch("none"),
+            bert_data.finish_batch("masked_lm", head, bert_data.tokenizer_info(tokenizer)),
+        )
     )
-    rows = sorted(tuple(r[r > 0]) for inputs, _ in shuffled for r in inputs["token_ids"].numpy())
-    expected = encoded.inputs["token_ids"]
-    assert rows == sorted(tuple(r[r > 0]) for r in expected)
-    head = load_spec("specs/bert_masked_lm.yaml").model.head
-    masked = stream.stream_rows(
-        [str(tmp_path / "d.txt")],
-        tokenizer,
-        12,
-        16,
-        len(encoded),
-        shuffle=True,
-        seed=1,
-        shuffle_buffer=50,
-        finish=bert_data.finish_batch("masked_lm", head, bert_data.tokenizer_info(tokenizer)),
-    )
-    inputs, targets = next(iter(masked))
-    assert "mask_positions" in inputs and (targets["logits"].numpy() >= 0).any()
+    # Both first passes take the same shuffle order (a second pass would take the next one):
+    # each label is the token the masking replaced at its position.
+    (original, _), (inputs, targets) = next(iter(plain)), next(iter(masked))
+    labels, positions = targets["logits"].numpy(), inputs["mask_positions"].numpy()
+    valid = labels >= 0
+    assert valid.any()
+    truth = np.take_along_axis(original["token_ids"].numpy(), positions, axis=1)
+    np.testing.assert_array_equal(labels[valid], truth[valid])
+    rows = sorted(tuple(r[r > 0]) for inputs, _ in plain for r in inputs["token_ids"].numpy())
+    assert rows == sorted(tuple(r[r > 0]) for r in encoded.inputs["token_ids"])
 
 
 def test_a_line_that_is_not_utf8_fails_as_in_memory(tmp_path):
