@@ -1,5 +1,7 @@
-"""token_error_rate on hand-counted cases."""
+"""Sequence metrics on hand-counted cases: token_error_rate, positional accuracy, and what
+`evaluate` reports."""
 
+import numpy as np
 import pytest
 
 from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
@@ -42,3 +44,44 @@ def test_positional_token_accuracy_counts_reference_positions_and_the_end():
     assert positional_token_accuracy([[4]], [[]]) == 0.0  # the end meets 4
     with pytest.raises(ValueError, match="1 hypotheses for 2 references"):
         positional_token_accuracy([[1]], [[1], [2]])
+
+
+def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outputs(monkeypatch):
+    """`Seq2SeqFamily.evaluate` on decodes set by hand: every number against a hand count
+    (BLEU against sacrebleu, the reference implementation, with character tokens)."""
+    import sacrebleu
+    from helpers import SPECS
+
+    from kseq.data.special_tokens import EOS_ID
+    from kseq.data.tokenizers import make_tokenizer
+    from kseq.models.family import PreparedData, family_for
+    from kseq.models.seq2seq_family import Tokenizers
+    from kseq.spec.load import load_spec
+
+    spec = load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml")  # char tokens: character BLEU
+    family = family_for(spec)
+    references = ["1999-03-03", "2000-01-01", "2001-12-31", "1980-05-06"]
+    hypotheses = ["1999-03-03", "2000-01-02", "2001-12-31", "1980-06-05"]
+    pairs = [(f"source {i}", r) for i, r in enumerate(references)]
+    tokenizer = make_tokenizer("char").fit([s for s, _ in pairs] + references + hypotheses)
+    decoded = [{"target_ids": np.array([*ids, EOS_ID, 0])} for ids in tokenizer.encode(hypotheses)]
+    monkeypatch.setattr(family, "decode_ids", lambda model, spec, sources: decoded)
+
+    class Model:
+        def evaluate(self, dataset, return_dict, verbose):
+            return {"loss": 0.5, "token_accuracy": 0.875}
+
+    data = PreparedData(
+        train=None,
+        validation=None,
+        samples={},
+        calibration={},
+        info={"validation_pairs": pairs, "tokenizers": Tokenizers(tokenizer, tokenizer)},
+    )
+    metrics = family.evaluate(Model(), spec, data)
+    assert metrics["exact_match"] == 0.5  # rows 1 and 3
+    # one substituted character in row 2, two in row 4, over 40 reference characters
+    assert metrics["token_error_rate"] == pytest.approx(3 / 40)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="char").score
+    assert metrics["bleu"] == round(bleu, 4) and 0 < metrics["bleu"] < 100
+    assert (metrics["loss"], metrics["token_accuracy"], metrics["examples"]) == (0.5, 0.875, 4)
