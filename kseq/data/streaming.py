@@ -34,7 +34,7 @@ from kseq.data.files import open_regular
 from kseq.data.parallel import check_line, detect_format, line_parser
 from kseq.data.shards import format_name, is_gzip
 from kseq.data.special_tokens import BOS_ID, EOS_ID
-from kseq.data.tokenizers import _whitespace_patterns
+from kseq.data.tokenizers import whitespace_patterns
 from kseq.errors import KseqError
 
 CHUNK_BYTES = 1 << 20  # read at a time: a block of lines
@@ -67,7 +67,7 @@ def worker_files(files: list[str], workers: int, index: int, key: str) -> list[s
 # ---- one block of lines ------------------------------------------------------------------------
 def _blank(texts: tf.Tensor) -> tf.Tensor:
     """Whether each string is empty or whitespace only (Python's `str.isspace` class)."""
-    return tf.strings.regex_full_match(texts, f"(?:{_whitespace_patterns()[0]})?")
+    return tf.strings.regex_full_match(texts, f"(?:{whitespace_patterns()[0]})?")
 
 
 def _strip_bom(lines: tf.Tensor, block_index: tf.Tensor) -> tf.Tensor:
@@ -145,7 +145,7 @@ def _read_blocks(path: bytes, compressed: bool):
             yield index, np.array([carry], dtype=object)
 
 
-def _file_blocks(path: tf.Tensor, compressed: tf.Tensor) -> tf.data.Dataset:
+def file_blocks(path: tf.Tensor, compressed: tf.Tensor) -> tf.data.Dataset:
     """(block index, lines) of one file."""
     return tf.data.Dataset.from_generator(
         _read_blocks,
@@ -165,7 +165,7 @@ def _blocks(files: list[str], fmt: str) -> tf.data.Dataset:
     )
     cycle = min(len(files), CYCLE_LENGTH)
     parallel = {"num_parallel_calls": cycle, "deterministic": True} if cycle > 1 else {}
-    blocks = names.interleave(_file_blocks, cycle_length=cycle, **parallel)
+    blocks = names.interleave(file_blocks, cycle_length=cycle, **parallel)
     return blocks.map(
         lambda index, lines: parse(_strip_bom(lines, index)),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -249,7 +249,7 @@ def check_files(
     checks = []
     for path in files:
         check = FileCheck(path)
-        blocks = _file_blocks(tf.constant(path), tf.constant(is_gzip(path))).map(
+        blocks = file_blocks(tf.constant(path), tf.constant(is_gzip(path))).map(
             block_facts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         try:

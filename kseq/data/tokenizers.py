@@ -144,7 +144,7 @@ def _patterns() -> tuple[str, str, re.Pattern]:
 
 
 @functools.cache
-def _whitespace_patterns() -> tuple[str, re.Pattern]:
+def whitespace_patterns() -> tuple[str, re.Pattern]:
     """(RE2, Python) patterns of a whitespace run: the pre-tokenizer's space class."""
     space = _space_ranges()
     return f"{re2_class(space)}+", re.compile(f"{_py_class(space)}+")
@@ -575,7 +575,7 @@ class WhitespaceTokenizer(Tokenizer):
 
     @staticmethod
     def _pieces(text: str) -> list[str]:
-        return [piece for piece in _whitespace_patterns()[1].split(text) if piece]
+        return [piece for piece in whitespace_patterns()[1].split(text) if piece]
 
     def _surface(self, token: str) -> tuple[str, bool]:
         return token, False  # a leading "##" is text here, not glue
@@ -599,7 +599,7 @@ class WhitespaceTokenizer(Tokenizer):
         self._table = _lookup_table(vocab[4:] or [""], list(range(4, len(vocab))) or [1], tf.string)
 
     def _tf_tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        pieces = tf_text.regex_split(texts, _whitespace_patterns()[0])
+        pieces = tf_text.regex_split(texts, whitespace_patterns()[0])
         ids = self._table.lookup(pieces.flat_values)
         return pieces.with_flat_values(tf.where(ids < 0, UNK_ID, ids))
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseq.data.shards import is_gzip
-from kseq.data.streaming import CYCLE_LENGTH, _file_blocks
+from kseq.data.streaming import CYCLE_LENGTH, file_blocks
 from kseq.errors import KseqError
 
 # Where `str.splitlines` breaks a line besides "\n" (where the file reader splits).
@@ -28,10 +28,10 @@ def _documents(lines: tf.Tensor) -> tf.Tensor:
     """The stripped, non-blank documents of a block of lines, in order."""
     import tensorflow_text as tf_text
 
-    from kseq.data.tokenizers import _whitespace_patterns
+    from kseq.data.tokenizers import whitespace_patterns
 
     pieces = tf_text.regex_split(lines, _LINE_BREAKS).flat_values
-    space = _whitespace_patterns()[0]
+    space = whitespace_patterns()[0]
     stripped = tf.strings.regex_replace(pieces, f"^(?:{space})|(?:{space})$", "")
     return tf.boolean_mask(stripped, tf.strings.length(stripped) > 0)
 
@@ -71,7 +71,7 @@ def count_rows(files: list[str], tokenizer, length: int) -> int:
             rows = _rows(tokenizer, _documents(tf.boolean_mask(lines, _valid_utf8(lines))), length)
             return tf.size(lines, tf.int64), tf.size(rows.row_lengths()), bad, tf.gather(lines, bad)
 
-        blocks = _file_blocks(tf.constant(path), tf.constant(is_gzip(path)))
+        blocks = file_blocks(tf.constant(path), tf.constant(is_gzip(path)))
         seen = 0
         try:
             for size, rows, bad, raw in blocks.map(facts).prefetch(2).as_numpy_iterator():
@@ -100,7 +100,7 @@ def _blocks(files: list[str]) -> tf.data.Dataset:
     )
     cycle = min(len(files), CYCLE_LENGTH)
     parallel = {"num_parallel_calls": cycle, "deterministic": True} if cycle > 1 else {}
-    lines = names.interleave(_file_blocks, cycle_length=cycle, **parallel)
+    lines = names.interleave(file_blocks, cycle_length=cycle, **parallel)
     return lines.map(lambda _, block: _documents(block))
 
 
