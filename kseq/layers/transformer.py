@@ -294,6 +294,13 @@ class TransformerDecoderLayer(_TransformerBlock):
     Masking: `padding_mask` `(B, T)` masks padded target keys; `memory_padding_mask` `(B, S)`
     masks padded memory positions in the cross-attention. Self-attention is always causal.
 
+    Cached decoding (one target position per call, inference): `self_attention_cache` is the
+    pair `(keys, values)` of earlier positions, each `(B, L, N, K)`, and `cache_position` `(B,)`
+    the position of this step; its key and value are written into that slot and the step
+    attends to the slots up to it. `cross_attention_cache` is the memory's `(keys, values)`
+    `(B, S, N, K)` projected once by `cross_attention.key_dense` / `value_dense`, used instead
+    of `memory`. The outputs equal the full causal call's at that position.
+
     Args:
         Same as `TransformerEncoderLayer`.
 
@@ -302,10 +309,15 @@ class TransformerDecoderLayer(_TransformerBlock):
         memory: optional `(B, S, D_m)` encoder outputs.
         padding_mask: optional `(B, T)`, nonzero at real target tokens.
         memory_padding_mask: optional `(B, S)`, nonzero at real memory tokens.
+        self_attention_cache: optional `(keys, values)`, each `(B, L, N, K)`.
+        cache_position: `(B,)` int, the step's slot; needed with `self_attention_cache`.
+        cross_attention_cache: optional `(keys, values)`, each `(B, S, N, K)`.
+        return_attention_scores: bool, also return the cross-attention weights `(B, N, T, S)`.
         training: bool, enables dropout.
 
     Returns:
-        `(B, T, D)` hidden states.
+        `(B, T, D)` hidden states; with `return_attention_scores` and/or a self-attention cache,
+        the tuple `(outputs, [cross-attention weights], [updated (keys, values)])`.
 
     Example:
     ```python
@@ -334,16 +346,38 @@ class TransformerDecoderLayer(_TransformerBlock):
         memory=None,
         padding_mask=None,
         memory_padding_mask=None,
+        self_attention_cache=None,
+        cache_position=None,
+        cross_attention_cache=None,
+        return_attention_scores=False,
         training=None,
     ):
-        length = ops.shape(inputs)[1]
-        self_mask = merge_attention_masks(
-            causal_attention_mask(length),
-            None if padding_mask is None else padding_attention_mask(padding_mask),
-        )  # (B or 1, T, T)
+        if self_attention_cache is None:
+            self_mask = merge_attention_masks(
+                causal_attention_mask(ops.shape(inputs)[1]),
+                None if padding_mask is None else padding_attention_mask(padding_mask),
+            )  # (B or 1, T, T)
+        else:  # one step at `cache_position`: it sees the slots up to and including its own
+            if cache_position is None:
+                raise ValueError("`self_attention_cache` needs `cache_position`.")
+            slots = ops.arange(self_attention_cache[0].shape[1], dtype="int32")  # (L,)
+            position = ops.expand_dims(ops.cast(cache_position, "int32"), 1)  # (B, 1)
+            self_mask = ops.expand_dims(ops.less_equal(slots, position), 1)  # (B, 1, L)
+        updated_cache = []
 
         def self_attend(x):
-            return self.self_attention(x, x, attention_mask=self_mask, training=training)
+            if self_attention_cache is None:
+                return self.self_attention(x, x, attention_mask=self_mask, training=training)
+            outputs, cache = self.self_attention(
+                x,
+                x,
+                attention_mask=self_mask,
+                cache=self_attention_cache,
+                cache_position=cache_position,
+                training=training,
+            )
+            updated_cache.append(cache)
+            return outputs
 
         x = self._residual(
             inputs,
@@ -352,13 +386,28 @@ class TransformerDecoderLayer(_TransformerBlock):
             self.self_attention_dropout,
             training,
         )
-        if memory is not None:
+        scores = []
+        if memory is not None or cross_attention_cache is not None:
             cross_mask = (
                 None if memory_padding_mask is None else padding_attention_mask(memory_padding_mask)
             )  # (B, 1, S)
 
             def cross_attend(h):
-                return self.cross_attention(h, memory, attention_mask=cross_mask, training=training)
+                cached = {} if cross_attention_cache is None else {"cache": cross_attention_cache}
+                result = self.cross_attention(
+                    h,
+                    h if cached else memory,  # with a cache, the value is not projected
+                    attention_mask=cross_mask,
+                    return_attention_scores=return_attention_scores,
+                    training=training,
+                    **cached,
+                )
+                if cached:
+                    result = result[:-1]  # the cache comes back unchanged
+                if return_attention_scores:
+                    scores.append(result[1])
+                    return result[0]
+                return result[0] if cached else result
 
             x = self._residual(
                 x,
@@ -367,9 +416,17 @@ class TransformerDecoderLayer(_TransformerBlock):
                 self.cross_attention_dropout,
                 training,
             )
-        return self._residual(
+        outputs = self._residual(
             x, self._feedforward, self.feedforward_layer_norm, self.output_dropout, training
         )  # (B, T, D)
+        if not return_attention_scores and self_attention_cache is None:
+            return outputs
+        result = (outputs,)
+        if return_attention_scores:
+            result += (scores[0] if scores else None,)
+        if self_attention_cache is not None:
+            result += (updated_cache[0],)
+        return result
 
 
 @keras.saving.register_keras_serializable(package="kseq")

@@ -5,13 +5,9 @@
 - `PositionTable`: sinusoidal or learned encodings of positions `0 … sequence_length - 1`, by
   slice (teacher forcing) or by row index (one decoding step); it wraps
   `kseq.layers.transformer.SinusoidalPositionEncoding` / `PositionEmbedding`.
-- `decoder_block`: one `kseq.layers.transformer.TransformerDecoderLayer` applied with
-  precomputed cross-attention keys/values and a caller-supplied self-attention (full causal or
-  one cached step), returning the cross-attention weights too. It reads the layer's documented
-  sublayers and must stay equal to `TransformerDecoderLayer.call` (tests check ≤ 1e-5).
 
-Everything lowers to TFLite builtins: masks from comparisons of ranges, `ops.expand_dims`
-(never `x[:, None]`), cache writes with `ops.where` on a one-hot position.
+The blocks themselves are `kseq.layers.transformer`'s encoder and decoder layers; the decoder
+layer's `call` also runs one cached decoding step.
 """
 
 from __future__ import annotations
@@ -21,13 +17,9 @@ import math
 import keras
 from keras import initializers, ops
 
-from kseq.layers.transformer import (
-    PositionEmbedding,
-    SinusoidalPositionEncoding,
-    get_activation,
-)
+from kseq.layers.transformer import PositionEmbedding, SinusoidalPositionEncoding
 
-__all__ = ["PositionTable", "TokenEmbedding", "decoder_block", "feedforward", "residual"]
+__all__ = ["PositionTable", "TokenEmbedding"]
 
 POSITION_KINDS = ("sinusoidal", "learned")
 
@@ -229,65 +221,3 @@ class PositionTable(keras.layers.Layer):
             }
         )
         return config
-
-
-def residual(layer, x, sublayer, norm):
-    """`norm(x + f(x))` (post-LN) or `x + f(norm(x))` (pre-LN), at inference (no dropout)."""
-    if layer.norm_first:
-        return x + sublayer(norm(x))
-    return norm(x + sublayer(x))
-
-
-def feedforward(layer, x):
-    """`W₂ act(W₁ x + b₁) + b₂` with the block's sublayers."""
-    activation = get_activation(layer.activation)
-    return layer.output_dense(activation(layer.intermediate_dense(x)))
-
-
-def attend(attention, query, key, value, mask, return_scores=False):
-    """Multi-head attention on already projected `key`/`value` `(B, S, N, H/N)`.
-
-    `query` `(B, T, D)` is projected here; `mask` is bool `(B, T, S)` or broadcastable. Returns
-    `(B, T, D)` and, with `return_scores`, the weights `(B, N, T, S)`.
-    """
-    projected = attention.query_dense(query)  # (B, T, N, H/N)
-    outputs, scores = attention._compute_attention(
-        projected, key, value, mask, training=False, return_attention_scores=return_scores
-    )
-    return attention.output_dense(outputs), scores
-
-
-def decoder_block(layer, x, self_attention, cross_key, cross_value, cross_mask, return_scores):
-    """One `TransformerDecoderLayer` at inference with a pluggable self-attention.
-
-    Args:
-        layer: a built `TransformerDecoderLayer`.
-        x: `(B, T, D)` inputs of the block.
-        self_attention: `fn(mha, h (B, T, D)) -> (B, T, D)`, the self-attention on the
-            (normalised, for pre-LN) inputs: full causal attention, or a cached step.
-        cross_key, cross_value: `(B, S, N, H/N)` memory projected by the layer's
-            `cross_attention` key/value dense layers.
-        cross_mask: bool `(B, 1, S)`, True at real memory positions.
-        return_scores: also return the cross-attention weights `(B, N, T, S)`.
-
-    Returns:
-        `(outputs (B, T, D), scores or None)`.
-    """
-    x = residual(
-        layer,
-        x,
-        lambda h: self_attention(layer.self_attention, h),
-        layer.self_attention_layer_norm,
-    )
-    scores = []
-
-    def cross(h):
-        outputs, weights = attend(
-            layer.cross_attention, h, cross_key, cross_value, cross_mask, return_scores
-        )
-        scores.append(weights)
-        return outputs
-
-    x = residual(layer, x, cross, layer.cross_attention_layer_norm)
-    x = residual(layer, x, lambda h: feedforward(layer, h), layer.feedforward_layer_norm)
-    return x, scores[0]

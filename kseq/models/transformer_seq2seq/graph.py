@@ -6,10 +6,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kseq.layers.static_ops import position_one_hot
-from kseq.layers.transformer import causal_attention_mask, padding_attention_mask
-from kseq.layers.transformer_seq2seq import attend, decoder_block
-
 __all__ = ["TransformerSeq2SeqGraph"]
 
 
@@ -115,17 +111,19 @@ class TransformerSeq2SeqGraph:
         position = ops.cast(state["position"], "int32")  # (B,)
         tokens = self.target_embedding(ops.expand_dims(ops.cast(token_ids, "int32"), 1))
         hidden = tokens + ops.expand_dims(self.target_positions.rows(position), 1)  # (B, 1, D)
-
-        slots = ops.expand_dims(ops.arange(self.cache_length, dtype="int32"), 0)  # (1, L)
-        here = position_one_hot(position, self.cache_length)  # (B, L), no ONE_HOT op
-        write = ops.expand_dims(ops.expand_dims(here, -1), -1)  # (B, L, 1, 1)
-        visible = ops.expand_dims(ops.less_equal(slots, ops.expand_dims(position, 1)), 1)  # (B,1,L)
-
         new_state = {"position": position + 1}
-        hidden, scores = self._decode(
-            hidden, encoded, lambda index: _cached(index, write, visible, state, new_state)
-        )
-        logits = self._logits(hidden)[:, 0]  # (B, V)
+        for index, layer in enumerate(self.decoder_layers):
+            hidden, scores, (keys, values) = layer(
+                hidden,
+                memory_padding_mask=encoded["source_mask"],
+                self_attention_cache=(state[f"self_key_{index}"], state[f"self_value_{index}"]),
+                cache_position=position,
+                cross_attention_cache=_cross_cache(encoded, index),
+                return_attention_scores=True,
+            )
+            new_state[f"self_key_{index}"] = keys
+            new_state[f"self_value_{index}"] = values
+        logits = self._logits(self._final_norm(hidden))[:, 0]  # (B, V)
         attention = self._attention(scores, encoded)[:, 0]  # (B, S)
         return logits, new_state, attention
 
@@ -134,35 +132,18 @@ class TransformerSeq2SeqGraph:
         target_in = tf.convert_to_tensor(target_in, tf.int32)  # (B, T)
         tokens = self.target_embedding(target_in)
         hidden = tokens + self.target_positions(tokens)  # (B, T, D)
-        causal = causal_attention_mask(ops.shape(target_in)[1])  # (1, T, T)
-
-        def full(index):
-            def self_attention(attention, inputs):
-                return attention(inputs, inputs, attention_mask=causal, training=False)
-
-            return self_attention
-
-        hidden, scores = self._decode(hidden, encoded, full)
-        return self._logits(hidden), self._attention(scores, encoded)
+        for index, layer in enumerate(self.decoder_layers):
+            hidden, scores = layer(
+                hidden,
+                memory_padding_mask=encoded["source_mask"],
+                cross_attention_cache=_cross_cache(encoded, index),
+                return_attention_scores=True,
+            )
+        return self._logits(self._final_norm(hidden)), self._attention(scores, encoded)
 
     # ---- pieces --------------------------------------------------------------------------------
-    def _decode(self, hidden, encoded, self_attention_of):
-        cross_mask = padding_attention_mask(encoded["source_mask"])  # (B, 1, S)
-        last = len(self.decoder_layers) - 1
-        scores = None
-        for index, layer in enumerate(self.decoder_layers):
-            hidden, scores = decoder_block(
-                layer,
-                hidden,
-                self_attention_of(index),
-                encoded[f"cross_key_{index}"],
-                encoded[f"cross_value_{index}"],
-                cross_mask,
-                return_scores=index == last,
-            )
-        if self.decoder_norm is not None:
-            hidden = self.decoder_norm(hidden)
-        return hidden, scores
+    def _final_norm(self, hidden):
+        return hidden if self.decoder_norm is None else self.decoder_norm(hidden)
 
     def _logits(self, hidden):
         if self.output_projection is None:
@@ -176,20 +157,8 @@ class TransformerSeq2SeqGraph:
         return weights * ops.expand_dims(encoded["source_mask"], 1)
 
 
-def _cached(index, write, visible, state, new_state):
-    """Self-attention of one step for decoder layer `index`, through its key/value cache."""
-
-    def self_attention(attention, inputs):  # inputs (B, 1, D)
-        key = attention.key_dense(inputs)  # (B, 1, N, K)
-        value = attention.value_dense(inputs)
-        keys = ops.where(write, key, state[f"self_key_{index}"])  # (B, L, N, K)
-        values = ops.where(write, value, state[f"self_value_{index}"])
-        new_state[f"self_key_{index}"] = keys
-        new_state[f"self_value_{index}"] = values
-        outputs, _ = attend(attention, inputs, keys, values, visible)
-        return outputs
-
-    return self_attention
+def _cross_cache(encoded, index):
+    return encoded[f"cross_key_{index}"], encoded[f"cross_value_{index}"]
 
 
 def _numbered(model, names, prefix):
