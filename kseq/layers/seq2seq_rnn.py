@@ -21,11 +21,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.models.rnn_seq2seq.attention import decoder_attention
 
 _CELLS = ("lstm", "gru")
-_ATTENTIONS = ("none", "bahdanau", "luong")
 _SCORES = ("dot", "general", "concat")
 
 
@@ -308,7 +307,8 @@ class RNNDecoder(keras.layers.Layer):
         cell: `"lstm"` or `"gru"`.
         units: int, state size `U` of each recurrent layer.
         num_layers: int, number of stacked recurrent layers.
-        attention: `"none"`, `"bahdanau"` or `"luong"`.
+        attention: a kind registered in `kseq.models.rnn_seq2seq.attention` (`"none"`,
+            `"bahdanau"`, `"luong"`); the kind builds its sublayers and runs its part of a step.
         score: Luong score function, `"dot"` (needs `H == U`), `"general"` or `"concat"`.
         attention_units: int, attention size (bahdanau, luong concat).
         input_feeding: feed `h̃_{t-1}` into the next step (luong only).
@@ -358,7 +358,6 @@ class RNNDecoder(keras.layers.Layer):
         _check_choice("cell", cell, _CELLS)
         _check_positive("units", units)
         _check_positive("num_layers", num_layers)
-        _check_choice("attention", attention, _ATTENTIONS)
         _check_choice("score", score, _SCORES)
         _check_positive("attention_units", attention_units)
         _check_rate(dropout)
@@ -373,13 +372,12 @@ class RNNDecoder(keras.layers.Layer):
         self.dropout = dropout
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.attention_kind = decoder_attention(attention, score, attention_units, input_feeding)
         # Accepts the target embedding's mask (and drops it: see "Masking").
         self.supports_masking = True
-        # XLA cannot compile the gradient of the additive score (`score_dense` on a
-        # (B, 1, S, A) tensor lowers to a tensordot whose transpose permutation becomes a
-        # loop-accumulated, non-constant value in the while loop's gradient). Declaring it
-        # makes Keras' `jit_compile="auto"` (XLA on GPU) fall back to plain TF graphs.
-        self.supports_jit = attention == "none" or (attention == "luong" and score != "concat")
+        # Declared so that Keras' `jit_compile="auto"` (XLA on GPU) falls back to plain TF
+        # graphs for the kinds whose loop gradient XLA cannot compile.
+        self.supports_jit = self.attention_kind.supports_xla
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -391,10 +389,6 @@ class RNNDecoder(keras.layers.Layer):
     def _num_rnn_states(self):
         return self.num_layers * len(self._kinds)
 
-    @property
-    def _feeds_attentional(self):
-        return self.attention == "luong" and self.input_feeding
-
     def state_names(self):
         """Names of the loop-state tensors, in the order of the state list.
 
@@ -402,11 +396,7 @@ class RNNDecoder(keras.layers.Layer):
         `attentional` (`"luong"` with input feeding).
         """
         names = [f"{kind}_{i}" for i in range(self.num_layers) for kind in self._kinds]
-        if self.attention == "none":
-            names.append("summary")
-        elif self._feeds_attentional:
-            names.append("attentional")
-        return names
+        return names + self.attention_kind.extra_state_names()
 
     def build(
         self,
@@ -416,12 +406,8 @@ class RNNDecoder(keras.layers.Layer):
         initial_states_shape=None,
     ):
         embed_dim, memory_dim, units = embedded_targets_shape[-1], memory_shape[-1], self.units
-        extra = {
-            "none": units,
-            "bahdanau": memory_dim,
-            "luong": units if self.input_feeding else 0,
-        }[self.attention]
-        input_dim = embed_dim + extra
+        kind = self.attention_kind
+        input_dim = embed_dim + kind.input_width(units, memory_dim)
         self.rnn_layers = []
         for index in range(self.num_layers):
             layer = _rnn_class(self.cell)(
@@ -430,30 +416,9 @@ class RNNDecoder(keras.layers.Layer):
             layer.build((None, None, input_dim))
             self.rnn_layers.append(layer)
             input_dim = units
-
-        query_shape, values_shape = (None, units), (None, None, memory_dim)
-        if self.attention == "bahdanau":
-            self.attention_layer = BahdanauAttention(
-                self.attention_units, dtype=self.dtype_policy, name="attention"
-            )
-            self.attention_layer.build(query_shape, values_shape)
-            feature_dim = units + memory_dim
-        elif self.attention == "luong":
-            self.attention_layer = LuongAttention(
-                self.score,
-                units=self.attention_units,
-                dtype=self.dtype_policy,
-                name="attention",
-            )
-            self.attention_layer.build(query_shape, values_shape)
-            self.attentional_state = LuongAttentionalState(
-                units, dtype=self.dtype_policy, name="attentional_state"
-            )
-            self.attentional_state.build((None, memory_dim), (None, units))
-            feature_dim = units
-        else:
-            self.attention_layer = None
-            feature_dim = 2 * units
+        for name, layer in kind.build_layers(units, memory_dim, self.dtype_policy).items():
+            setattr(self, name, layer)  # `attention_layer`, `attentional_state`
+        feature_dim = kind.feature_width(units, memory_dim)
         self.feature_dim = feature_dim
         self.output_projection = keras.layers.Dense(
             self.vocab_size, dtype=self.dtype_policy, name="output_projection"
@@ -501,13 +466,7 @@ class RNNDecoder(keras.layers.Layer):
                     f"{self._num_rnn_states} initial state tensors. Received: {len(states)}"
                 )
         top_h = states[(self.num_layers - 1) * len(self._kinds)]  # (B, U)
-        if self.attention == "none":
-            states.append(top_h)  # the fixed summary C
-        elif self._feeds_attentional:
-            # h̃_0 = 0, written as top_h - top_h: LiteRT's CompiledModel keeps the first shape of a
-            # ZEROS_LIKE tensor after the batch is resized (the values are the same for finite h).
-            states.append(ops.subtract(top_h, top_h))
-        return states
+        return states + self.attention_kind.initial_extra(top_h)
 
     def step(self, embedded_token, state, memory, source_mask=None, keys=None):
         """One decoding step.
@@ -542,37 +501,21 @@ class RNNDecoder(keras.layers.Layer):
         n = self._num_rnn_states
         k = len(self._kinds)
         rnn_states, extra = state[:n], state[n:]
-        context = weights = None
-        if self.attention == "none":
-            x = ops.concatenate([embedded, extra[0]], axis=-1)  # (B, E + U)
-        elif self.attention == "bahdanau":
-            query = rnn_states[(self.num_layers - 1) * k]  # s_{t-1} (B, U)
-            context, weights = self.attention_layer(query, memory, source_mask, keys=keys)
-            x = ops.concatenate([embedded, context], axis=-1)  # (B, E + H)
-        elif self._feeds_attentional:
-            x = ops.concatenate([embedded, extra[0]], axis=-1)  # (B, E + U)
-        else:
-            x = embedded  # (B, E)
-
+        kind = self.attention_kind
+        top_state = rnn_states[(self.num_layers - 1) * k]  # s_{t-1} (B, U)
+        x, context, weights = kind.before_step(
+            self, embedded, top_state, extra, memory, source_mask, keys
+        )
         new_states = []
         for index, layer in enumerate(self.rnn_layers):
             if index > 0 and dropout_masks is not None:
                 x = x * dropout_masks["layers"][index - 1]
             x, layer_states = layer.step(x, rnn_states[index * k : (index + 1) * k])  # (B, U)
             new_states.extend(layer_states)
-        top = x  # s_t (B, U)
-
-        if self.attention == "none":
-            features = ops.concatenate([top, extra[0]], axis=-1)  # (B, 2U)
-            new_states.append(extra[0])
-            weights = tf.zeros(tf.shape(memory)[:2], dtype=dtype)  # (B, S)
-        elif self.attention == "bahdanau":
-            features = ops.concatenate([top, context], axis=-1)  # (B, U + H)
-        else:
-            context, weights = self.attention_layer(top, memory, source_mask, keys=keys)
-            features = self.attentional_state(context, top)  # h̃_t (B, U)
-            if self._feeds_attentional:
-                new_states.append(features)
+        features, new_extra, weights = kind.after_step(
+            self, x, extra, context, weights, memory, source_mask, keys
+        )  # x is s_t (B, U)
+        new_states.extend(new_extra)
         if dropout_masks is not None:
             features = features * dropout_masks["features"]
         return features, new_states, weights

@@ -37,6 +37,7 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
     import json
 
     import numpy as np
+    from kseq.models.rnn_seq2seq.attention import decoder_attention
 
     import kseq
     from kseq.models.family import family_for
@@ -59,11 +60,11 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
         report = kseq.export(run_dir, format="tflite", quantize=quantize)
         metric = report["parity"]["generate"]["metric"]
         exported[quantize] = (metric["exact_match_export"], report["size_bytes"])
-    attention = getattr(spec.model, "attention", None)
+    att = getattr(spec.model, "attention", None)
     kind = f"{spec.model.type} " + (
         "self/cross-attention"
-        if attention is None
-        else attention.type + (f" ({attention.score})" if attention.type == "luong" else "")
+        if att is None
+        else decoder_attention(att.type, att.score, att.units, att.input_feeding).label
     )
     return {
         "name": spec_path.stem,

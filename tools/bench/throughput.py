@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from kseq.models.rnn_seq2seq.attention import decoder_attention  # noqa: E402
 from markdown import table, write_section  # noqa: E402
 
 import kseq  # noqa: E402
@@ -208,32 +209,16 @@ def rnn_seq2seq_forward_flops(model_spec, target_vocab: int, source_len: int, ta
     projects = not (enc.cell == dec.cell and directions == 1 and enc.units == dec.units)
     if projects:
         flops += states * 2 * memory * dec.units
+    kind = decoder_attention(att.type, att.score, att.units, att.input_feeding)
     step = 0
-    extra = {"none": dec.units, "bahdanau": memory, "luong": dec.units}[att.type]
-    if att.type == "luong" and not att.input_feeding:
-        extra = 0
-    inputs = model_spec.embedding_dim + extra
+    inputs = model_spec.embedding_dim + kind.input_width(dec.units, memory)
     for _ in range(dec.layers):
         step += 2 * dec_gates * dec.units * (inputs + dec.units)
         inputs = dec.units
-    if att.type == "bahdanau":
-        flops += 2 * memory * att.units * source_len  # keys
-        step += 2 * dec.units * att.units  # query
-        step += 3 * att.units * source_len + 2 * memory * source_len  # scores, context
-        features = dec.units + memory
-    elif att.type == "luong":
-        if att.score == "general":
-            flops += 2 * memory * dec.units * source_len
-            step += 2 * dec.units * source_len
-        elif att.score == "concat":
-            flops += 2 * memory * att.units * source_len
-            step += 2 * dec.units * att.units + 3 * att.units * source_len
-        else:
-            step += 2 * dec.units * source_len
-        step += 2 * memory * source_len + 2 * (memory + dec.units) * dec.units
-        features = dec.units
-    else:
-        features = 2 * dec.units
+    keys, attention = kind.matmul_flops(dec.units, memory, source_len)
+    flops += keys
+    step += attention
+    features = kind.feature_width(dec.units, memory)
     step += 2 * features * target_vocab
     return flops + step * target_len
 

@@ -64,10 +64,8 @@ class RNNSeq2SeqGraph:
             "memory": (None, None, memory_dim),
             "source_mask": (None, None),
         }
-        if decoder.attention == "bahdanau":
-            specs["keys"] = (None, None, decoder.attention_units)
-        elif decoder.attention == "luong" and decoder.score != "dot":  # dot: keys = memory
-            keys_dim = {"general": decoder.units, "concat": decoder.attention_units}[decoder.score]
+        keys_dim = decoder.attention_kind.key_width(decoder.units, memory_dim)
+        if keys_dim is not None:  # None: no keys, or (dot scores) the memory itself
             specs["keys"] = (None, None, keys_dim)
         for name in self._rnn_names:
             specs[f"initial_{name}"] = (None, decoder.units)

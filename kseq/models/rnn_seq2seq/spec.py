@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kseq.models.rnn_seq2seq.attention import decoder_attention, decoder_attention_names
 from kseq.models.text_spec import DecodeSpec, TextPairDataSpec
 from kseq.spec.common import ModelSpec
 from kseq.spec.fields import option, variant
@@ -35,7 +36,7 @@ class RNNDecoderSpec:
 class AttentionSpec:
     """Attention over the encoder outputs; `none` is the classic fixed-summary encoder-decoder."""
 
-    type: Literal["none", "bahdanau", "luong"] = "bahdanau"
+    type: str = option("bahdanau", choices=decoder_attention_names, help="attention kind")
     score: Literal["dot", "general", "concat"] = option("general", help="luong score function")
     units: int = option(128, min=1, max=16_384, help="attention size (bahdanau, luong concat)")
     input_feeding: bool = option(True, help="feed h̃_{t-1} into the next step (luong)")
@@ -59,17 +60,13 @@ class RNNSeq2SeqSpec(ModelSpec):
     default_loss = "masked_sparse_crossentropy"
 
     def check(self, checker, path):
-        attention = self.attention
-        if attention.type == "luong" and attention.score == "dot":
-            width = self.encoder.units * (2 if self.encoder.bidirectional else 1)
-            if width != self.decoder.units:
-                checker.fail(
-                    f"{path}.attention.score",
-                    f"dot scores need encoder outputs ({width}) as wide as the decoder "
-                    f"({self.decoder.units})",
-                    "score general or concat, or matching sizes",
-                    "dot",
-                )
+        att = self.attention
+        kind = decoder_attention(att.type, att.score, att.units, att.input_feeding)
+        width = self.encoder.units * (2 if self.encoder.bidirectional else 1)
+        problem = kind.check_widths(self.decoder.units, width)
+        if problem is not None:
+            field, message, expected = problem
+            checker.fail(f"{path}.attention.{field}", message, expected, getattr(att, field))
 
     def check_with_data(self, checker, data: TextPairDataSpec):
         if self.shared_embeddings:
