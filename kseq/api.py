@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import tempfile
@@ -186,7 +185,7 @@ def export(
                 raise KseqError(f"{flag}: {spec.model.type} exports have no such axis")
         options["static"] = static
     elif sequence_length is not None:
-        if "sequence_length" not in inspect.signature(family.endpoints).parameters:
+        if not family.fixes_sequence_length:
             raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
         if sequence_length < 1:
             raise KseqError(f"--sequence-length: must be >= 1; received {sequence_length}")

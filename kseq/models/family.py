@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kseq.errors import KseqError
-from kseq.registry import Registry
-
-families: Registry = Registry("model family")
 
 
 @dataclass
@@ -31,7 +29,7 @@ class PreparedData:
 
 
 class Family:
-    """Base of a model family. Subclasses register with `@families.register("type-name")`."""
+    """Base of a model family, named by its spec class (`ModelSpec.family`)."""
 
     def load_data(self, spec, run_dir: Path | None = None, data_file: str | None = None):
         """Read (or generate) the data; with `run_dir`, reuse the assets saved there."""
@@ -68,6 +66,10 @@ class Family:
     # Why `--io int8` needs `--static` for this family, or None when it does not.
     int8_io_needs_static: str | None = None
 
+    # Whether a dynamic-shape export can fix the sequence axis (`--sequence-length`); then
+    # `endpoints` takes `sequence_length=`.
+    fixes_sequence_length: bool = False
+
     def endpoints(self, model, spec, data: PreparedData, part: str, static=None) -> list:
         """Serving signatures (kseq.export.Endpoint) of one part of the model.
 
@@ -103,6 +105,6 @@ class Family:
 
 
 def family_for(spec) -> Family:
-    from kseq.models import catalog  # noqa: F401  (registers the families)
-
-    return families.get(spec.model.type)()
+    """A new instance of the `Family` class that the spec's model section names."""
+    module, name = type(spec.model).family.split(":")
+    return getattr(importlib.import_module(module), name)()

@@ -1,4 +1,5 @@
-"""Imports every family's spec module so their `type:` names are registered.
+"""Every model family, once: importing its spec module registers its `type:` name, and the spec
+class names the family's `Family` class (imported only when a model is built or loaded).
 
 Spec modules are pure Python (no TensorFlow), so `kseq validate` stays fast.
 """

@@ -14,10 +14,14 @@ from kseq.train.components import losses, optimizers
 class ModelSpec(Variant):
     """Base of `model:` sections; each family registers one subclass under its `type:` name.
 
-    `data_spec` names the family's `data:` section class; `default_loss` its loss.
+    That registration is the family's only one: `family` names its `Family` class as
+    `"module:Class"`, imported when a model is built or loaded (so reading a spec never
+    imports TensorFlow). `data_spec` names the family's `data:` section class; `default_loss`
+    its loss.
     """
 
     variants = Registry("model type")
+    family: ClassVar[str]
     data_spec: ClassVar[type]
     default_loss: ClassVar[str]
 

@@ -11,7 +11,7 @@ from kseq.data.split import hold_out
 from kseq.data.synthetic_arrays import synthetic_arrays
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
-from kseq.models.family import Family, PreparedData, families
+from kseq.models.family import Family, PreparedData
 from kseq.train.budget import require_memory
 from kseq.train.components import make_loss, make_optimizer
 
@@ -55,7 +55,6 @@ def _arrays(spec, data_file: str | None):
     return train, validation
 
 
-@families.register("autoencoder")
 class AutoencoderFamily(Family):
     """Reconstruct the input through a bottleneck; the encoder doubles as an embedding model."""
 

@@ -19,7 +19,7 @@ from kseq.models.bert import stream
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
 from kseq.models.bert.qa import labels_no_answer
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
-from kseq.models.family import Family, PreparedData, families
+from kseq.models.family import Family, PreparedData
 from kseq.train.components import make_optimizer
 from kseq.train.distribute import worker_shard
 
@@ -143,9 +143,10 @@ def _sample_rows(encoded, count):
     return {k: v[:, :width] for k, v in rows.inputs.items()}
 
 
-@families.register("bert")
 class BertFamily(Family):
     """BERT encoders with a classification, tagging, span-QA or masked-LM head."""
+
+    fixes_sequence_length = True
 
     # ---- data ----------------------------------------------------------------------------------
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:

@@ -306,6 +306,7 @@ class BertSpec(ModelSpec):
     """BERT: token + segment + position embeddings, a Transformer encoder and a task head."""
 
     type: str = "bert"
+    family = "kseq.models.bert.family:BertFamily"
     vocab_size: int | None = option(
         None, min=8, max=10_000_000, help="null = the tokenizer's vocabulary size"
     )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from kseq.models.family import families
 from kseq.models.seq2seq_family import Seq2SeqFamily
 
 
-@families.register("rnn_seq2seq")
 class RNNSeq2SeqFamily(Seq2SeqFamily):
     """Padded LSTM/GRU encoder-decoder with none, Bahdanau or Luong attention."""
 

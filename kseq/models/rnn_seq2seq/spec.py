@@ -48,6 +48,7 @@ class RNNSeq2SeqSpec(ModelSpec):
     """Padded RNN encoder-decoder with optional Bahdanau or Luong attention."""
 
     type: str = "rnn_seq2seq"
+    family = "kseq.models.rnn_seq2seq.family:RNNSeq2SeqFamily"
     embedding_dim: int = option(64, min=1, max=16_384)
     shared_embeddings: bool = option(False, help="one embedding table (needs a shared vocab)")
     encoder: RNNEncoderSpec = option(RNNEncoderSpec())

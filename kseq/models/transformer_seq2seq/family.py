@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from kseq.models.family import families
 from kseq.models.seq2seq_family import Seq2SeqFamily
 
 
-@families.register("transformer_seq2seq")
 class TransformerSeq2SeqFamily(Seq2SeqFamily):
     """Encoder-decoder Transformer with cached incremental decoding."""
 

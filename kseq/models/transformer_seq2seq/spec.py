@@ -16,6 +16,7 @@ class TransformerSeq2SeqSpec(ModelSpec):
     """Encoder-decoder Transformer (Vaswani et al., 2017) over padded token sequences."""
 
     type: str = "transformer_seq2seq"
+    family = "kseq.models.transformer_seq2seq.family:TransformerSeq2SeqFamily"
     hidden_size: int = option(
         128, min=1, max=65_536, help="model width D (embeddings, attention, residuals)"
     )
