@@ -8,7 +8,7 @@ def test_kseq_export_stays_the_function_after_submodules_load():
     code = (
         "import importlib, kseq\n"
         "for name in ('kseq.export.tflite', 'kseq.export.saved_model', 'kseq.models.bert.export',"
-        " 'kseq.models.seq2seq_export', 'kseq.io'):\n"
+        " 'kseq.models.seq2seq.export', 'kseq.io'):\n"
         "    importlib.import_module(name)\n"
         "assert callable(kseq.export) and kseq.export.__module__ == 'kseq.api', kseq.export\n"
     )

@@ -1,6 +1,6 @@
 """Importers of checkpoints from other toolkits into kseq run directories (`kseq import KIND`)."""
 
-from kseq.importers.hf_bert import import_hf_bert
+from kseq.models.bert.hf_import import import_hf_bert
 from kseq.registry import Registry
 
 importers: Registry = Registry("checkpoint kind")

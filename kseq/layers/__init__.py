@@ -1,26 +1,17 @@
-"""Keras layers of kseq; all register under the `kseq` package for `.keras` loading.
+"""Keras layers that are no one family's own; all register under the `kseq` package for `.keras`
+loading.
 
-Recurrent layers here export to builtin-only TFLite (see `kseq.layers.rnn`).
+Exportable LSTM/GRU (`rnn`), the Transformer blocks that BERT and the Transformer seq2seq share
+(`transformer`), LayerNorm and the int8-safe masked softmax. A family's own layers live in its
+folder under `kseq/models/`, and its family module imports them, so loading a run registers
+them.
 """
 
-from kseq.layers import (  # noqa: F401  (registers the layers)
-    bert_heads,
-    transformer,
-    transformer_seq2seq,
-)
-from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
+from kseq.layers import layer_norm, masked_softmax, transformer  # noqa: F401  (registers them)
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
-from kseq.layers.seq2seq_rnn import RNNDecoder, RNNEncoder
-from kseq.layers.variational import GaussianSampling
 
 __all__ = [
-    "BahdanauAttention",
     "ExportableBidirectional",
     "ExportableGRU",
     "ExportableLSTM",
-    "GaussianSampling",
-    "RNNDecoder",
-    "RNNEncoder",
-    "LuongAttention",
-    "LuongAttentionalState",
 ]

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kseq.data.bert_tokenizer import BertTokenizer, basic_tokenize
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
 from kseq.models.bert.qa import encode_windows
+from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize
 
 DATA = SimpleNamespace(
     text_field="text", text_pair_field="text_pair", label_field="label",

@@ -10,7 +10,16 @@ import pytest
 import tensorflow as tf
 from bert_helpers import convert_builtins, gelu, run_tflite
 
-from kseq.layers.bert_heads import (
+from kseq.layers.transformer import (
+    PositionEmbedding,
+    SinusoidalPositionEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    causal_attention_mask,
+    merge_attention_masks,
+    padding_attention_mask,
+)
+from kseq.models.bert.heads import (
     BestSpan,
     FirstTokenPooler,
     GatherPositions,
@@ -20,15 +29,6 @@ from kseq.layers.bert_heads import (
     SpanLogits,
     best_span,
     gather_positions,
-)
-from kseq.layers.transformer import (
-    PositionEmbedding,
-    SinusoidalPositionEncoding,
-    TransformerDecoderLayer,
-    TransformerEncoderLayer,
-    causal_attention_mask,
-    merge_attention_masks,
-    padding_attention_mask,
 )
 
 B, S, H, N, F = 2, 5, 8, 2, 12  # a different size for every dimension

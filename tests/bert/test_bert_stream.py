@@ -9,10 +9,10 @@ import pytest
 import yaml
 from helpers import SPECS
 
-from kseq.data.bert_tokenizer import BertTokenizer
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import stream
+from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.models.family import family_for
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec

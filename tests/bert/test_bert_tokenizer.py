@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from bert_helpers import VOCAB
 
-from kseq.data.bert_tokenizer import BertTokenizer, basic_tokenize, read_vocab
 from kseq.errors import KseqError
+from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize, read_vocab
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from bert_helpers import HF_CONFIG, random_hf_tensors, write_hf_checkpoint
 
 from kseq.errors import KseqError
 from kseq.importers import import_hf_bert
-from kseq.importers.hf_bert import (
+from kseq.models.bert.hf_import import (
     INT_FIELDS,
     architecture,
     check_fits_in_memory,

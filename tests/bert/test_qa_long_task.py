@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kseq.data.bert_tokenizer import BertTokenizer
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
 from kseq.models.bert.spec import SYNTHETIC_TASKS, synthetic_task
+from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
 

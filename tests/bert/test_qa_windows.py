@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kseq.data.bert_tokenizer import BertTokenizer
 from kseq.errors import KseqError
 from kseq.models.bert import qa
+from kseq.models.bert.tokenizer import BertTokenizer
 
 WORDS = [f"w{i}" for i in range(60)]
 TOKENIZER = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "q", *WORDS])

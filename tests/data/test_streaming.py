@@ -15,7 +15,7 @@ from kseq.data.pipeline import make_dataset, padding_fraction
 from kseq.data.shards import data_files
 from kseq.data.tokenizers import make_tokenizer
 from kseq.errors import KseqError
-from kseq.models.seq2seq_family import Tokenizers
+from kseq.models.seq2seq.family import Tokenizers
 
 LENGTHS = streaming.Lengths(max_source=12, max_target=6, policy="drop")
 

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
-from kseq.models.rnn_seq2seq.network import build_rnn_seq2seq
-from kseq.models.rnn_seq2seq.spec import (
+from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
+from kseq.models.seq2seq.rnn.network import build_rnn_seq2seq
+from kseq.models.seq2seq.rnn.spec import (
     AttentionSpec,
     RNNDecoderSpec,
     RNNEncoderSpec,

@@ -24,9 +24,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 from kseq.decoding import beam_search, greedy
 from kseq.export.tflite_inspect import op_summary
-from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
-from kseq.models.rnn_seq2seq.network import build_rnn_seq2seq
-from kseq.models.rnn_seq2seq.spec import (
+from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
+from kseq.models.seq2seq.rnn.network import build_rnn_seq2seq
+from kseq.models.seq2seq.rnn.spec import (
     AttentionSpec,
     RNNDecoderSpec,
     RNNEncoderSpec,

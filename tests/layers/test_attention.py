@@ -4,7 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
+from kseq.models.seq2seq.rnn.attention import (
+    BahdanauAttention,
+    LuongAttention,
+    LuongAttentionalState,
+)
 
 # Different sizes everywhere: batch, target steps, source steps, query, values, attention.
 B, T, S, U, H, A = 3, 2, 6, 4, 5, 7

@@ -4,8 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.models.seq2seq.rnn.attention import (
+    BahdanauAttention,
+    LuongAttention,
+    LuongAttentionalState,
+)
 
 LAYERS = [
     lambda: ExportableLSTM(

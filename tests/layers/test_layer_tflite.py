@@ -6,8 +6,12 @@ import pytest
 import tensorflow as tf
 from tflite_helpers import convert_builtins, op_names, run_tflite
 
-from kseq.layers.attention import BahdanauAttention, LuongAttention, LuongAttentionalState
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.models.seq2seq.rnn.attention import (
+    BahdanauAttention,
+    LuongAttention,
+    LuongAttentionalState,
+)
 
 VOCAB, D, U, A, G = 13, 5, 4, 6, 3  # vocab, embedding, LSTM units, attention size, GRU units
 

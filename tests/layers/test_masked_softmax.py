@@ -8,8 +8,8 @@ import tensorflow as tf
 from keras import ops
 from tflite_helpers import convert_builtins, run_tflite
 
-from kseq.layers.attention import BahdanauAttention
 from kseq.layers.masked_softmax import MaskedMultiHeadAttention, masked_softmax
+from kseq.models.seq2seq.rnn.attention import BahdanauAttention
 
 
 def numpy_masked_softmax(scores, mask):

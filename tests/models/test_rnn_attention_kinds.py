@@ -10,8 +10,8 @@ import test_rnn_network as net
 from keras import ops
 
 import kseq
-from kseq.models.rnn_seq2seq import attention as kinds
-from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
+from kseq.models.seq2seq.rnn import attention_kinds as kinds
+from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
 
 
 def spec_file(tmp_path, attention):

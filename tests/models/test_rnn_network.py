@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 
 from kseq.decoding import greedy
-from kseq.layers.seq2seq_rnn import RNNDecoder, RNNEncoder
-from kseq.models.rnn_seq2seq.graph import RNNSeq2SeqGraph
-from kseq.models.rnn_seq2seq.network import build_rnn_seq2seq
-from kseq.models.rnn_seq2seq.spec import (
+from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
+from kseq.models.seq2seq.rnn.layers import RNNDecoder, RNNEncoder
+from kseq.models.seq2seq.rnn.network import build_rnn_seq2seq
+from kseq.models.seq2seq.rnn.spec import (
     AttentionSpec,
     RNNDecoderSpec,
     RNNEncoderSpec,

@@ -13,8 +13,8 @@ from helpers import SPECS, run_cli
 import kseq
 from kseq.errors import KseqError
 from kseq.export.static_shapes import StaticShape
-from kseq.models import seq2seq_calibration
-from kseq.models.seq2seq_calibration import Seq2SeqCalibration
+from kseq.models.seq2seq import calibration as seq2seq_calibration
+from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 
 TINY = [
     "train.epochs=1",

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
+from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
 
 
 def test_counts_substitutions_insertions_and_deletions_over_the_corpus():
@@ -55,7 +55,7 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
     from kseq.data.special_tokens import EOS_ID
     from kseq.data.tokenizers import make_tokenizer
     from kseq.models.family import PreparedData, family_for
-    from kseq.models.seq2seq_family import Tokenizers
+    from kseq.models.seq2seq.family import Tokenizers
     from kseq.spec.load import load_spec
 
     spec = load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml")  # char tokens: character BLEU

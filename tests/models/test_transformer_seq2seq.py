@@ -16,9 +16,9 @@ from helpers import SPECS
 
 import kseq
 from kseq.decoding import beam_search, greedy
-from kseq.models.transformer_seq2seq.graph import TransformerSeq2SeqGraph
-from kseq.models.transformer_seq2seq.network import build_transformer_seq2seq
-from kseq.models.transformer_seq2seq.spec import TransformerSeq2SeqSpec
+from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
+from kseq.models.seq2seq.transformer.network import build_transformer_seq2seq
+from kseq.models.seq2seq.transformer.spec import TransformerSeq2SeqSpec
 
 SOURCE_VOCAB, TARGET_VOCAB, SOURCE_POSITIONS, TARGET_POSITIONS = 11, 13, 9, 6
 SOURCE = np.array([[4, 5, 6, 7, 8], [9, 4, 10, 0, 0], [5, 0, 0, 0, 0]], "int32")  # (3, 5)

@@ -45,7 +45,7 @@ def static_task_cost(path, family, model, spec, data) -> dict:
     """Exact match of the app loop over a static file, batch 1, on the first held-out rows."""
     import numpy as np
 
-    from kseq.models.seq2seq_family import strip_ids
+    from kseq.models.seq2seq.family import strip_ids
 
     greedy_decode = readme_app_loop()
     length, steps = spec.data.max_source_length, spec.data.max_target_length

@@ -37,10 +37,10 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
     import json
 
     import numpy as np
-    from kseq.models.rnn_seq2seq.attention import decoder_attention
 
     import kseq
     from kseq.models.family import family_for
+    from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention
 
     spec = kseq.load_spec(spec_path, overrides)
     data = family_for(spec).load_data(spec)

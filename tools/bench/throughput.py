@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from kseq.models.rnn_seq2seq.attention import decoder_attention  # noqa: E402
 from markdown import table, write_section  # noqa: E402
 
 import kseq  # noqa: E402
 from kseq.models.family import family_for  # noqa: E402
+from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention  # noqa: E402
 
 # ---- machine ---------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import math
 import keras
 
 from kseq.errors import KseqError
-from kseq.layers.variational import GaussianSampling
+from kseq.models.autoencoder.variational import GaussianSampling
 from kseq.registry import Registry
 
 # stack type -> (forward layer, transposed layer) classes for convolutional stacks

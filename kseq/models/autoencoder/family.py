@@ -11,6 +11,7 @@ from kseq.data.split import hold_out
 from kseq.data.synthetic_arrays import synthetic_arrays
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
+from kseq.models.autoencoder import variational as _variational  # noqa: F401  (registers its layers for loading)
 from kseq.models.family import Family, PreparedData
 from kseq.train.budget import require_memory
 from kseq.train.components import make_loss, make_optimizer

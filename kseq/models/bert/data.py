@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.bert_tokenizer import PACKED_KEYS, BertTokenizer, pack_one
 from kseq.data.files import read_text, text_lines
 from kseq.errors import KseqError
+from kseq.models.bert.tokenizer import PACKED_KEYS, BertTokenizer, pack_one
 
 IGNORE = -1
 

@@ -52,7 +52,7 @@ def serving_outputs(model, spec, inputs: dict) -> dict:
     """The model's outputs plus head-specific extras (probabilities, decoded spans)."""
     from keras import ops
 
-    from kseq.layers.bert_heads import best_span
+    from kseq.models.bert.heads import best_span
 
     outputs = dict(model(inputs, training=False))
     head = spec.model.head.type

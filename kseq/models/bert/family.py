@@ -9,16 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
 from kseq.data.shards import data_files, streams
 from kseq.data.split import hold_out
 from kseq.data.streaming import worker_files
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
+from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
 from kseq.models.bert import stream
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
 from kseq.models.bert.qa import labels_no_answer
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
+from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 from kseq.models.family import Family, PreparedData
 from kseq.train.components import make_optimizer
 from kseq.train.distribute import worker_shard

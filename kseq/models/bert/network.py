@@ -25,15 +25,15 @@ from dataclasses import dataclass
 
 import keras
 
-from kseq.layers.bert_heads import (
+from kseq.layers.layer_norm import LayerNormalization
+from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
+from kseq.models.bert.heads import (
     FirstTokenPooler,
     MaskedLMTransform,
     OutputBias,
     ReversibleEmbedding,
     SpanLogits,
 )
-from kseq.layers.layer_norm import LayerNormalization
-from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 EMBEDDING_LAYERS = (

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.bert_tokenizer import MASK
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
+from kseq.models.bert.tokenizer import MASK
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

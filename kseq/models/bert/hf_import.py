@@ -515,7 +515,7 @@ def _tokenizer_options(path: Path) -> dict:
 
 
 def _tokenizer(directory: Path, arch: dict):
-    from kseq.data.bert_tokenizer import BertTokenizer, read_vocab
+    from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 
     options = _tokenizer_options(directory / "tokenizer_config.json")
     vocab_path = directory / "vocab.txt"

@@ -7,7 +7,7 @@ from keras import ops
 
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import TransformerDecoderLayer, TransformerEncoderLayer
-from kseq.layers.transformer_seq2seq import PositionTable, TokenEmbedding
+from kseq.models.seq2seq.transformer.layers import PositionTable, TokenEmbedding
 
 __all__ = ["build_transformer_seq2seq"]
 
@@ -41,7 +41,7 @@ def build_transformer_seq2seq(
     `target_dropout`, `encoder_layer_<i>` (`TransformerEncoderLayer`), `decoder_layer_<i>`
     (`TransformerDecoderLayer`), `encoder_norm` / `decoder_norm` (pre-LN only), and
     `output_projection` (`Dense(V)`, untied only).
-    `kseq.models.transformer_seq2seq.graph.TransformerSeq2SeqGraph` decodes with these layers.
+    `kseq.models.seq2seq.transformer.graph.TransformerSeq2SeqGraph` decodes with these layers.
 
     Args:
         model_spec: a `TransformerSeq2SeqSpec`.

@@ -13,7 +13,7 @@
   vocabularies are tables inside the graph, so an app needs no tokenizer.
 
 A `--static` export holds `encode` and `decode_step` only, every shape fixed and no loop
-(`kseq.models.seq2seq_static`). int8 files are calibrated by `Seq2SeqCalibration`.
+(`kseq.models.seq2seq.static`). int8 files are calibrated by `Seq2SeqCalibration`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kseq.data.codepoints import REPLACEMENT, CodePointMap
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
-from kseq.models.seq2seq_calibration import Seq2SeqCalibration
+from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
 
 
@@ -141,9 +141,9 @@ def refuse_int8(spec) -> None:
 
 
 def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
-    """The signatures above; with `static` (a `StaticShape`), `kseq.models.seq2seq_static`'s."""
+    """The signatures above; with `static` (a `StaticShape`), `kseq.models.seq2seq.static`'s."""
     if static is not None:
-        from kseq.models.seq2seq_static import static_seq2seq_endpoints
+        from kseq.models.seq2seq.static import static_seq2seq_endpoints
 
         return static_seq2seq_endpoints(family, model, spec, data, static)
     import tensorflow as tf
@@ -249,7 +249,7 @@ def _code_point_endpoint(tokenizers, generate, texts, max_source, calibration) -
 
     def reference(inputs):
         # Independently of the tables: the Python tokenizer, Keras decoding, the vocabulary list.
-        from kseq.models.seq2seq_family import pad_ids
+        from kseq.models.seq2seq.family import pad_ids
 
         texts = ["".join(chr(c) for c in row if c > 0) for row in inputs["codepoints"].tolist()]
         rows = [ids[:max_source] or [UNK_ID] for ids in tokenizers.source.encode(texts)]

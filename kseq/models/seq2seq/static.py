@@ -7,8 +7,8 @@ import numpy as np
 from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
-from kseq.models.seq2seq_calibration import Seq2SeqCalibration
-from kseq.models.seq2seq_export import (
+from kseq.models.seq2seq.calibration import Seq2SeqCalibration
+from kseq.models.seq2seq.export import (
     as_numpy,
     decode_step_fn,
     encode_fn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kseq.models.text_spec import DecodeSpec, TextPairDataSpec
+from kseq.models.seq2seq.text_spec import DecodeSpec, TextPairDataSpec
 from kseq.spec.common import ModelSpec
 from kseq.spec.fields import option, variant
 
@@ -16,7 +16,7 @@ class TransformerSeq2SeqSpec(ModelSpec):
     """Encoder-decoder Transformer (Vaswani et al., 2017) over padded token sequences."""
 
     type: str = "transformer_seq2seq"
-    family = "kseq.models.transformer_seq2seq.family:TransformerSeq2SeqFamily"
+    family = "kseq.models.seq2seq.transformer.family:TransformerSeq2SeqFamily"
     hidden_size: int = option(
         128, min=1, max=65_536, help="model width D (embeddings, attention, residuals)"
     )

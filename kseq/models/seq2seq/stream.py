@@ -12,7 +12,7 @@ from kseq.data import streaming
 from kseq.data.shards import data_files
 from kseq.errors import KseqError
 from kseq.models.family import PreparedData
-from kseq.models.seq2seq_family import (
+from kseq.models.seq2seq.family import (
     STREAM_DECODED_PAIRS,
     _print_skipped,
     calibration_pairs,

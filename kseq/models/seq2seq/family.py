@@ -17,7 +17,7 @@ from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.data.split import hold_out
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
-from kseq.models.seq2seq_metrics import positional_token_accuracy, token_error_rate
+from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
 from kseq.train.components import make_loss, make_optimizer
 
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -219,7 +219,7 @@ class Seq2SeqFamily(Family):
 
         data = spec.data
         if data_file is None and streams(data):
-            from kseq.models.seq2seq_stream import load_stream
+            from kseq.models.seq2seq.stream import load_stream
 
             return load_stream(self, spec, run_dir)
         train_pairs, validation_pairs = _read_pairs(spec, data_file)
@@ -419,7 +419,7 @@ class Seq2SeqFamily(Family):
     )
 
     def endpoints(self, model, spec, data, part, static=None):
-        from kseq.models.seq2seq_export import seq2seq_endpoints
+        from kseq.models.seq2seq.export import seq2seq_endpoints
 
         return seq2seq_endpoints(self, model, spec, data, static)
 

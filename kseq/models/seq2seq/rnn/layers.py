@@ -22,7 +22,8 @@ import tensorflow as tf
 from keras import ops
 
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
-from kseq.models.rnn_seq2seq.attention import decoder_attention
+from kseq.models.seq2seq.rnn import attention as _attention  # noqa: F401  (registers the layers)
+from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention
 
 _CELLS = ("lstm", "gru")
 _SCORES = ("dot", "general", "concat")
@@ -307,7 +308,7 @@ class RNNDecoder(keras.layers.Layer):
         cell: `"lstm"` or `"gru"`.
         units: int, state size `U` of each recurrent layer.
         num_layers: int, number of stacked recurrent layers.
-        attention: a kind registered in `kseq.models.rnn_seq2seq.attention` (`"none"`,
+        attention: a kind registered in `kseq.models.seq2seq.rnn.attention_kinds` (`"none"`,
             `"bahdanau"`, `"luong"`); the kind builds its sublayers and runs its part of a step.
         score: Luong score function, `"dot"` (needs `H == U`), `"general"` or `"concat"`.
         attention_units: int, attention size (bahdanau, luong concat).

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kseq.models.rnn_seq2seq.attention import decoder_attention, decoder_attention_names
-from kseq.models.text_spec import DecodeSpec, TextPairDataSpec
+from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention, decoder_attention_names
+from kseq.models.seq2seq.text_spec import DecodeSpec, TextPairDataSpec
 from kseq.spec.common import ModelSpec
 from kseq.spec.fields import option, variant
 
@@ -48,7 +48,7 @@ class RNNSeq2SeqSpec(ModelSpec):
     """Padded RNN encoder-decoder with optional Bahdanau or Luong attention."""
 
     type: str = "rnn_seq2seq"
-    family = "kseq.models.rnn_seq2seq.family:RNNSeq2SeqFamily"
+    family = "kseq.models.seq2seq.rnn.family:RNNSeq2SeqFamily"
     embedding_dim: int = option(64, min=1, max=16_384)
     shared_embeddings: bool = option(False, help="one embedding table (needs a shared vocab)")
     encoder: RNNEncoderSpec = option(RNNEncoderSpec())

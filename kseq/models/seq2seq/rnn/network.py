@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kseq.layers.seq2seq_rnn import RNNDecoder, RNNEncoder
+from kseq.models.seq2seq.rnn.layers import RNNDecoder, RNNEncoder
 
 __all__ = ["build_rnn_seq2seq"]
 
@@ -21,7 +21,7 @@ def build_rnn_seq2seq(
     Layers, by name: `source_embedding` (`Embedding(mask_zero=True)`), `target_embedding`
     (with `shared_embeddings` there is a single layer, `source_embedding`, used for both, and
     the vocabulary sizes must be equal), `encoder` (`RNNEncoder`) and `decoder`
-    (`RNNDecoder`). `kseq.models.rnn_seq2seq.graph.RNNSeq2SeqGraph` decodes with these layers.
+    (`RNNDecoder`). `kseq.models.seq2seq.rnn.graph.RNNSeq2SeqGraph` decodes with these layers.
 
     Args:
         model_spec: an `RNNSeq2SeqSpec`.
