@@ -19,3 +19,17 @@ def hold_out(count: int, fraction: float, seed: int, too_few: str) -> tuple[np.n
     if held >= count:
         raise KseqError(too_few)
     return order[held:], order[:held]
+
+
+def train_and_validation(data, read_files, seed: int, noun: str) -> tuple[list, list]:
+    """The training and validation examples of a `data:` section with user files.
+
+    `read_files(value)` reads `data.train` or `data.validation` (a file, glob or list); without
+    a validation file, `hold_out` takes `data.validation_split` of the training examples.
+    """
+    train = read_files(data.train)
+    if data.validation is not None:
+        return train, read_files(data.validation)
+    too_few = f"{data.train}: too few {noun} ({len(train)}) to hold out a validation split"
+    kept, held = hold_out(len(train), data.validation_split, seed, too_few)
+    return [train[i] for i in kept], [train[i] for i in held]

@@ -16,4 +16,11 @@ from kseq.decoding.beam import beam_search
 from kseq.decoding.greedy import greedy, sample
 from kseq.decoding.protocol import Seq2SeqGraph
 
-__all__ = ["Seq2SeqGraph", "beam_search", "greedy", "sample"]
+# `decode.strategy` -> (the decoder, the `decode:` options it takes besides max_length and ids).
+STRATEGIES = {
+    "greedy": (greedy, ()),
+    "beam": (beam_search, ("beam_width", "length_penalty", "n_best")),
+    "sampling": (sample, ("temperature", "top_k", "seed")),
+}
+
+__all__ = ["STRATEGIES", "Seq2SeqGraph", "beam_search", "greedy", "sample"]

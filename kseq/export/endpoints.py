@@ -8,6 +8,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def as_numpy(tensors: dict) -> dict:
+    """A dict of tensors as a dict of numpy arrays."""
+    return {k: np.asarray(v) for k, v in tensors.items()}
+
+
+def eager_reference(fn: Callable) -> Callable[[dict], dict]:
+    """The reference that runs the endpoint's own function eagerly on numpy inputs (Keras
+    layers, no conversion), for endpoints whose function calls the Keras model directly."""
+    import tensorflow as tf
+
+    def reference(inputs: dict) -> dict:
+        return as_numpy(fn(**{k: tf.constant(v) for k, v in inputs.items()}))
+
+    return reference
+
+
 @dataclass
 class Endpoint:
     """One serving signature.

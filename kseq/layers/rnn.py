@@ -23,6 +23,8 @@ import keras
 import tensorflow as tf
 from keras import activations, initializers, ops, regularizers
 
+from kseq.layers.config import ArgumentsConfig
+
 _RNN_TYPES = ("lstm", "gru")
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
 _tracing = threading.local()
@@ -43,15 +45,16 @@ def unrolled_time_loops():
         _tracing.unroll = previous
 
 
-class _ExportableRNN(keras.layers.Layer):
+class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
     """Shared time loop of `ExportableLSTM` and `ExportableGRU`.
 
-    Subclasses define the weights (`build`), the number of state tensors (`_num_states`), the
-    input projection applied to all steps at once (`_project_inputs`) and one recurrent step
-    on an already projected input (`_cell`).
+    Subclasses define the number of gates (`_gates`) and of state tensors (`_num_states`), the
+    bias (`_add_bias`), the input projection applied to all steps at once (`_project_inputs`)
+    and one recurrent step on an already projected input (`_cell`).
     """
 
     _num_states = 1
+    _gates = 1
 
     def __init__(
         self,
@@ -162,6 +165,24 @@ class _ExportableRNN(keras.layers.Layer):
         return output, new_states
 
     def build(self, sequences_shape):
+        """`kernel (D, G·U)` and `recurrent_kernel (U, G·U)` for `_gates` G, then the bias
+        (`_add_bias`), in Keras's order."""
+        width = self._gates * self.units
+        self.kernel = self.add_weight(
+            shape=(sequences_shape[-1], width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+        )
+        self.bias = self._add_bias() if self.use_bias else None
+
+    def _add_bias(self):
         raise NotImplementedError
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
@@ -199,30 +220,25 @@ class _ExportableRNN(keras.layers.Layer):
             return [output_mask] + [None] * self._num_states
         return output_mask
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": activations.serialize(self.activation),
-                "recurrent_activation": activations.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed,
-                "return_sequences": self.return_sequences,
-                "return_state": self.return_state,
-                "go_backwards": self.go_backwards,
-                "zero_output_for_mask": self.zero_output_for_mask,
-            }
-        )
-        return config
+    config_arguments = (
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "kernel_regularizer",
+        "recurrent_regularizer",
+        "bias_regularizer",
+        "dropout",
+        "recurrent_dropout",
+        "seed",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "zero_output_for_mask",
+    )
 
     # -- the time loop -------------------------------------------------------------------------
 
@@ -415,47 +431,32 @@ class ExportableLSTM(_ExportableRNN):
     """
 
     _num_states = 2
+    _gates = 4
 
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = unit_forget_bias
 
-    def build(self, sequences_shape):
-        input_dim = sequences_shape[-1]
+    def _add_bias(self):
         units = self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, 4 * units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(units, 4 * units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-        )
-        if self.use_bias:
-            bias_initializer = self.bias_initializer
-            if self.unit_forget_bias:
+        bias_initializer = self.bias_initializer
+        if self.unit_forget_bias:
 
-                def bias_initializer(shape, dtype=None):
-                    return ops.concatenate(
-                        [
-                            self.bias_initializer((units,), dtype=dtype),
-                            initializers.Ones()((units,), dtype=dtype),
-                            self.bias_initializer((2 * units,), dtype=dtype),
-                        ]
-                    )
+            def bias_initializer(shape, dtype=None):
+                return ops.concatenate(
+                    [
+                        self.bias_initializer((units,), dtype=dtype),
+                        initializers.Ones()((units,), dtype=dtype),
+                        self.bias_initializer((2 * units,), dtype=dtype),
+                    ]
+                )
 
-            self.bias = self.add_weight(
-                shape=(4 * units,),
-                name="bias",
-                initializer=bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-        else:
-            self.bias = None
+        return self.add_weight(
+            shape=(4 * units,),
+            name="bias",
+            initializer=bias_initializer,
+            regularizer=self.bias_regularizer,
+        )
 
     def _project_inputs(self, inputs, weights):
         # Keras adds the bias after the recurrent term; keep that order (see `_cell`).
@@ -475,10 +476,7 @@ class ExportableLSTM(_ExportableRNN):
         h = o * self.activation(c)
         return h, [h, c]
 
-    def get_config(self):
-        config = super().get_config()
-        config["unit_forget_bias"] = self.unit_forget_bias
-        return config
+    config_arguments = ("unit_forget_bias",)
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -523,35 +521,20 @@ class ExportableGRU(_ExportableRNN):
     """
 
     _num_states = 1
+    _gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
         self.reset_after = reset_after
 
-    def build(self, sequences_shape):
-        input_dim = sequences_shape[-1]
+    def _add_bias(self):
         units = self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, 3 * units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
+        return self.add_weight(
+            shape=(2, 3 * units) if self.reset_after else (3 * units,),
+            name="bias",
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
         )
-        self.recurrent_kernel = self.add_weight(
-            shape=(units, 3 * units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(2, 3 * units) if self.reset_after else (3 * units,),
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-        else:
-            self.bias = None
 
     def _project_inputs(self, inputs, weights):
         x = ops.matmul(inputs, weights["kernel"])  # (..., 3U)
@@ -586,14 +569,11 @@ class ExportableGRU(_ExportableRNN):
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
 
-    def get_config(self):
-        config = super().get_config()
-        config["reset_after"] = self.reset_after
-        return config
+    config_arguments = ("reset_after",)
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class ExportableBidirectional(keras.layers.Layer):
+class ExportableBidirectional(ArgumentsConfig, keras.layers.Layer):
     """Forward and backward `ExportableLSTM`/`ExportableGRU` over the same sequence.
 
     Builds two recurrent layers named `forward_<rnn_type>` and `backward_<rnn_type>`; the
@@ -766,25 +746,20 @@ class ExportableBidirectional(keras.layers.Layer):
             return [output_mask] + [None] * (2 * self._num_states)
         return output_mask
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "rnn_type": self.rnn_type,
-                "merge_mode": self.merge_mode,
-                "return_sequences": self.return_sequences,
-                "return_state": self.return_state,
-                "reset_after": self.reset_after,
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "seed": self.seed,
-            }
-        )
-        return config
+    config_arguments = (
+        "units",
+        "rnn_type",
+        "merge_mode",
+        "return_sequences",
+        "return_state",
+        "reset_after",
+        "dropout",
+        "recurrent_dropout",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "seed",
+    )
 
 
 def _as_list(states):

@@ -22,6 +22,7 @@ import math
 import keras
 from keras import initializers, ops
 
+from kseq.layers.config import ArgumentsConfig
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.masked_softmax import MaskedMultiHeadAttention
 
@@ -101,7 +102,7 @@ def _dense_kwargs(layer):
     )
 
 
-class _TransformerBlock(keras.layers.Layer):
+class _TransformerBlock(ArgumentsConfig, keras.layers.Layer):
     """Shared constructor arguments, feed-forward sublayers and config of the two blocks."""
 
     def __init__(
@@ -156,6 +157,12 @@ class _TransformerBlock(keras.layers.Layer):
     def _dropout(self, name):
         return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
 
+    def _build_self_attention(self, shape):
+        self.self_attention = self._attention("self_attention", shape[-1])
+        self.self_attention.build(shape, shape)
+        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm", shape)
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+
     def _build_feedforward(self, shape):
         hidden_dim = shape[-1]
         self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm", shape)
@@ -181,22 +188,17 @@ class _TransformerBlock(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return inputs_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "activation": self.activation,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "norm_first": self.norm_first,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config
+    config_arguments = (
+        "intermediate_dim",
+        "num_heads",
+        "dropout",
+        "attention_dropout",
+        "activation",
+        "layer_norm_epsilon",
+        "norm_first",
+        "kernel_initializer",
+        "bias_initializer",
+    )
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -249,11 +251,7 @@ class TransformerEncoderLayer(_TransformerBlock):
 
     def build(self, inputs_shape, *args, **kwargs):
         shape = tuple(inputs_shape)
-        hidden_dim = shape[-1]
-        self.self_attention = self._attention("self_attention", hidden_dim)
-        self.self_attention.build(shape, shape)
-        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm", shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self._build_self_attention(shape)
         self._build_feedforward(shape)
 
     def call(self, inputs, padding_mask=None, attention_mask=None, training=None, mask=None):
@@ -328,12 +326,8 @@ class TransformerDecoderLayer(_TransformerBlock):
 
     def build(self, inputs_shape, memory_shape=None, *args, **kwargs):
         shape = tuple(inputs_shape)
-        hidden_dim = shape[-1]
-        self.self_attention = self._attention("self_attention", hidden_dim)
-        self.self_attention.build(shape, shape)
-        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm", shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
-        self.cross_attention = self._attention("cross_attention", hidden_dim)
+        self._build_self_attention(shape)
+        self.cross_attention = self._attention("cross_attention", shape[-1])
         memory_shape = tuple(memory_shape) if memory_shape is not None else shape
         self.cross_attention.build(shape, memory_shape)
         self.cross_attention_layer_norm = self._layer_norm("cross_attention_layer_norm", shape)
@@ -430,7 +424,7 @@ class TransformerDecoderLayer(_TransformerBlock):
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(ArgumentsConfig, keras.layers.Layer):
     """Learned position embeddings: row `p` of a `(sequence_length, D)` table for position `p`.
 
     Masking: none (positions do not depend on padding); the input's Keras mask is passed on.
@@ -483,19 +477,11 @@ class PositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sequence_length": self.sequence_length,
-                "initializer": initializers.serialize(self.initializer),
-            }
-        )
-        return config
+    config_arguments = ("sequence_length", "initializer")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class SinusoidalPositionEncoding(keras.layers.Layer):
+class SinusoidalPositionEncoding(ArgumentsConfig, keras.layers.Layer):
     """Fixed sinusoidal position encodings (Vaswani et al., 2017); no weights.
 
     `PE[p, 2i] = sin(p / w^(2i/D))`, `PE[p, 2i+1] = cos(p / w^(2i/D))` with `w =
@@ -540,7 +526,4 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_wavelength": self.max_wavelength})
-        return config
+    config_arguments = ("max_wavelength",)

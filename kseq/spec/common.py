@@ -26,6 +26,17 @@ class ModelSpec(Variant):
     default_loss: ClassVar[str]
 
 
+def check_heads_divide_width(checker, path: str, hidden_size: int, num_heads: int) -> None:
+    """Attention heads split the width evenly: `{path}.num_heads` must divide `hidden_size`."""
+    if hidden_size % num_heads:
+        checker.fail(
+            f"{path}.num_heads",
+            f"does not divide hidden_size ({hidden_size})",
+            "a divisor of hidden_size",
+            repr(num_heads),
+        )
+
+
 @dataclass
 class OptimizerSpec:
     """The optimizer and its settings."""

@@ -6,6 +6,12 @@ from __future__ import annotations
 from kseq.spec.fields import option
 
 
+def data_path_field(help: str):
+    """`data.train` / `data.validation`: a file, a glob or a list of them, resolved against the
+    spec's folder; null means the family's built-in data (train) or a split (validation)."""
+    return option(None, is_path=True, help=help)
+
+
 def streaming_field():
     return option(
         None,

@@ -60,14 +60,7 @@ def build_encoder(spec, sample_shape) -> keras.Model:
         conv, _ = _CONV_LAYERS[stack.type]
         _check_divisible(sample_shape, stack, stack.strides ** len(stack.filters))
         for index, filters in enumerate(stack.filters):
-            x = conv(
-                filters,
-                stack.kernel_size,
-                strides=stack.strides,
-                padding="same",
-                activation=stack.activation,
-                name=f"conv_{index}",
-            )(x)
+            x = _strided(conv, filters, stack, f"conv_{index}")(x)
             x = _regularise(x, stack, "encoder", index)
         x = keras.layers.Flatten(name="flatten")(x)
     if spec.variational:
@@ -118,14 +111,7 @@ def build_decoder(spec, sample_shape, encoder: keras.Model) -> keras.Model:
     )(x)
     x = keras.layers.Reshape((*grid, first_filters), name="unflatten")(x)
     for index, filters in enumerate(stack.filters):
-        x = transposed(
-            filters,
-            stack.kernel_size,
-            strides=stack.strides,
-            padding="same",
-            activation=stack.activation,
-            name=f"deconv_{index}",
-        )(x)
+        x = _strided(transposed, filters, stack, f"deconv_{index}")(x)
         x = _regularise(x, stack, "decoder", index)
     x = conv(
         sample_shape[-1],
@@ -135,6 +121,18 @@ def build_decoder(spec, sample_shape, encoder: keras.Model) -> keras.Model:
         name="output",
     )(x)
     return keras.Model(code, x, name="decoder")
+
+
+def _strided(layer_class, filters, stack, name):
+    """One (transposed) convolution of a stack: its kernel, strides and activation, same padding."""
+    return layer_class(
+        filters,
+        stack.kernel_size,
+        strides=stack.strides,
+        padding="same",
+        activation=stack.activation,
+        name=name,
+    )
 
 
 def build_autoencoder(spec, sample_shape, seed: int = 0) -> keras.Model:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kseq.layers.config import ArgumentsConfig
+
 
 @keras.saving.register_keras_serializable(package="kseq")
-class GaussianSampling(keras.layers.Layer):
+class GaussianSampling(ArgumentsConfig, keras.layers.Layer):
     """Samples z = mean + exp(log_var / 2) * eps while training; returns the mean otherwise.
 
     Adds the KL divergence KL(q(z|x) || N(0, I)) to the model's losses, scaled by
@@ -47,11 +49,4 @@ class GaussianSampling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            kl_weight=self.kl_weight,
-            elements_per_sample=self.elements_per_sample,
-            seed=self.seed,
-        )
-        return config
+    config_arguments = ("kl_weight", "elements_per_sample", "seed")

@@ -25,14 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.errors import KseqError
-from kseq.export.endpoints import Endpoint
+from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.bert.data import context_words
 
 NUMERIC_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-
-
-def _numpy(tensors: dict) -> dict:
-    return {k: np.asarray(v) for k, v in tensors.items()}
 
 
 def answer_allowed(segment_ids, padding_mask):
@@ -160,7 +156,7 @@ def _text_endpoint(name, model, spec, data, fast: bool, text_names):
         texts = {k: [t.decode("utf-8") for t in np.asarray(v).tolist()] for k, v in batch.items()}
         packed = pack_texts(tokenizer, spec, length, texts)
         outputs = serving_outputs(model, spec, {k: tf.constant(v) for k, v in packed.items()})
-        return {**_numpy(outputs), "token_ids": packed["token_ids"]}
+        return {**as_numpy(outputs), "token_ids": packed["token_ids"]}
 
     samples = _text_samples(spec, data, spec.export.parity_samples)
     signature = [tf.TensorSpec((None,), tf.string, name=n) for n in text_names]
@@ -179,7 +175,6 @@ def _text_endpoint(name, model, spec, data, fast: bool, text_names):
 
 
 def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoint]:
-    import tensorflow as tf
 
     from kseq.models.bert.network import backbone_of
 
@@ -217,7 +212,7 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
                 "encode",
                 encode,
                 signature[:3],
-                reference=lambda d: _numpy(encode(**{k: tf.constant(v) for k, v in d.items()})),
+                reference=eager_reference(encode),
                 samples=encoder_samples,
                 calibration=[{k: c[k] for k in encoder_names} for c in calibration],
             )
@@ -239,7 +234,7 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
             "serving_default",
             serve,
             signature,
-            reference=lambda d: _numpy(serve(**{k: tf.constant(v) for k, v in d.items()})),
+            reference=eager_reference(serve),
             samples=samples,
             calibration=calibration,
         )

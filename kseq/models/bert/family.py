@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kseq.data.shards import data_files, streams
-from kseq.data.split import hold_out
+from kseq.data.split import train_and_validation
 from kseq.data.streaming import worker_files
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
@@ -70,12 +70,7 @@ def _examples(spec, data_file, run_dir):
     def read_all(value):
         return [example for path in data_files(value) for example in read(path, data)]
 
-    train = read_all(data.train)
-    if data.validation is not None:
-        return train, read_all(data.validation)
-    too_few = f"{data.train}: too few examples ({len(train)}) to hold out a validation split"
-    kept, held = hold_out(len(train), data.validation_split, spec.train.seed, too_few)
-    return [train[i] for i in kept], [train[i] for i in held]
+    return train_and_validation(data, read_all, spec.train.seed, "examples")
 
 
 def _adopt_init(spec) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kseq.layers.config import ArgumentsConfig
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.static_ops import position_one_hot
 from kseq.layers.transformer import get_activation
@@ -135,7 +136,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class FirstTokenPooler(keras.layers.Layer):
+class FirstTokenPooler(ArgumentsConfig, keras.layers.Layer):
     """BERT's pooler: `tanh(W h₀ + b)` on the hidden state of the first ([CLS]) token.
 
     Args:
@@ -173,15 +174,7 @@ class FirstTokenPooler(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return (inputs_shape[0], self.units)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config
+    config_arguments = ("units", "kernel_initializer")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -207,7 +200,7 @@ class GatherPositions(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class MaskedLMTransform(keras.layers.Layer):
+class MaskedLMTransform(ArgumentsConfig, keras.layers.Layer):
     """BERT's masked-LM transform: gather the masked positions, then `LN(act(W h + b))`.
 
     The vocabulary projection follows with the tied `ReversibleEmbedding(..., reverse=True)`
@@ -264,16 +257,7 @@ class MaskedLMTransform(keras.layers.Layer):
     def compute_output_shape(self, sequence_shape, positions_shape):
         return tuple(positions_shape) + (sequence_shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "activation": self.activation,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config
+    config_arguments = ("activation", "layer_norm_epsilon", "kernel_initializer")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -300,7 +284,7 @@ class OutputBias(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class SpanLogits(keras.layers.Layer):
+class SpanLogits(ArgumentsConfig, keras.layers.Layer):
     """Start and end logits of an answer span: one `(D, 2)` dense layer, split.
 
     Sublayers (fixed names): `dense` `(D, 2)`; column 0 scores starts, column 1 ends.
@@ -335,14 +319,11 @@ class SpanLogits(keras.layers.Layer):
         shape = tuple(inputs_shape[:-1])
         return shape, shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"kernel_initializer": initializers.serialize(self.kernel_initializer)})
-        return config
+    config_arguments = ("kernel_initializer",)
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class BestSpan(keras.layers.Layer):
+class BestSpan(ArgumentsConfig, keras.layers.Layer):
     """Decodes the best answer span from start/end logits (see `best_span`); no weights.
 
     Args:
@@ -373,7 +354,4 @@ class BestSpan(keras.layers.Layer):
             keras.KerasTensor(batch, dtype=start_logits.dtype),
         )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_answer_length": self.max_answer_length})
-        return config
+    config_arguments = ("max_answer_length",)

@@ -8,14 +8,8 @@ from typing import Literal
 from kseq.data.shards import format_name, is_gzip, is_pattern
 from kseq.models.bert.losses import LOSS  # importing registers the family's loss
 from kseq.registry import Registry
-from kseq.spec.common import ModelSpec
-from kseq.spec.data_paths import (
-    check_data_paths,
-    path_items,
-    shuffle_buffer_field,
-    streaming_field,
-    vocab_sample_field,
-)
+from kseq.spec import data_paths
+from kseq.spec.common import ModelSpec, check_heads_divide_width
 from kseq.spec.fields import Variant, option, variant
 
 
@@ -80,6 +74,17 @@ class FreezeSpec:
     layers: int = option(0, min=0, max=1024, help="freeze the lowest N encoder layers")
 
 
+def head_dropout_field():
+    """A classifier head's own dropout rate (null: the model's)."""
+    return option(None, min=0.0, below=1.0, help="null = model.dropout")
+
+
+def label_smoothing_field():
+    return option(
+        0.0, min=0.0, below=1.0, help="mass spread uniformly over the labels (padding ignored)"
+    )
+
+
 class HeadSpec(Variant):
     """The task head on top of the encoder, chosen by `type:`."""
 
@@ -100,13 +105,11 @@ class ClassificationHeadSpec(HeadSpec):
     """Sentence (or sentence-pair) classification from the pooled [CLS] output."""
 
     type: str = "classification"
-    dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
+    dropout: float | None = head_dropout_field()
     num_classes: int | None = option(
         None, min=2, max=1_000_000, help="null = the labels found in the data"
     )
-    label_smoothing: float = option(
-        0.0, min=0.0, below=1.0, help="mass spread uniformly over the labels (padding ignored)"
-    )
+    label_smoothing: float = label_smoothing_field()
 
 
 @variant("token_classification")
@@ -115,13 +118,11 @@ class TokenClassificationHeadSpec(HeadSpec):
     """A tag per word (named entities, ...); the first WordPiece of each word carries it."""
 
     type: str = "token_classification"
-    dropout: float | None = option(None, min=0.0, below=1.0, help="null = model.dropout")
+    dropout: float | None = head_dropout_field()
     num_tags: int | None = option(
         None, min=2, max=100_000, help="null = the tags found in the data"
     )
-    label_smoothing: float = option(
-        0.0, min=0.0, below=1.0, help="mass spread uniformly over the labels (padding ignored)"
-    )
+    label_smoothing: float = label_smoothing_field()
 
 
 @variant("span_qa")
@@ -250,18 +251,16 @@ class BertDataSpec:
     plain text, one document per line (or per blank-line separated paragraph).
     """
 
-    train: str | list[str] | None = option(
-        None,
-        is_path=True,
-        help="training file (masked_lm: also a glob or a list, .gz too); null = synthetic",
+    train: str | list[str] | None = data_paths.data_path_field(
+        "training file (masked_lm: also a glob or a list, .gz too); null = synthetic"
     )
-    validation: str | list[str] | None = option(
-        None, is_path=True, help="held-out file, same forms as train; null = split off"
+    validation: str | list[str] | None = data_paths.data_path_field(
+        "held-out file, same forms as train; null = split off"
     )
     validation_split: float = option(0.1, above=0.0, below=1.0)
-    streaming: bool | None = streaming_field()  # masked_lm only
-    shuffle_buffer: int = shuffle_buffer_field("rows")
-    vocab_sample: int = vocab_sample_field("documents")
+    streaming: bool | None = data_paths.streaming_field()  # masked_lm only
+    shuffle_buffer: int = data_paths.shuffle_buffer_field("rows")
+    vocab_sample: int = data_paths.vocab_sample_field("documents")
     sequence_length: int | None = option(
         None, min=4, max=1_000_000, help="packed length; null = model max"
     )
@@ -277,7 +276,7 @@ class BertDataSpec:
     tokenizer: BertTokenizerSpec = option(BertTokenizerSpec())
 
     def check(self, checker, path):
-        check_data_paths(self, checker, path)
+        data_paths.check_data_paths(self, checker, path)
         head = checker.root.model.head.type
         for key in ("train", "validation"):
             value = getattr(self, key)
@@ -339,13 +338,7 @@ class BertSpec(ModelSpec):
     default_loss = LOSS
 
     def check(self, checker, path):
-        if self.hidden_size % self.num_heads:
-            checker.fail(
-                f"{path}.num_heads",
-                f"does not divide hidden_size ({self.hidden_size})",
-                "a divisor of hidden_size",
-                repr(self.num_heads),
-            )
+        check_heads_divide_width(checker, path, self.hidden_size, self.num_heads)
         if self.freeze.layers > self.num_layers:
             checker.fail(
                 f"{path}.freeze.layers",
@@ -372,7 +365,7 @@ class BertSpec(ModelSpec):
                 repr(task),
             )
         for key in ("train", "validation"):
-            for suffix, item in path_items(getattr(data, key)):
+            for suffix, item in data_paths.path_items(getattr(data, key)):
                 if not format_name(item).endswith(FILE_TYPES[head]):
                     checker.fail(
                         f"data.{key}{suffix}",

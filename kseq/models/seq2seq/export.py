@@ -23,13 +23,9 @@ import numpy as np
 from kseq.data.codepoints import REPLACEMENT, CodePointMap
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.errors import KseqError
-from kseq.export.endpoints import Endpoint
+from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
-
-
-def as_numpy(tensors: dict) -> dict:
-    return {k: np.asarray(v) for k, v in tensors.items()}
 
 
 def _dynamic_specs(prefix: str, short: dict, long: dict):
@@ -121,6 +117,19 @@ def decode_step_fn(graph):
     return decode_step
 
 
+def decode_step_endpoint(graph, step_spec, step_samples, calibration) -> Endpoint:
+    """`decode_step`: one decoder step from explicit inputs (a token, encoder results, state)."""
+    decode_step = decode_step_fn(graph)
+    return Endpoint(
+        "decode_step",
+        decode_step,
+        step_spec,
+        reference=eager_reference(decode_step),
+        samples=step_samples,
+        calibration=calibration.steps,
+    )
+
+
 def first_step_inputs(encoded: dict, state: dict) -> dict:
     """decode_step's inputs at the first step: bos, the encoder results, the first state."""
     rows = len(next(iter(encoded.values())))
@@ -177,7 +186,6 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
     encoded_specs = _dynamic_specs("encoded_", encoded_short, encoded)
     state_specs = _dynamic_specs("state_", state_short, state)
 
-    decode_step = decode_step_fn(graph)
     step_samples = first_step_inputs(encoded, state)
     step_spec = [tf.TensorSpec((None,), tf.int32, name="token_ids"), *encoded_specs, *state_specs]
 
@@ -200,7 +208,7 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             "generate",
             generate,
             source_spec,
-            reference=lambda d: as_numpy(generate(tf.constant(d["source_ids"]))),
+            reference=eager_reference(generate),
             samples={"source_ids": all_sources},
             calibration=calibration.sources,
             exact=True,
@@ -209,18 +217,11 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             "encode",
             encode,
             source_spec,
-            reference=lambda d: as_numpy(encode(tf.constant(d["source_ids"]))),
+            reference=eager_reference(encode),
             samples={"source_ids": samples},
             calibration=calibration.sources,
         ),
-        Endpoint(
-            "decode_step",
-            decode_step,
-            step_spec,
-            reference=lambda d: as_numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
-            samples=step_samples,
-            calibration=calibration.steps,
-        ),
+        decode_step_endpoint(graph, step_spec, step_samples, calibration),
         Endpoint(
             "translate",
             translate,

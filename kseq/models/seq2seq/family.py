@@ -14,7 +14,7 @@ import numpy as np
 
 from kseq.data.shards import data_files, streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
-from kseq.data.split import hold_out
+from kseq.data.split import train_and_validation
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
 from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
@@ -75,12 +75,7 @@ def _read_pairs(spec, data_file):
 
         synthetic = data.synthetic
         return date_splits(synthetic.train_size, synthetic.validation_size, synthetic.seed)
-    train = read_all(data.train)
-    if data.validation is not None:
-        return train, read_all(data.validation)
-    too_few = f"{data.train}: too few pairs ({len(train)}) to hold out a validation split"
-    kept, held = hold_out(len(train), data.validation_split, spec.train.seed, too_few)
-    return [train[i] for i in kept], [train[i] for i in held]
+    return train_and_validation(data, read_all, spec.train.seed, "pairs")
 
 
 # Held-out pairs a streamed run decodes for its metrics and export gate (a validation set can
@@ -294,32 +289,14 @@ class Seq2SeqFamily(Family):
         max_length = spec.data.max_target_length
         ids = {"bos_id": BOS_ID, "eos_id": EOS_ID}
 
+        if strategy not in decoding.STRATEGIES:
+            expected = ", ".join(decoding.STRATEGIES)
+            raise KseqError(f"unknown decoding strategy {strategy!r}; expected {expected}")
+        decoder, option_names = decoding.STRATEGIES[strategy]
+        settings = {name: options[name] for name in option_names}
+
         def run(source_ids):
-            if strategy == "greedy":
-                return decoding.greedy(graph, source_ids, max_length, **ids)
-            if strategy == "beam":
-                return decoding.beam_search(
-                    graph,
-                    source_ids,
-                    max_length,
-                    beam_width=options["beam_width"],
-                    length_penalty=options["length_penalty"],
-                    n_best=options["n_best"],
-                    **ids,
-                )
-            if strategy == "sampling":
-                return decoding.sample(
-                    graph,
-                    source_ids,
-                    max_length,
-                    temperature=options["temperature"],
-                    top_k=options["top_k"],
-                    seed=options["seed"],
-                    **ids,
-                )
-            raise KseqError(
-                f"unknown decoding strategy {strategy!r}; expected greedy, beam, sampling"
-            )
+            return decoder(graph, source_ids, max_length, **settings, **ids)
 
         signature = [tf.TensorSpec((None, None), tf.int32, name="source_ids")]
         return tf.function(run, input_signature=signature, reduce_retracing=True)

@@ -6,11 +6,10 @@ import numpy as np
 
 from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
-from kseq.export.endpoints import Endpoint
+from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.models.seq2seq.export import (
-    as_numpy,
-    decode_step_fn,
+    decode_step_endpoint,
     encode_fn,
     first_step_inputs,
 )
@@ -63,7 +62,6 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
         with unrolled_time_loops():  # no WHILE over the fixed source axis
             return encode_steps(source_ids)
 
-    decode_step = decode_step_fn(graph)
     encoded = as_numpy(graph.encode(tf.constant(sources)))
     state = as_numpy(graph.initial_state({k: tf.constant(v) for k, v in encoded.items()}))
     step_samples = first_step_inputs(encoded, state)
@@ -77,16 +75,9 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
             encode,
             [tf.TensorSpec((None, length), tf.int32, name="source_ids")],
             # Against the WHILE version: the gate checks the unrolling too.
-            reference=lambda d: as_numpy(encode_steps(tf.constant(d["source_ids"]))),
+            reference=eager_reference(encode_steps),
             samples={"source_ids": sources},
             calibration=calibration.sources,
         ),
-        Endpoint(
-            "decode_step",
-            decode_step,
-            step_spec,
-            reference=lambda d: as_numpy(decode_step(**{k: tf.constant(v) for k, v in d.items()})),
-            samples=step_samples,
-            calibration=calibration.steps,
-        ),
+        decode_step_endpoint(graph, step_spec, step_samples, calibration),
     ]

@@ -8,6 +8,7 @@ from typing import Literal
 from kseq.data.shards import format_name
 from kseq.spec.data_paths import (
     check_data_paths,
+    data_path_field,
     path_items,
     shuffle_buffer_field,
     streaming_field,
@@ -59,13 +60,11 @@ class SyntheticTextSpec:
 class TextPairDataSpec:
     """Parallel text from TSV (source<TAB>target) or JSONL ({"source", "target"}) files."""
 
-    train: str | list[str] | None = option(
-        None,
-        is_path=True,
-        help="TSV or JSONL (.gz too): a file, a glob or a list of them; null = built-in task",
+    train: str | list[str] | None = data_path_field(
+        "TSV or JSONL (.gz too): a file, a glob or a list of them; null = built-in task"
     )
-    validation: str | list[str] | None = option(
-        None, is_path=True, help="held-out pairs, same forms as train; null = split off"
+    validation: str | list[str] | None = data_path_field(
+        "held-out pairs, same forms as train; null = split off"
     )
     validation_split: float = option(0.05, above=0.0, below=1.0)
     streaming: bool | None = streaming_field()

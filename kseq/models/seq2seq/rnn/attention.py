@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kseq.layers.config import ArgumentsConfig
 from kseq.layers.masked_softmax import masked_softmax
 
 _LUONG_SCORES = ("dot", "general", "concat")
@@ -33,7 +34,7 @@ def _trained_masked_softmax(scores, mask, axis=-1):
     return ops.where(mask, weights, ops.zeros_like(weights))
 
 
-class _SourceAttention(keras.layers.Layer):
+class _SourceAttention(ArgumentsConfig, keras.layers.Layer):
     """Shared masking, softmax and context of the attention layers here.
 
     Subclasses define `precompute_keys(values) -> (B, S, K)` and
@@ -49,6 +50,20 @@ class _SourceAttention(keras.layers.Layer):
 
     def _scores(self, query, keys):
         raise NotImplementedError
+
+    def _build_additive(self, query_shape, values_shape, dense):
+        """`key_dense` W₁, `query_dense` W₂ and `score_dense` v of `vᵀ tanh(W₁ h + W₂ s)`."""
+        self.key_dense = keras.layers.Dense(self.units, name="key_dense", **dense)
+        self.key_dense.build(values_shape)
+        self.query_dense = keras.layers.Dense(self.units, name="query_dense", **dense)
+        self.query_dense.build(query_shape)
+        self.score_dense = keras.layers.Dense(1, name="score_dense", **dense)
+        self.score_dense.build((None, None, None, self.units))
+
+    def _additive_scores(self, query, keys):
+        projected = ops.expand_dims(self.query_dense(query), 2)  # (B, T, 1, A)
+        features = ops.tanh(projected + ops.expand_dims(keys, 1))  # (B, T, S, A)
+        return ops.squeeze(self.score_dense(features), -1)  # (B, T, S)
 
     def _check_built(self):
         if not self.built:
@@ -133,12 +148,7 @@ class BahdanauAttention(_SourceAttention):
         dense = dict(
             use_bias=False, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
         )
-        self.key_dense = keras.layers.Dense(self.units, name="key_dense", **dense)
-        self.key_dense.build(values_shape)
-        self.query_dense = keras.layers.Dense(self.units, name="query_dense", **dense)
-        self.query_dense.build(query_shape)
-        self.score_dense = keras.layers.Dense(1, name="score_dense", **dense)
-        self.score_dense.build((None, None, None, self.units))
+        self._build_additive(query_shape, values_shape, dense)
 
     def precompute_keys(self, values):
         """W₁ h_i for every source position: `(B, S, H) -> (B, S, A)`."""
@@ -146,19 +156,9 @@ class BahdanauAttention(_SourceAttention):
         return self.key_dense(values)
 
     def _scores(self, query, keys):
-        projected = ops.expand_dims(self.query_dense(query), 2)  # (B, T, 1, A)
-        features = ops.tanh(projected + ops.expand_dims(keys, 1))  # (B, T, S, A)
-        return ops.squeeze(self.score_dense(features), -1)  # (B, T, S)
+        return self._additive_scores(query, keys)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config
+    config_arguments = ("units", "kernel_initializer")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
@@ -227,12 +227,7 @@ class LuongAttention(_SourceAttention):
             self.key_dense = keras.layers.Dense(query_dim, name="key_dense", **dense)
             self.key_dense.build(values_shape)
         else:
-            self.key_dense = keras.layers.Dense(self.units, name="key_dense", **dense)
-            self.key_dense.build(values_shape)
-            self.query_dense = keras.layers.Dense(self.units, name="query_dense", **dense)
-            self.query_dense.build(query_shape)
-            self.score_dense = keras.layers.Dense(1, name="score_dense", **dense)
-            self.score_dense.build((None, None, None, self.units))
+            self._build_additive(query_shape, values_shape, dense)
 
     def precompute_keys(self, values):
         """The source side of the score: `h_i` (dot), `W h_i` (general), `W_k h_i` (concat)."""
@@ -243,26 +238,15 @@ class LuongAttention(_SourceAttention):
 
     def _scores(self, query, keys):
         if self.score == "concat":
-            projected = ops.expand_dims(self.query_dense(query), 2)  # (B, T, 1, A)
-            features = ops.tanh(projected + ops.expand_dims(keys, 1))  # (B, T, S, A)
-            return ops.squeeze(self.score_dense(features), -1)  # (B, T, S)
+            return self._additive_scores(query, keys)
         keys = ops.cast(keys, query.dtype)
         return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # (B, T, S)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "score": self.score,
-                "units": self.units,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config
+    config_arguments = ("score", "units", "kernel_initializer")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class LuongAttentionalState(keras.layers.Layer):
+class LuongAttentionalState(ArgumentsConfig, keras.layers.Layer):
     """Luong's attentional hidden state `h̃ = tanh(W_c [c; h])`.
 
     Combines the attention context and the decoder state; `h̃` feeds the output projection
@@ -318,13 +302,4 @@ class LuongAttentionalState(keras.layers.Layer):
     def compute_output_shape(self, context_shape, hidden_shape):
         return tuple(context_shape[:-1]) + (self.units,)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            }
-        )
-        return config
+    config_arguments = ("units", "use_bias", "kernel_initializer")

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kseq.layers.config import ArgumentsConfig
 from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
 from kseq.models.seq2seq.rnn import attention as _attention  # noqa: F401  (registers the layers)
 from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention
@@ -54,7 +55,7 @@ def _check_rate(value):
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class RNNEncoder(keras.layers.Layer):
+class RNNEncoder(ArgumentsConfig, keras.layers.Layer):
     """Stacked (bi)directional recurrent encoder with a bridge to the decoder's initial states.
 
     Sublayers: `num_layers` recurrent layers named `<cell>_<i>` (`ExportableLSTM` /
@@ -244,26 +245,21 @@ class RNNEncoder(keras.layers.Layer):
         count = self.decoder_layers * len(_state_kinds(self.decoder_cell))
         return (mask, [None] * count)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "cell": self.cell,
-                "units": self.units,
-                "num_layers": self.num_layers,
-                "bidirectional": self.bidirectional,
-                "dropout": self.dropout,
-                "decoder_cell": self.decoder_cell,
-                "decoder_units": self.decoder_units,
-                "decoder_layers": self.decoder_layers,
-                "seed": self.seed,
-            }
-        )
-        return config
+    config_arguments = (
+        "cell",
+        "units",
+        "num_layers",
+        "bidirectional",
+        "dropout",
+        "decoder_cell",
+        "decoder_units",
+        "decoder_layers",
+        "seed",
+    )
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class RNNDecoder(keras.layers.Layer):
+class RNNDecoder(ArgumentsConfig, keras.layers.Layer):
     """Stacked recurrent decoder with no, Bahdanau or Luong attention over the encoder memory.
 
     One decoder step, for target position `t` with embedded input `y_{t-1}` (`(B, E)`), the
@@ -610,20 +606,15 @@ class RNNDecoder(keras.layers.Layer):
         # Keras passes the first call argument and its mask; the logits carry no mask.
         return (None, None)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "cell": self.cell,
-                "units": self.units,
-                "num_layers": self.num_layers,
-                "attention": self.attention,
-                "score": self.score,
-                "attention_units": self.attention_units,
-                "input_feeding": self.input_feeding,
-                "dropout": self.dropout,
-                "seed": self.seed,
-            }
-        )
-        return config
+    config_arguments = (
+        "vocab_size",
+        "cell",
+        "units",
+        "num_layers",
+        "attention",
+        "score",
+        "attention_units",
+        "input_feeding",
+        "dropout",
+        "seed",
+    )

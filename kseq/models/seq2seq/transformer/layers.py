@@ -17,6 +17,7 @@ import math
 import keras
 from keras import initializers, ops
 
+from kseq.layers.config import ArgumentsConfig
 from kseq.layers.transformer import PositionEmbedding, SinusoidalPositionEncoding
 
 __all__ = ["PositionTable", "TokenEmbedding"]
@@ -25,7 +26,7 @@ POSITION_KINDS = ("sinusoidal", "learned")
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class TokenEmbedding(keras.layers.Layer):
+class TokenEmbedding(ArgumentsConfig, keras.layers.Layer):
     """Token embeddings `E` `(V, D)`, scaled by `√D`; in reverse, the tied output projection.
 
     Forward: `ids (B, T) -> E[ids] · √D (B, T, D)` (`scale=True`). Reverse: `h (..., D) ->
@@ -113,22 +114,17 @@ class TokenEmbedding(keras.layers.Layer):
         dtype = "float32" if reverse else self.compute_dtype
         return keras.KerasTensor(shape, dtype=dtype)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "output_dim": self.output_dim,
-                "scale": self.scale,
-                "output_bias": self.output_bias,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            }
-        )
-        return config
+    config_arguments = (
+        "vocab_size",
+        "output_dim",
+        "scale",
+        "output_bias",
+        "embeddings_initializer",
+    )
 
 
 @keras.saving.register_keras_serializable(package="kseq")
-class PositionTable(keras.layers.Layer):
+class PositionTable(ArgumentsConfig, keras.layers.Layer):
     """Encodings of positions `0 … sequence_length - 1`: sinusoidal (fixed) or learned.
 
     Teacher forcing adds `call(x)` (the first `T` rows, broadcast to `(B, T, D)`); a decoding
@@ -210,14 +206,4 @@ class PositionTable(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sequence_length": self.sequence_length,
-                "kind": self.kind,
-                "max_wavelength": self.max_wavelength,
-                "initializer": initializers.serialize(self.initializer),
-            }
-        )
-        return config
+    config_arguments = ("sequence_length", "kind", "max_wavelength", "initializer")

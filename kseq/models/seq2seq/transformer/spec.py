@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kseq.models.seq2seq.text_spec import DecodeSpec, TextPairDataSpec
-from kseq.spec.common import ModelSpec
+from kseq.spec.common import ModelSpec, check_heads_divide_width
 from kseq.spec.fields import option, variant
 
 
@@ -51,13 +51,7 @@ class TransformerSeq2SeqSpec(ModelSpec):
     default_loss = "masked_sparse_crossentropy"
 
     def check(self, checker, path):
-        if self.hidden_size % self.num_heads:
-            checker.fail(
-                f"{path}.num_heads",
-                f"does not divide hidden_size ({self.hidden_size})",
-                "a divisor of hidden_size",
-                self.num_heads,
-            )
+        check_heads_divide_width(checker, path, self.hidden_size, self.num_heads)
 
     def check_with_data(self, checker, data: TextPairDataSpec):
         if self.shared_embeddings:
