@@ -1,10 +1,13 @@
 """Training throughput of kseq models against plain Keras, padding, model FLOP utilisation, latency.
 
-For each example spec (autoencoder_dense; rnn_seq2seq_bahdanau when that family is present):
+For each example spec (autoencoder_dense; the RNN seq2seq specs with bahdanau, luong general and
+no attention):
 
 - training throughput of kseq's model and of a hand-written plain-Keras model of the same
-  architecture and sizes, measured in the same run on the same batches, alternating rounds, as
-  samples/s (autoencoder) or non-padding tokens/s (seq2seq), and their ratio;
+  architecture and sizes (equal parameter counts), measured in the same run on the same batches,
+  alternating rounds, as samples/s (autoencoder) or non-padding tokens/s (seq2seq), and their
+  ratio; for seq2seq also end to end, each side with its natural pipeline (kseq's bucketing, the
+  twin padding each batch to its longest);
 - the fraction of padding tokens per epoch with and without length bucketing (seq2seq);
 - model FLOP utilisation: kseq's analytic training FLOPs (3x the forward matmul FLOPs, on the
   padded shapes actually computed) per second, over the fp32 matmul peak measured in the same run;
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras_twins import padded_batches, plain_rnn_seq2seq  # noqa: E402
 from markdown import table, write_section  # noqa: E402
 
 import kseq  # noqa: E402
@@ -223,52 +227,8 @@ def rnn_seq2seq_forward_flops(model_spec, target_vocab: int, source_len: int, ta
     return flops + step * target_len
 
 
-def plain_seq2seq(spec, source_vocab: int, target_vocab: int) -> keras.Model:
-    """The comparison point: the encoder-decoder written with stock Keras layers.
-
-    Embedding(mask_zero) -> Bidirectional(LSTM) encoder; its final states through Dense(tanh)
-    to the decoder's initial state; an LSTM decoder over the target; keras AdditiveAttention
-    (Bahdanau's score) of the decoder outputs over the encoder outputs; Dense(V) on
-    [decoder output; context]. Same sizes as the spec; the attention sits after the recurrence
-    (stock LSTM layers take no per-step context), so it does less work than kseq's decoder.
-    """
-    m = spec.model
-    enc, dec = m.encoder, m.decoder
-    source = keras.Input((None,), dtype="int32", name="source")
-    target_in = keras.Input((None,), dtype="int32", name="target_in")
-    source_embedding = keras.layers.Embedding(source_vocab, m.embedding_dim, mask_zero=True)
-    target_embedding = (
-        source_embedding
-        if m.shared_embeddings
-        else keras.layers.Embedding(target_vocab, m.embedding_dim, mask_zero=True)
-    )
-    encoder = keras.layers.Bidirectional(
-        keras.layers.LSTM(enc.units, return_sequences=True, return_state=True)
-    )
-    memory, forward_h, forward_c, backward_h, backward_c = encoder(source_embedding(source))
-    h0 = keras.layers.Dense(dec.units, activation="tanh")(
-        keras.layers.Concatenate()([forward_h, backward_h])
-    )
-    c0 = keras.layers.Dense(dec.units, activation="tanh")(
-        keras.layers.Concatenate()([forward_c, backward_c])
-    )
-    decoded = keras.layers.LSTM(dec.units, return_sequences=True)(
-        target_embedding(target_in), initial_state=[h0, c0]
-    )
-    context = keras.layers.AdditiveAttention()([decoded, memory])
-    features = keras.layers.Concatenate()([decoded, context])
-    logits = keras.layers.Dense(target_vocab)(features)
-    model = keras.Model({"source": source, "target_in": target_in}, logits)
-    optimizer = spec.train.optimizer
-    model.compile(
-        optimizer=keras.optimizers.Adam(optimizer.learning_rate, clipnorm=optimizer.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),  # masked by Keras
-    )
-    return model
-
-
 def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
-    from kseq.data.pipeline import padding_report
+    from kseq.data.pipeline import make_dataset, padding_report
 
     spec = kseq.load_spec(spec_path)
     family = family_for(spec)
@@ -277,7 +237,12 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
     tokenizers = data.info["tokenizers"]
     ours = family.build(spec, data)
     family.compile(ours, spec)
-    plain = plain_seq2seq(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
+    plain = plain_rnn_seq2seq(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
+    if ours.count_params() != plain.count_params():
+        raise SystemExit(
+            f"{spec_path.name}: the plain twin has {plain.count_params():,} parameters, kseq "
+            f"{ours.count_params():,}; they must be the same architecture"
+        )
     # The same fixed batches for both models: a slice of one shuffled, bucketed epoch.
     batches = data.train.take(args.seq2seq_batches).cache()
     # Bucketing hides the length from Keras, which would then warn at the end of every epoch.
@@ -293,6 +258,22 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
         )
     seconds = epoch_seconds({"kseq": ours, "plain": plain}, batches, args.epochs, args.rounds)
     rate = {name: tokens / s for name, s in seconds.items()}
+
+    # End to end: each side with its natural pipeline over the same pairs, kseq's bucketed
+    # batches against the twin's shuffled batches padded to their longest row.
+    pairs = data.info["train_ids"][: args.end_to_end_pairs]
+    pipelines = {
+        "kseq": make_dataset(
+            [s for s, _ in pairs], [t for _, t in pairs], spec.train.batch_size,
+            seed=spec.train.seed, bucketing=True,
+        ),
+        "plain": padded_batches(pairs, spec.train.batch_size, spec.train.seed),
+    }  # fmt: skip
+    pair_tokens = sum(len(s) + 2 * (len(t) + 1) for s, t in pairs)  # source, target_in, _out
+    end_to_end = {}
+    for name, model in (("kseq", ours), ("plain", plain)):
+        best = epoch_seconds({name: model}, pipelines[name], 1, args.rounds)[name]
+        end_to_end[name] = pair_tokens / best
     train_flops = 3 * flops
     ids = data.info["train_ids"]
     padding = padding_report(
@@ -316,6 +297,7 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
         "unit": "non-padding tokens/s",
         "ours": rate["kseq"],
         "plain": rate["plain"],
+        "end_to_end": end_to_end,
         "params": (ours.count_params(), plain.count_params()),
         "padding": padding,
         "mfu": train_flops / seconds["kseq"] / (peak * 1e9),
@@ -330,7 +312,15 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
 
 def render(results: list[dict], peak: float, args) -> str:
     throughput = table(
-        ["spec", "unit", "kseq", "plain Keras", "kseq / plain", "params (kseq / plain)"],
+        [
+            "spec",
+            "unit",
+            "kseq",
+            "plain Keras",
+            "kseq / plain, same batches",
+            "end to end: kseq / plain",
+            "params (kseq / plain)",
+        ],
         [
             [
                 f"`{r['spec']}`",
@@ -338,6 +328,12 @@ def render(results: list[dict], peak: float, args) -> str:
                 f"{r['ours']:,.0f}",
                 f"{r['plain']:,.0f}",
                 f"{r['ours'] / r['plain']:.2f}",
+                (
+                    f"{r['end_to_end']['kseq'] / r['end_to_end']['plain']:.2f} "
+                    f"({r['end_to_end']['kseq']:,.0f} / {r['end_to_end']['plain']:,.0f})"
+                    if "end_to_end" in r
+                    else "—"
+                ),
                 f"{r['params'][0]:,} / {r['params'][1]:,}",
             ]
             for r in results
@@ -388,10 +384,15 @@ def render(results: list[dict], peak: float, args) -> str:
         f"{args.epochs} epochs per model, after a warm-up epoch, on the same batches (the "
         "autoencoder's whole training set; for seq2seq a fixed slice of "
         f"{args.seq2seq_batches} bucketed batches). The plain autoencoder is one `Sequential` "
-        "stack of the same Dense layers; the plain seq2seq model uses stock `LSTM`, "
-        "`Bidirectional` and `AdditiveAttention` layers with the attention after the recurrence "
-        "(kseq's decoder attends inside every step with its own exportable loop and feeds the "
-        "context to the cell, so it also does more work per token).\n\n"
+        "stack of the same Dense layers. Each seq2seq spec's plain twin "
+        "(`tools/bench/keras_twins.py`) is the same architecture from stock layers: "
+        "`Embedding`, `Bidirectional(LSTM)` encoder, `Dense(tanh)` bridges, and a "
+        "`keras.layers.RNN` over a cell of `LSTMCell`s with the spec's attention inside every "
+        "step, then `Dense(V)`; the benchmark stops unless the parameter counts are equal.\n\n"
+        "End to end: each side's natural pipeline over the same "
+        f"{args.end_to_end_pairs:,} training pairs, fastest of {args.rounds} epochs: kseq's "
+        "length-bucketed batches against the twin's shuffled batches padded to their longest "
+        "row; non-padding tokens (source, decoder input, target) per second.\n\n"
         "MFU: kseq's training FLOPs (3x the forward matmul FLOPs, counted on the padded shapes "
         "the model computes) per second over the best fp32 4096x4096 `tf.matmul` rate measured "
         "in the same run.\n\n"
@@ -422,6 +423,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per round")
     parser.add_argument("--seq2seq-batches", type=int, default=24)
+    parser.add_argument("--end-to-end-pairs", type=int, default=6000)
+    parser.add_argument(
+        "--seq2seq-specs",
+        nargs="+",
+        default=["rnn_seq2seq_bahdanau", "rnn_seq2seq_luong_general", "rnn_seq2seq_none"],
+    )
     parser.add_argument("--no-write", action="store_true", help="print, do not touch the docs")
     args = parser.parse_args()
     peak = matmul_peak_gflops()
@@ -432,11 +439,10 @@ def main() -> None:
         autoencoder = ROOT / "specs" / "autoencoder_dense.yaml"
         results.append(bench_autoencoder(autoencoder, args, peak, Path(scratch)))
         print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
-        started = time.perf_counter()
-        results.append(
-            bench_seq2seq(ROOT / "specs/rnn_seq2seq_bahdanau.yaml", args, peak, Path(scratch))
-        )
-        print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
+        for name in args.seq2seq_specs:
+            started = time.perf_counter()
+            results.append(bench_seq2seq(ROOT / f"specs/{name}.yaml", args, peak, Path(scratch)))
+            print(results[-1], f"{time.perf_counter() - started:.0f}s", flush=True)
     body = render(results, peak, args)
     load = os.getloadavg()[0]
     body += (
