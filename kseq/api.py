@@ -15,7 +15,7 @@ from kseq.spec.load import load_spec
 
 if TYPE_CHECKING:
     from kseq.export.static_shapes import StaticShape
-from kseq.train import run_dir as layout
+from kseq.io import run_dir as layout
 
 
 def _spec(spec, overrides=()):

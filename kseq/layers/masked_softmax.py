@@ -55,7 +55,8 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
     scatter), and the query attends over the updated cache (self-attention while decoding);
     without it the cache is attended as it is (cross-attention over memory projected once).
     `attention_mask` is then the bool mask over the `L` slots, `(B, T, L)` or broadcastable.
-    The call returns `(outputs, (keys, values))`, or `(outputs, scores, (keys, values))` with
+    `value` (and `key`) are then only the step's own inputs, needed with `cache_position`. The
+    call returns `(outputs, (keys, values))`, or `(outputs, scores, (keys, values))` with
     `return_attention_scores=True`.
     """
 
@@ -70,7 +71,7 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
     def call(
         self,
         query,
-        value,
+        value=None,
         key=None,
         attention_mask=None,
         return_attention_scores=False,
@@ -95,6 +96,8 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             raise ValueError("Cached attention does not support `use_gate=True`.")
         keys, values = cache
         if cache_position is not None:  # write this step's key and value into its slot
+            if value is None:
+                raise ValueError("Writing into the cache (`cache_position`) needs `value`.")
             slot = position_one_hot(cache_position, keys.shape[1])  # (B, L)
             write = ops.expand_dims(ops.expand_dims(slot, -1), -1)  # (B, L, 1, 1)
             keys = ops.where(write, self.key_dense(value if key is None else key), keys)

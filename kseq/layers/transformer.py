@@ -387,21 +387,25 @@ class TransformerDecoderLayer(_TransformerBlock):
             )  # (B, 1, S)
 
             def cross_attend(h):
-                cached = {} if cross_attention_cache is None else {"cache": cross_attention_cache}
-                result = self.cross_attention(
-                    h,
-                    h if cached else memory,  # with a cache, the value is not projected
-                    attention_mask=cross_mask,
-                    return_attention_scores=return_attention_scores,
-                    training=training,
-                    **cached,
-                )
-                if cached:
-                    result = result[:-1]  # the cache comes back unchanged
-                if return_attention_scores:
-                    scores.append(result[1])
-                    return result[0]
-                return result[0] if cached else result
+                if cross_attention_cache is None:
+                    result = self.cross_attention(
+                        h,
+                        memory,
+                        attention_mask=cross_mask,
+                        return_attention_scores=return_attention_scores,
+                        training=training,
+                    )
+                    outputs, weights = result if return_attention_scores else (result, None)
+                else:  # the memory's keys and values, projected once by the caller
+                    outputs, weights, _ = self.cross_attention(
+                        h,
+                        attention_mask=cross_mask,
+                        return_attention_scores=True,
+                        cache=cross_attention_cache,
+                        training=training,
+                    )
+                scores.append(weights)
+                return outputs
 
             x = self._residual(
                 x,
@@ -417,7 +421,7 @@ class TransformerDecoderLayer(_TransformerBlock):
             return outputs
         result = (outputs,)
         if return_attention_scores:
-            result += (scores[0] if scores else None,)
+            result += (scores[0] if scores else None,)  # None: no memory, no cross-attention
         if self_attention_cache is not None:
             result += (updated_cache[0],)
         return result

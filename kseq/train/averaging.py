@@ -18,7 +18,8 @@ import numpy as np
 
 from kseq import interrupt
 from kseq.errors import KseqError
-from kseq.train.resume import _atomic_save_arrays, ensure_space, saved_size
+from kseq.io import atomic_save_arrays
+from kseq.train.resume import ensure_space, saved_size
 
 PREFIX = "average-"
 
@@ -58,7 +59,7 @@ class WeightSnapshots(keras.callbacks.Callback):
         path = self.staging / snapshot_name(epoch + 1)
         with interrupt.deferred():
             ensure_space(path, saved_size([self.model]))
-            _atomic_save_arrays([v.numpy() for v in float_variables(self.model)], path)
+            atomic_save_arrays([v.numpy() for v in float_variables(self.model)], path)
         self.last_epoch = epoch + 1
 
     def epochs(self, kept: int) -> range:

@@ -17,9 +17,9 @@ from kseq import interrupt
 from kseq.errors import DiskFullError, write_error
 from kseq.interrupt import Interrupted
 from kseq.io import atomic_write_text
+from kseq.io import run_dir as layout
 from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
-from kseq.train import run_dir as layout
 
 
 def _callbacks(

@@ -35,7 +35,7 @@ import numpy as np
 
 from kseq import interrupt
 from kseq.errors import DiskFullError, KseqError, write_error
-from kseq.io import atomic_write_bytes, atomic_write_text
+from kseq.io import atomic_save_arrays, atomic_write_bytes, atomic_write_text
 
 STATE_FILE = "state.json"
 SPEC_FILE = "spec.json"
@@ -113,14 +113,6 @@ def _atomic_save_weights(model, path: Path) -> None:
         if isinstance(error, OSError):
             raise write_error(path, error) from None
         raise KseqError(f"cannot write {path}: {' '.join(str(error).split())[:200]}") from None
-
-
-def _atomic_save_arrays(arrays: list, path: Path) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, *arrays)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def trim_event_file(path: Path) -> None:
@@ -441,7 +433,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         stopping = self.early_stopping
         if stopping is not None and stopping.best_weights is not self._saved_best_weights:
             self._best_weights_file = f"best-{epoch:04d}.npz"
-            _atomic_save_arrays(stopping.best_weights, directory / self._best_weights_file)
+            atomic_save_arrays(stopping.best_weights, directory / self._best_weights_file)
             self._saved_best_weights = stopping.best_weights
         state = {
             "epoch": epoch,

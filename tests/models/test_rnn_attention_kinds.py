@@ -49,7 +49,7 @@ def test_unknown_kind_in_a_spec_is_located(tmp_path):
         kseq.load_spec(spec_file(tmp_path, "bahdanu"))
     message = str(error.value)
     assert "spec.yaml:4" in message and "model.attention.type" in message
-    assert "did you mean 'bahdanau'" in message and "none, bahdanau, luong" in message
+    assert "did you mean 'bahdanau'" in message and "bahdanau, luong, none" in message
 
 
 class MeanAttention(kinds.DecoderAttention):
@@ -73,7 +73,9 @@ class MeanAttention(kinds.DecoderAttention):
 
 @pytest.fixture
 def mean_kind(monkeypatch):
-    monkeypatch.setitem(kinds._REGISTRY, "mean", MeanAttention)  # undone after the test
+    monkeypatch.setitem(
+        kinds.decoder_attentions._items, "mean", MeanAttention
+    )  # undone after the test
 
 
 def test_a_new_kind_plugs_in_through_the_registry(mean_kind, tmp_path):

@@ -75,8 +75,8 @@ def _examples(spec, data_file, run_dir):
 
 def _adopt_init(spec) -> dict:
     """Read `init.from`: its spec (architecture adopted into `spec.model`) and tokenizer."""
+    from kseq.io.run_dir import SPEC_FILE, require_run_dir
     from kseq.spec.load import load_spec
-    from kseq.train.run_dir import SPEC_FILE, require_run_dir
 
     path = Path(spec.model.init.from_).expanduser()
     try:
@@ -354,8 +354,8 @@ class BertFamily(Family):
         return predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
 
     def tokenize(self, run_dir, texts) -> list[list[int]]:
+        from kseq.io.run_dir import SPEC_FILE
         from kseq.spec.load import load_spec
-        from kseq.train.run_dir import SPEC_FILE
 
         spec = load_spec(Path(run_dir) / SPEC_FILE)
         tokenizer = load_tokenizer(run_dir)

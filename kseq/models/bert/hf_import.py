@@ -684,8 +684,8 @@ def _write_run(output: Path, model, spec, tokenizer, report: dict) -> Path:
     import keras
 
     from kseq.io import atomic_directory, atomic_write_text
+    from kseq.io.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
     from kseq.spec.load import dump_spec
-    from kseq.train.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
 
     with atomic_directory(output) as staging:
         model.save(staging / MODEL_FILE)

@@ -18,38 +18,36 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from kseq.registry import Registry
+
 __all__ = [
     "DecoderAttention",
     "decoder_attention",
     "decoder_attention_names",
+    "decoder_attentions",
     "register_decoder_attention",
 ]
 
-_REGISTRY: dict[str, type[DecoderAttention]] = {}
+decoder_attentions: Registry = Registry("attention type")
 
 
 def register_decoder_attention(cls: type[DecoderAttention]) -> type[DecoderAttention]:
     """Class decorator: make `cls` available under `cls.name`."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"Decoder attention {cls.name!r} is registered twice.")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return decoder_attentions.register(cls.name)(cls)
 
 
 def decoder_attention_names() -> list[str]:
-    """The registered kinds, in registration order (the spec's choices)."""
-    return list(_REGISTRY)
+    """The registered kinds (the spec's choices)."""
+    return decoder_attentions.names()
 
 
 def decoder_attention(
     name: str, score: str = "general", units: int = 128, input_feeding: bool = True
 ) -> DecoderAttention:
     """The kind registered as `name`, configured by the decoder's attention arguments."""
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"`attention` must be one of {tuple(_REGISTRY)}. Received: attention={name!r}"
-        )
-    return _REGISTRY[name](score=score, units=units, input_feeding=input_feeding)
+    if name not in decoder_attentions:
+        raise ValueError(f"`attention`: {decoder_attentions.unknown_message(name)}")
+    return decoder_attentions.get(name)(score=score, units=units, input_feeding=input_feeding)
 
 
 class DecoderAttention:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from kseq.errors import ExportError, write_error
 
-__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "swap_into_place"]
+__all__ = [
+    "atomic_directory",
+    "atomic_save_arrays",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "swap_into_place",
+]
 
 
 def _prepare_parent(path: Path) -> Path:
@@ -81,6 +87,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     _fsync_dir(parent)
     return path
+
+
+def atomic_save_arrays(arrays: list, path: str | os.PathLike) -> Path:
+    """`np.savez` of `arrays` (saved as arr_0, arr_1, ...), written atomically."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

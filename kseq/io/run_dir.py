@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kseq.errors import KseqError
-from kseq.io import atomic_write_bytes, atomic_write_text
+from kseq.io.atomic import atomic_write_bytes, atomic_write_text
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "spec.yaml"
