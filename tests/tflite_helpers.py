@@ -73,3 +73,19 @@ def op_names(model_bytes):
         tf.lite.experimental.Analyzer.analyze(model_content=model_bytes)
     # Lines look like "  Op#3 FULLY_CONNECTED(T#1, T#2) -> [T#5]".
     return set(re.findall(r"Op#\d+ (\w+)\(", report.getvalue()))
+
+
+def constant_shapes(model_bytes):
+    """`(shape, type name)` of every constant buffer of a TFLite model, once per buffer."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    seen = {}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            if model.buffers[tensor.buffer].data is not None and tensor.shape is not None:
+                shape = tuple(int(n) for n in np.asarray(tensor.shape))
+                seen.setdefault(tensor.buffer, (shape, names[tensor.type]))
+    return list(seen.values())

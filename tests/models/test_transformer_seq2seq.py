@@ -8,11 +8,15 @@ accident.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 from helpers import SPECS
+from tflite_helpers import constant_shapes
 
 import kseq
 from kseq.decoding import beam_search, greedy
@@ -319,6 +323,25 @@ def test_example_spec_trains_and_exports_within_the_gate(tmp_path):
         assert all(f["equal_fraction"] == 1.0 for f in outputs.values())
     assert "WHILE" in report["ops"]
     assert not any(op.startswith("Flex") for op in report["ops"])
+
+    # The file itself on the LiteRT interpreter, outside the gate: held-out sources of mixed
+    # lengths in one batch give Keras's greedy ids.
+    data = family.load_data(spec, run_dir=run_dir)
+    sources = data.samples["source_ids"][:6].astype(np.int32)
+    assert len(set((sources > 0).sum(axis=1).tolist())) > 1  # mixed lengths, padded
+    runner = Interpreter(model_path=report["path"]).get_signature_runner("generate")
+    ids = runner(source_ids=sources)["target_ids"]
+    expected = [
+        family.best_ids(r) for r in family.decode_ids(model, spec, sources.tolist(), "greedy")
+    ]
+    assert [[t for t in row if t] for row in ids.tolist()] == expected
+    assert sum(map(len, expected)) > 0
+
+    # The shared, tied table is stored once: the gather and the output projection read the
+    # same float constant (no transposed second copy).
+    table = model.get_layer("source_embedding").embeddings.shape
+    tables = [c for c in constant_shapes(Path(report["path"]).read_bytes()) if c[0] == table]
+    assert tables == [(table, "FLOAT32")]
 
     report = kseq.export(run_dir, format="saved_model")
     assert report["parity"]["generate"]["outputs"]["target_ids"]["equal_fraction"] == 1.0
