@@ -8,7 +8,8 @@ the time loop as a `tf.while_loop` whose loop state has fixed shapes:
 - the input projection `x @ kernel` is computed for all steps at once, outside the loop;
 - the state is `(B, U)` tensors, updated with `m * new + (1 - m) * old` under a mask;
 - per-step outputs go into a `(T, B, U)` buffer through a one-hot time index (`tf.where`),
-  never into a TensorArray.
+  never into a TensorArray (`TimeBuffer`; training alone, which is never exported, writes a
+  TensorArray).
 
 That loop converts to the builtin WHILE op and runs on the plain LiteRT interpreter for any
 batch size and sequence length.
@@ -24,6 +25,15 @@ import tensorflow as tf
 from keras import activations, initializers, ops, regularizers
 
 from kseq.layers.config import ArgumentsConfig
+
+__all__ = [
+    "ExportableBidirectional",
+    "ExportableGRU",
+    "ExportableLSTM",
+    "TimeBuffer",
+    "time_reader",
+    "unrolled_time_loops",
+]
 
 _RNN_TYPES = ("lstm", "gru")
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
@@ -43,6 +53,50 @@ def unrolled_time_loops():
         yield
     finally:
         _tracing.unroll = previous
+
+
+class TimeBuffer:
+    """The per-step outputs of a `tf.while_loop` over time, `(T, B, W)` once stacked.
+
+    Inference and every export write each step into a fixed-shape buffer through a one-hot time
+    index (`tf.where`): builtin TFLite ops, no TensorList. Training (`training is True`, a graph
+    that is never exported) writes a `TensorArray` instead: the same values at O(B·W) a step,
+    where the buffer costs O(T·B·W) a step, and as much again in the gradient.
+
+    Use: `buffer = tb.initial`, in the loop `buffer = tb.write(buffer, t, value)`, after it
+    `tb.stack(buffer)`.
+    """
+
+    def __init__(self, steps, batch, width, dtype, training):
+        self.in_training = training is True
+        if self.in_training:
+            shape = (None, width) if isinstance(width, int) else None
+            self.initial = tf.TensorArray(dtype, size=steps, element_shape=shape)
+        else:
+            self.time_ids = tf.range(steps)  # (T,)
+            self.initial = tf.zeros(tf.stack([steps, batch, width]), dtype)
+
+    def write(self, buffer, t, value):
+        if self.in_training:
+            return buffer.write(t, value)
+        write = tf.reshape(tf.equal(self.time_ids, t), [-1, 1, 1])  # (T, 1, 1)
+        return tf.where(write, tf.expand_dims(value, 0), buffer)
+
+    def stack(self, buffer):
+        return buffer.stack() if self.in_training else buffer  # (T, B, W)
+
+
+def time_reader(sequence, training):
+    """`t -> sequence[t]` for a time-major `(T, ...)` tensor inside a `tf.while_loop`.
+
+    Inference and exports gather (builtin GATHER); training reads an unstacked `TensorArray`,
+    whose gradient is one write a step, where the gradient of a gather becomes a dense `(T, ...)`
+    tensor at every step.
+    """
+    if training is not True:
+        return lambda t: tf.gather(sequence, t)
+    steps = tf.TensorArray(sequence.dtype, size=tf.shape(sequence)[0]).unstack(sequence)
+    return steps.read
 
 
 class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
@@ -299,19 +353,23 @@ class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
                 projected, step_mask, states, weights, recurrent_dropout_mask, go_backwards,
                 zero_output_for_mask, return_sequences,
             )  # fmt: skip
-        time_ids = tf.range(steps)  # (T,)
-        # Without return_sequences a scalar placeholder stands in for the O(T·B·U) buffer.
-        buffer_shape = tf.stack([steps, batch, self.units]) if return_sequences else []
-        buffer = tf.zeros(buffer_shape, dtype=dtype)  # (T, B, U)
+        # Without return_sequences a scalar placeholder stands in for the buffer.
+        outputs = (
+            TimeBuffer(steps, batch, self.units, dtype, training) if return_sequences else None
+        )
+        buffer = outputs.initial if return_sequences else tf.zeros([], dtype)
         last_output = tf.zeros_like(states[0])  # (B, U); Keras' "previous output" starts at 0
+
+        projected_at = time_reader(projected, training)
+        mask_at = None if step_mask is None else time_reader(step_mask, training)
 
         def body(i, buffer, last_output, *states):
             t = steps - 1 - i if go_backwards else i
             output, new_states = self._cell(
-                tf.gather(projected, t), list(states), weights, recurrent_dropout_mask
+                projected_at(t), list(states), weights, recurrent_dropout_mask
             )
             if step_mask is not None:
-                m = tf.gather(step_mask, t)  # (B, 1)
+                m = mask_at(t)  # (B, 1)
                 new_states = [
                     m * n + (1.0 - m) * s for n, s in zip(new_states, states, strict=True)
                 ]
@@ -321,8 +379,7 @@ class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
                     m * output if zero_output_for_mask else m * output + (1.0 - m) * last_output
                 )
             if return_sequences:
-                write = tf.reshape(tf.equal(time_ids, t), [-1, 1, 1])  # (T, 1, 1)
-                buffer = tf.where(write, tf.expand_dims(output, 0), buffer)
+                buffer = outputs.write(buffer, t, output)
             return (i + 1, buffer, output, *new_states)
 
         loop_vars = (tf.constant(0), buffer, last_output, *states)
@@ -333,8 +390,10 @@ class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
             # XLA needs a bound to build gradient accumulators.
             maximum_iterations=steps,
         )
-        outputs = tf.transpose(results[1], [1, 0, 2]) if return_sequences else None  # (B, T, U)
-        return outputs, results[2], list(results[3:])
+        sequence = (
+            tf.transpose(outputs.stack(results[1]), [1, 0, 2]) if return_sequences else None
+        )  # (B, T, U)
+        return sequence, results[2], list(results[3:])
 
     def _unrolled(
         self,

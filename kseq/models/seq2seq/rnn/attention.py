@@ -16,6 +16,7 @@ become a Flex StridedSlice) and plain matmuls rather than einsum.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import initializers, ops
 
 from kseq.layers.config import ArgumentsConfig
@@ -240,7 +241,8 @@ class LuongAttention(_SourceAttention):
         if self.score == "concat":
             return self._additive_scores(query, keys)
         keys = ops.cast(keys, query.dtype)
-        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # (B, T, S)
+        # `transpose_b` rather than a transposed copy of the keys at every decoding step.
+        return tf.linalg.matmul(query, keys, transpose_b=True)  # (B, T, S)
 
     config_arguments = ("score", "units", "kernel_initializer")
 

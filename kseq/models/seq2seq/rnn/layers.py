@@ -22,7 +22,13 @@ import tensorflow as tf
 from keras import ops
 
 from kseq.layers.config import ArgumentsConfig
-from kseq.layers.rnn import ExportableBidirectional, ExportableGRU, ExportableLSTM
+from kseq.layers.rnn import (
+    ExportableBidirectional,
+    ExportableGRU,
+    ExportableLSTM,
+    TimeBuffer,
+    time_reader,
+)
 from kseq.models.seq2seq.rnn import attention as _attention  # noqa: F401  (registers the layers)
 from kseq.models.seq2seq.rnn.attention_kinds import decoder_attention
 
@@ -555,29 +561,27 @@ class RNNDecoder(ArgumentsConfig, keras.layers.Layer):
             dropout_masks = self._dropout_masks(batch)
 
         inputs = tf.transpose(embedded_targets, [1, 0, 2])  # (T, B, E)
-        time_ids = tf.range(steps)  # (T,)
-        features_buffer = tf.zeros(tf.stack([steps, batch, self.feature_dim]), dtype)
-        weights_buffer = tf.zeros(tf.stack([steps, batch, source_steps]), dtype)
+        all_features = TimeBuffer(steps, batch, self.feature_dim, dtype, training)
+        all_weights = TimeBuffer(steps, batch, source_steps, dtype, training)
+
+        input_at = time_reader(inputs, training)
 
         def body(i, features_buffer, weights_buffer, *state):
             features, new_state, weights = self._step(
-                tf.gather(inputs, i), list(state), memory, source_mask, keys, dropout_masks
+                input_at(i), list(state), memory, source_mask, keys, dropout_masks
             )
-            write = tf.reshape(tf.equal(time_ids, i), [-1, 1, 1])  # (T, 1, 1)
-            features_buffer = tf.where(write, tf.expand_dims(features, 0), features_buffer)
-            weights_buffer = tf.where(
-                write, tf.expand_dims(ops.cast(weights, dtype), 0), weights_buffer
-            )
+            features_buffer = all_features.write(features_buffer, i, features)
+            weights_buffer = all_weights.write(weights_buffer, i, ops.cast(weights, dtype))
             return (i + 1, features_buffer, weights_buffer, *new_state)
 
         results = tf.while_loop(
             lambda i, *_: i < steps,
             body,
-            (tf.constant(0), features_buffer, weights_buffer, *state),
+            (tf.constant(0), all_features.initial, all_weights.initial, *state),
             maximum_iterations=steps,
         )
-        features = tf.transpose(results[1], [1, 0, 2])  # (B, T, F)
-        attention = tf.transpose(results[2], [1, 0, 2])  # (B, T, S)
+        features = tf.transpose(all_features.stack(results[1]), [1, 0, 2])  # (B, T, F)
+        attention = tf.transpose(all_weights.stack(results[2]), [1, 0, 2])  # (B, T, S)
         logits = self.output_projection(features)  # (B, T, V)
         return ops.cast(logits, "float32"), attention
 
