@@ -341,16 +341,18 @@ class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
                 ops.ones_like(states[0]), self.recurrent_dropout, seed=self.seed_generator
             )  # (B, U)
 
-        # All input projections in one matmul, then time-major so a step is a gather on axis 0.
-        projected = self._project_inputs(sequences, weights)  # (B, T, G*U)
-        projected = tf.transpose(projected, [1, 0, 2])  # (T, B, G*U)
+        def all_projections():
+            # One matmul over every step, time-major so a step is a gather on axis 0.
+            projected = self._project_inputs(sequences, weights)  # (B, T, G*U)
+            return tf.transpose(projected, [1, 0, 2])  # (T, B, G*U)
+
         step_mask = None
         if mask is not None:
             step_mask = tf.expand_dims(tf.transpose(tf.cast(mask, dtype)), -1)  # (T, B, 1)
 
         if getattr(_tracing, "unroll", False) and sequences.shape[1] is not None:
             return self._unrolled(
-                projected, step_mask, states, weights, recurrent_dropout_mask, go_backwards,
+                all_projections(), step_mask, states, weights, recurrent_dropout_mask, go_backwards,
                 zero_output_for_mask, return_sequences,
             )  # fmt: skip
         # Without return_sequences a scalar placeholder stands in for the buffer.
@@ -360,7 +362,17 @@ class _ExportableRNN(ArgumentsConfig, keras.layers.Layer):
         buffer = outputs.initial if return_sequences else tf.zeros([], dtype)
         last_output = tf.zeros_like(states[0])  # (B, U); Keras' "previous output" starts at 0
 
-        projected_at = time_reader(projected, training)
+        if training is True:
+            # Training projects each step's input inside the loop, as Keras does: reading the
+            # G·U-wide projections of every step costs more (measured: a bidirectional encoder's
+            # training step 26% faster), and the training graph is never exported.
+            inputs_at = time_reader(tf.transpose(sequences, [1, 0, 2]), training)
+
+            def projected_at(t):
+                return self._project_inputs(inputs_at(t), weights)  # (B, G*U)
+
+        else:
+            projected_at = time_reader(all_projections(), training)
         mask_at = None if step_mask is None else time_reader(step_mask, training)
 
         def body(i, buffer, last_output, *states):

@@ -42,6 +42,8 @@ def test_declarations_match_the_built_decoder(name):
     assert graph.state_names[len(graph.state_names) - len(extra) :] == extra
     assert len(graph.initial_state(encoded)) == len(graph.state_names)
     assert decoder.supports_jit is kind.supports_xla
+    _, attention = graph.teacher_forced(net.SOURCE, net.TARGET_IN)
+    assert bool(np.any(np.asarray(attention) != 0)) is kind.attends
 
 
 def test_unknown_kind_in_a_spec_is_located(tmp_path):

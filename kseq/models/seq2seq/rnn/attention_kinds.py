@@ -64,6 +64,7 @@ class DecoderAttention:
     """
 
     name: ClassVar[str]
+    attends: ClassVar[bool] = True  # False: no attention weights (all zeros)
 
     def __init__(self, score: str = "general", units: int = 128, input_feeding: bool = True):
         self.score = score
@@ -131,6 +132,7 @@ class NoAttention(DecoderAttention):
     every input, `x_t = [y_{t-1}; C]`, and the features `[s_t; C]`; the weights are zeros."""
 
     name = "none"
+    attends = False
 
     def input_width(self, units, memory_dim):
         return units

@@ -561,27 +561,36 @@ class RNNDecoder(ArgumentsConfig, keras.layers.Layer):
             dropout_masks = self._dropout_masks(batch)
 
         inputs = tf.transpose(embedded_targets, [1, 0, 2])  # (T, B, E)
-        all_features = TimeBuffer(steps, batch, self.feature_dim, dtype, training)
-        all_weights = TimeBuffer(steps, batch, source_steps, dtype, training)
-
         input_at = time_reader(inputs, training)
+        buffers = [TimeBuffer(steps, batch, self.feature_dim, dtype, training)]
+        if self.attention_kind.attends:  # without attention the weights are zeros: no buffer
+            buffers.append(TimeBuffer(steps, batch, source_steps, dtype, training))
 
-        def body(i, features_buffer, weights_buffer, *state):
+        def body(i, *loop):
+            written, state = loop[: len(buffers)], loop[len(buffers) :]
             features, new_state, weights = self._step(
                 input_at(i), list(state), memory, source_mask, keys, dropout_masks
             )
-            features_buffer = all_features.write(features_buffer, i, features)
-            weights_buffer = all_weights.write(weights_buffer, i, ops.cast(weights, dtype))
-            return (i + 1, features_buffer, weights_buffer, *new_state)
+            outputs = (features, ops.cast(weights, dtype))[: len(buffers)]
+            written = [b.write(w, i, o) for b, w, o in zip(buffers, written, outputs, strict=True)]
+            return (i + 1, *written, *new_state)
 
         results = tf.while_loop(
             lambda i, *_: i < steps,
             body,
-            (tf.constant(0), all_features.initial, all_weights.initial, *state),
+            (tf.constant(0), *(b.initial for b in buffers), *state),
             maximum_iterations=steps,
         )
-        features = tf.transpose(all_features.stack(results[1]), [1, 0, 2])  # (B, T, F)
-        attention = tf.transpose(all_weights.stack(results[2]), [1, 0, 2])  # (B, T, S)
+        written = results[1 : 1 + len(buffers)]
+        stacked = [
+            tf.transpose(b.stack(w), [1, 0, 2]) for b, w in zip(buffers, written, strict=True)
+        ]
+        features = stacked[0]  # (B, T, F)
+        attention = (
+            stacked[1]
+            if len(stacked) > 1
+            else tf.zeros(tf.stack([batch, steps, source_steps]), dtype)
+        )  # (B, T, S)
         logits = self.output_projection(features)  # (B, T, V)
         return ops.cast(logits, "float32"), attention
 
