@@ -1,5 +1,6 @@
-"""Plain-Keras twins of kseq's RNN encoder-decoders: the same architecture and sizes from stock
-layers only, the yardstick of the throughput benchmark.
+"""Plain-Keras twins of kseq's encoder-decoders: the same architecture and sizes from stock
+layers only, the yardstick of the throughput benchmark (`plain_rnn_seq2seq`,
+`plain_transformer_seq2seq`).
 
 The twin of an `rnn_seq2seq` spec: `Embedding` tables, stacked `Bidirectional(LSTM)` (or GRU)
 encoder layers over the masked source, one `Dense(tanh)` bridge per decoder state where kseq's
@@ -195,6 +196,114 @@ def plain_rnn_seq2seq(spec, source_vocab: int, target_vocab: int) -> keras.Model
     )  # fmt: skip
     features = AttentionDecoder(cell)(target_embedding(target_in), memory, source_mask, initial)
     logits = keras.layers.Dense(target_vocab, dtype="float32")(features)
+    model = keras.Model({"source": source, "target_in": target_in}, logits)
+    optimizer = spec.train.optimizer
+    model.compile(
+        optimizer=keras.optimizers.Adam(optimizer.learning_rate, clipnorm=optimizer.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+    return model
+
+
+class TiedOutput(keras.layers.Layer):
+    """`h · Eᵀ + b` with an `Embedding`'s own table (the one weight stock Keras lacks)."""
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.embedding.input_dim,), initializer="zeros")
+
+    def call(self, hidden):
+        return ops.matmul(hidden, ops.transpose(self.embedding.embeddings)) + self.bias
+
+
+class AddSinusoids(keras.layers.Layer):
+    """`x + PE[:T]`: fixed sinusoidal encodings of positions 0 … T - 1 (no weights)."""
+
+    def __init__(self, length=4096, **kwargs):
+        super().__init__(**kwargs)
+        import numpy as np
+
+        self.table = None
+        self._positions = np.arange(length)[:, None]
+
+    def build(self, input_shape):
+        import numpy as np
+
+        width = input_shape[-1]
+        rates = np.exp(-(np.arange(width) // 2 * 2) / width * np.log(10000.0))[None]
+        angles = self._positions * rates + (np.arange(width) % 2)[None] * (np.pi / 2)
+        self.table = np.sin(angles).astype("float32")  # (L, D)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return x + tf.constant(self.table)[: tf.shape(x)[1]]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def plain_transformer_seq2seq(spec, source_vocab: int, target_vocab: int) -> keras.Model:
+    """The twin of a `transformer_seq2seq` spec from stock layers (`MultiHeadAttention`,
+    `LayerNormalization`, `Dense`, `Embedding`), compiled like kseq's model.
+
+    Pre-LN or post-LN blocks as the spec says; sinusoidal positions; a tied output through the
+    target embedding's table when `tie_output`. Learned positions are not covered.
+    """
+    m = spec.model
+    if m.positions != "sinusoidal":
+        raise ValueError("the Transformer twin covers sinusoidal positions only")
+    width, heads = m.hidden_size, m.num_heads
+    source = keras.Input((None,), dtype="int32", name="source")
+    target_in = keras.Input((None,), dtype="int32", name="target_in")
+    source_embedding = keras.layers.Embedding(source_vocab, width)
+    target_embedding = (
+        source_embedding if m.shared_embeddings else keras.layers.Embedding(target_vocab, width)
+    )
+
+    def embed(ids, embedding):
+        return AddSinusoids()(embedding(ids) * (width**0.5))
+
+    def norm():
+        return keras.layers.LayerNormalization(epsilon=m.layer_norm_epsilon)
+
+    def residual(x, sublayer, layer_norm):
+        if m.norm_first:
+            return x + sublayer(layer_norm(x))
+        return layer_norm(x + sublayer(x))
+
+    def feedforward():
+        inner = keras.layers.Dense(m.intermediate_size, activation=m.activation)
+        outer = keras.layers.Dense(width)
+        return lambda x: outer(inner(x))
+
+    def attention():
+        return keras.layers.MultiHeadAttention(heads, width // heads, dropout=m.dropout)
+
+    source_mask = ops.not_equal(source, 0)
+    padding = ops.expand_dims(source_mask, 1)  # (B, 1, S)
+    x = embed(source, source_embedding)
+    for _ in range(m.encoder_layers):
+        mha = attention()
+        x = residual(x, lambda h, mha=mha: mha(h, h, attention_mask=padding), norm())
+        x = residual(x, feedforward(), norm())
+    memory = norm()(x) if m.norm_first else x
+    y = embed(target_in, target_embedding)
+    for _ in range(m.decoder_layers):
+        own, cross = attention(), attention()
+        y = residual(y, lambda h, own=own: own(h, h, use_causal_mask=True), norm())
+        y = residual(y, lambda h, cross=cross: cross(h, memory, attention_mask=padding), norm())
+        y = residual(y, feedforward(), norm())
+    if m.norm_first:
+        y = norm()(y)
+    if m.tie_output:
+        logits = TiedOutput(target_embedding)(y)
+    else:
+        logits = keras.layers.Dense(target_vocab, dtype="float32")(y)
     model = keras.Model({"source": source, "target_in": target_in}, logits)
     optimizer = spec.train.optimizer
     model.compile(

@@ -1,7 +1,7 @@
 """Training throughput of kseq models against plain Keras, padding, model FLOP utilisation, latency.
 
 For each example spec (autoencoder_dense; the RNN seq2seq specs with bahdanau, luong general and
-no attention):
+no attention; transformer_seq2seq):
 
 - training throughput of kseq's model and of a hand-written plain-Keras model of the same
   architecture and sizes (equal parameter counts), measured in the same run on the same batches,
@@ -36,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras_twins import padded_batches, plain_rnn_seq2seq  # noqa: E402
+from keras_twins import (  # noqa: E402
+    padded_batches,
+    plain_rnn_seq2seq,
+    plain_transformer_seq2seq,
+)
 from markdown import table, write_section  # noqa: E402
 
 import kseq  # noqa: E402
@@ -227,6 +231,27 @@ def rnn_seq2seq_forward_flops(model_spec, target_vocab: int, source_len: int, ta
     return flops + step * target_len
 
 
+def transformer_seq2seq_forward_flops(model_spec, target_vocab: int, source_len, target_len):
+    """Matmul FLOPs of one example through kseq's Transformer encoder-decoder (x2 per
+    multiply-add): the attention projections, scores and contexts (full T x T self-attention,
+    as computed), the feed-forward layers and the output projection."""
+    d, f, s, t = model_spec.hidden_size, model_spec.intermediate_size, source_len, target_len
+    encoder = s * (8 * d * d + 4 * s * d + 4 * d * f)
+    decoder = t * (8 * d * d + 4 * t * d) + s * 4 * d * d + t * (4 * d * d + 4 * s * d + 4 * d * f)
+    return (
+        model_spec.encoder_layers * encoder
+        + model_spec.decoder_layers * decoder
+        + (t * 2 * d * target_vocab)
+    )
+
+
+# model type -> (the plain twin, the forward FLOPs of one example)
+TWINS = {
+    "rnn_seq2seq": (plain_rnn_seq2seq, rnn_seq2seq_forward_flops),
+    "transformer_seq2seq": (plain_transformer_seq2seq, transformer_seq2seq_forward_flops),
+}
+
+
 def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
     from kseq.data.pipeline import make_dataset, padding_report
 
@@ -237,7 +262,8 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
     tokenizers = data.info["tokenizers"]
     ours = family.build(spec, data)
     family.compile(ours, spec)
-    plain = plain_rnn_seq2seq(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
+    make_twin, forward_flops = TWINS[spec.model.type]
+    plain = make_twin(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
     if ours.count_params() != plain.count_params():
         raise SystemExit(
             f"{spec_path.name}: the plain twin has {plain.count_params():,} parameters, kseq "
@@ -253,7 +279,7 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
         tokens += int((source != 0).sum()) + int((target_out.numpy() != 0).sum())
         batch, source_len = source.shape
         target_len = int(target_out.shape[1])
-        flops += batch * rnn_seq2seq_forward_flops(
+        flops += batch * forward_flops(
             spec.model, tokenizers.target.vocab_size, source_len, target_len
         )
     seconds = epoch_seconds({"kseq": ours, "plain": plain}, batches, args.epochs, args.rounds)
@@ -388,7 +414,10 @@ def render(results: list[dict], peak: float, args) -> str:
         "(`tools/bench/keras_twins.py`) is the same architecture from stock layers: "
         "`Embedding`, `Bidirectional(LSTM)` encoder, `Dense(tanh)` bridges, and a "
         "`keras.layers.RNN` over a cell of `LSTMCell`s with the spec's attention inside every "
-        "step, then `Dense(V)`; the benchmark stops unless the parameter counts are equal.\n\n"
+        "step, then `Dense(V)`; the Transformer's twin stacks stock `MultiHeadAttention`, "
+        "`LayerNormalization`, `Dense` and `Embedding` layers of the spec's sizes, with "
+        "sinusoidal positions and the tied output through the embedding's table. The benchmark "
+        "stops unless the parameter counts are equal.\n\n"
         "End to end: each side's natural pipeline over the same "
         f"{args.end_to_end_pairs:,} training pairs, fastest of {args.rounds} epochs: kseq's "
         "length-bucketed batches against the twin's shuffled batches padded to their longest "
@@ -427,7 +456,12 @@ def main() -> None:
     parser.add_argument(
         "--seq2seq-specs",
         nargs="+",
-        default=["rnn_seq2seq_bahdanau", "rnn_seq2seq_luong_general", "rnn_seq2seq_none"],
+        default=[
+            "rnn_seq2seq_bahdanau",
+            "rnn_seq2seq_luong_general",
+            "rnn_seq2seq_none",
+            "transformer_seq2seq",
+        ],
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not touch the docs")
     args = parser.parse_args()
