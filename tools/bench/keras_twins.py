@@ -150,6 +150,17 @@ def padded_batches(pairs, batch_size: int, seed: int, bos_id: int = 2, eos_id: i
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def _compiled(spec, model: keras.Model) -> keras.Model:
+    """`model` compiled as kseq compiles its own: the spec's Adam, padding left out of the loss."""
+    optimizer = spec.train.optimizer
+    model.compile(
+        optimizer=keras.optimizers.Adam(optimizer.learning_rate, clipnorm=optimizer.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+    return model
+
+
 def plain_rnn_seq2seq(spec, source_vocab: int, target_vocab: int) -> keras.Model:
     """The twin of `spec` (an `rnn_seq2seq` spec), compiled like kseq's model."""
     m = spec.model
@@ -196,14 +207,7 @@ def plain_rnn_seq2seq(spec, source_vocab: int, target_vocab: int) -> keras.Model
     )  # fmt: skip
     features = AttentionDecoder(cell)(target_embedding(target_in), memory, source_mask, initial)
     logits = keras.layers.Dense(target_vocab, dtype="float32")(features)
-    model = keras.Model({"source": source, "target_in": target_in}, logits)
-    optimizer = spec.train.optimizer
-    model.compile(
-        optimizer=keras.optimizers.Adam(optimizer.learning_rate, clipnorm=optimizer.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-        metrics=[keras.metrics.SparseCategoricalAccuracy()],
-    )
-    return model
+    return _compiled(spec, keras.Model({"source": source, "target_in": target_in}, logits))
 
 
 class TiedOutput(keras.layers.Layer):
@@ -304,11 +308,4 @@ def plain_transformer_seq2seq(spec, source_vocab: int, target_vocab: int) -> ker
         logits = TiedOutput(target_embedding)(y)
     else:
         logits = keras.layers.Dense(target_vocab, dtype="float32")(y)
-    model = keras.Model({"source": source, "target_in": target_in}, logits)
-    optimizer = spec.train.optimizer
-    model.compile(
-        optimizer=keras.optimizers.Adam(optimizer.learning_rate, clipnorm=optimizer.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-        metrics=[keras.metrics.SparseCategoricalAccuracy()],
-    )
-    return model
+    return _compiled(spec, keras.Model({"source": source, "target_in": target_in}, logits))
