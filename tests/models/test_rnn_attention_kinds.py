@@ -62,9 +62,6 @@ class MeanAttention(kinds.DecoderAttention):
     def feature_width(self, units, memory_dim):
         return units + memory_dim
 
-    def build_layers(self, units, memory_dim, dtype):
-        return {"attention_layer": None}
-
     def after_step(self, decoder, top, extra, context, weights, memory, mask, keys):
         mask = ops.cast(mask, memory.dtype)  # (B, S)
         count = ops.maximum(ops.sum(mask, axis=-1, keepdims=True), 1.0)
