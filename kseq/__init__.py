@@ -1,8 +1,9 @@
 """kseq: declarative Keras 3 models from YAML specs, trained and exported to builtin-only TFLite."""
 
-from kseq import quiet
+from kseq import keras_names, quiet
 
 quiet.install()  # before anything imports TensorFlow: its start-up lines stay off stderr
+keras_names.install()  # plain `keras.saving.load_model` then loads any model.keras kseq wrote
 
 # ruff: noqa: E402  (the imports below come after the quieting on purpose)
 
@@ -13,6 +14,7 @@ from kseq.api import (
     build,
     evaluate,
     export,
+    load,
     load_run,
     plot_attention,
     predict,
@@ -29,6 +31,7 @@ __all__ = [
     "dump_spec",
     "evaluate",
     "export",
+    "load",
     "load_run",
     "load_spec",
     "plot_attention",

@@ -6,11 +6,13 @@ import json
 import math
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kseq.errors import KseqError
 from kseq.io import atomic_write_text
+from kseq.models.family import family_for
 from kseq.spec.load import load_spec
 
 if TYPE_CHECKING:
@@ -28,7 +30,6 @@ def _spec(spec, overrides=()):
 
 def build(spec, overrides=()):
     """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data."""
-    from kseq.models.family import family_for
     from kseq.train.budget import check_model_fits
     from kseq.train.schedules import resolve_schedule
 
@@ -67,7 +68,6 @@ def load_run(run_dir, overrides=()):
 
     import kseq.layers  # noqa: F401  (registers every kseq layer for safe-mode loading)
     import kseq.train.sequence_losses  # noqa: F401
-    from kseq.models.family import family_for
 
     run_dir = layout.require_run_dir(run_dir)
     spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
@@ -81,6 +81,38 @@ def load_run(run_dir, overrides=()):
         raise KseqError(f"{model_file}: cannot load the model: {_first_sentence(error)}") from None
     family.compile(model, spec)  # metrics as the spec defines them, whatever was saved
     return spec, family, model
+
+
+@dataclass(frozen=True)
+class Run:
+    """A trained RUN_DIR in memory: `kseq.load(RUN_DIR)`.
+
+    Attributes:
+        path: the RUN_DIR.
+        spec: its effective spec.
+        model: the trained `keras.Model` (loaded in safe mode, compiled as the spec says).
+        tokenizers: the saved tokenizers by role: `source` and `target` for sequence-to-sequence
+            models, `text` for BERT, none for autoencoders.
+    """
+
+    path: Path
+    spec: Any
+    model: Any
+    tokenizers: dict
+
+    def predict(self, texts, strategy=None, **decode_options) -> list[dict]:
+        """Decode or classify texts, as `kseq predict` does."""
+        family = family_for(self.spec)
+        return family.predict(
+            self.model, self.spec, self.path, list(texts), strategy, **decode_options
+        )
+
+
+def load(run_dir, overrides=()) -> Run:
+    """A trained RUN_DIR: its model, spec and tokenizers (`Run`)."""
+    spec, family, model = load_run(run_dir, overrides)
+    path = Path(run_dir)
+    return Run(path=path, spec=spec, model=model, tokenizers=family.saved_tokenizers(path))
 
 
 def _require_spec_matches_model(family, spec, data, model, run_dir: Path) -> None:
@@ -247,7 +279,6 @@ def predict(run_dir, texts, strategy=None, overrides=(), **decode_options) -> li
 
 def tokenize(run_dir, texts, overrides=()) -> list[list[int]]:
     """Source-side token ids of each text, with the RUN_DIR's saved vocabulary."""
-    from kseq.models.family import family_for
 
     run_dir = layout.require_run_dir(run_dir)
     family = family_for(load_spec(run_dir / layout.SPEC_FILE, overrides))

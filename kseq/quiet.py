@@ -9,12 +9,12 @@ filters the libraries' Python warnings and loggers. Errors still propagate as ex
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import logging
 import os
 import sys
 import warnings
+
+from kseq.import_hook import around_first_import
 
 LIBRARIES = (
     r"(keras|tensorflow|tf_keras|numpy|h5py|absl|google\.protobuf|tensorboard|ai_edge_litert)"
@@ -39,30 +39,11 @@ def stderr_silenced():
         os.close(saved)
 
 
-class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        with stderr_silenced():
-            self.loader.exec_module(module)
-            module.config.list_physical_devices()  # device probing logs too; do it now
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` once, with a loader that imports it with stderr silenced."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
+@contextlib.contextmanager
+def _quiet_tensorflow_import(module):
+    with stderr_silenced():
+        yield
+        module.config.list_physical_devices()  # device probing logs too; do it now
 
 
 def install() -> None:
@@ -73,7 +54,4 @@ def install() -> None:
     warnings.filterwarnings("ignore", module=LIBRARIES + r"(\.|$)")
     for name in ("tensorflow", "absl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if "tensorflow" not in sys.modules and not any(
-        isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
+    around_first_import("tensorflow", _quiet_tensorflow_import)

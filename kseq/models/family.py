@@ -49,6 +49,10 @@ class Family:
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         """Write tokenizer/vocabulary files the family needs at inference (none by default)."""
 
+    def saved_tokenizers(self, run_dir: Path) -> dict:
+        """The tokenizers saved in a RUN_DIR by role (`source`, `target`, `text`); none here."""
+        return {}
+
     def evaluate(self, model, spec, data: PreparedData) -> dict:
         return {
             k: float(v)

@@ -273,6 +273,9 @@ class BertFamily(Family):
                 encoding="utf-8",
             )
 
+    def saved_tokenizers(self, run_dir: Path) -> dict:
+        return {"text": load_tokenizer(run_dir)}
+
     # ---- model ---------------------------------------------------------------------------------
     def build(self, spec, data):
         import keras

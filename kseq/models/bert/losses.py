@@ -2,12 +2,10 @@
 
 Every head labels what it does not score with -1: tokens after the first piece of a word
 (tagging), [CLS]/[SEP]/padding, unused masked-LM prediction slots. Registered in the loss
-registry at import (Keras is imported only when the loss is made).
+registry at import; the Keras classes live in `keras_losses`, imported when the loss is made.
 """
 
 from __future__ import annotations
-
-import functools
 
 from kseq.train.components import losses
 
@@ -17,57 +15,13 @@ LOSS = "ignore_index_crossentropy"
 @losses.register(LOSS)
 def ignore_index_crossentropy(label_smoothing: float = 0.0):
     """Sparse categorical cross-entropy from logits; labels < 0 are ignored."""
-    return keras_objects()["loss"](label_smoothing=label_smoothing)
+    from kseq.models.bert.keras_losses import IgnoreIndexCrossentropy
+
+    return IgnoreIndexCrossentropy(label_smoothing=label_smoothing)
 
 
 def masked_accuracy(name: str = "accuracy"):
     """Accuracy of the argmax over labels >= 0."""
-    return keras_objects()["accuracy"](name=name)
+    from kseq.models.bert.keras_losses import IgnoreIndexAccuracy
 
-
-@functools.cache
-def keras_objects() -> dict:
-    import keras
-    from keras import ops
-
-    from kseq.train.sequence_losses import CountedAccuracy, smoothed_cross_entropy
-
-    @keras.saving.register_keras_serializable(package="kseq")
-    class IgnoreIndexCrossentropy(keras.losses.Loss):
-        """Mean cross-entropy over the labels >= 0 of the batch (logits in, any rank).
-
-        Per sample, the sum of its token losses is scaled by B / (labelled tokens in the
-        batch), so Keras's batch mean is the mean over labelled tokens. With `label_smoothing`
-        ε the target is (1 - ε) on the label plus ε / C on every class.
-        """
-
-        def __init__(self, label_smoothing=0.0, name=LOSS, **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.label_smoothing = float(label_smoothing)
-
-        def call(self, y_true, y_pred):
-            y_true = ops.cast(y_true, "int32")  # (B, ...)
-            keep = ops.greater_equal(y_true, 0)
-            safe = ops.where(keep, y_true, 0)
-            losses_ = smoothed_cross_entropy(safe, y_pred, self.label_smoothing)  # (B, ...)
-            losses_ = losses_ * ops.cast(keep, "float32")
-            weights = ops.cast(keep, "float32")
-            batch = ops.cast(ops.shape(y_true)[0], "float32")
-            if len(y_true.shape) > 1:
-                axes = tuple(range(1, len(y_true.shape)))
-                per_sample = ops.sum(losses_, axis=axes)
-            else:
-                per_sample = losses_
-            return per_sample * batch / ops.maximum(ops.sum(weights), 1.0)
-
-        def get_config(self):
-            return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-    @keras.saving.register_keras_serializable(package="kseq")
-    class IgnoreIndexAccuracy(CountedAccuracy):
-        """Fraction of labels >= 0 that equal the argmax of the logits."""
-
-        def kept(self, y_true):
-            return ops.greater_equal(y_true, 0)
-
-    return {"loss": IgnoreIndexCrossentropy, "accuracy": IgnoreIndexAccuracy}
+    return IgnoreIndexAccuracy(name=name)

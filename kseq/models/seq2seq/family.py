@@ -202,6 +202,10 @@ class Seq2SeqFamily(Family):
         target_dir = assets / TARGET_TOKENIZER
         return Tokenizers(source, load_tokenizer(target_dir) if target_dir.is_dir() else source)
 
+    def saved_tokenizers(self, run_dir: Path) -> dict:
+        tokenizers = self.load_tokenizers(run_dir)
+        return {"source": tokenizers.source, "target": tokenizers.target}
+
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         tokenizers = data.info["tokenizers"]
         tokenizers.source.save(Path(run_dir) / "assets" / SOURCE_TOKENIZER)
