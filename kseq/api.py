@@ -36,9 +36,10 @@ def build(spec, overrides=()):
     spec = _spec(spec, overrides)
     family = family_for(spec)
     data = family.load_data(spec)
+    spec = resolve_schedule(data.concrete(spec), data)  # `auto` lengths, `decay_steps: null`
     check_model_fits(family, spec, data)
     model = family.build(spec, data)
-    family.compile(model, resolve_schedule(spec, data))  # `decay_steps: null` from the data
+    family.compile(model, spec)
     return model
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from kseq.data.files import open_regular
+from kseq.data.lengths import LengthProfile
 from kseq.data.parallel import check_line, detect_format, line_parser
 from kseq.data.shards import format_name, is_gzip
 from kseq.data.special_tokens import BOS_ID, EOS_ID
@@ -182,12 +183,13 @@ class Lengths:
 
 
 def _tokenize_block(tokenizers, lengths: Lengths, source: tf.Tensor, target: tf.Tensor):
-    """(source ids, target ids) ragged after the length policy, and per-row counters:
-    (over any limit, source over, target over, kept)."""
+    """(source ids, target ids) ragged after the length policy, per-row counters (over any
+    limit, source over, target over, kept) and the rows' lengths before the policy."""
     source_ids = tokenizers.source.tf_tokenize(source)
     target_ids = tokenizers.target.tf_tokenize(target)
-    source_over = source_ids.row_lengths() > lengths.max_source
-    target_over = target_ids.row_lengths() > lengths.max_target
+    seen = (source_ids.row_lengths(), target_ids.row_lengths())
+    source_over = seen[0] > lengths.max_source
+    target_over = seen[1] > lengths.max_target
     over = source_over | target_over
     if lengths.policy == "drop":
         keep = ~over
@@ -196,7 +198,7 @@ def _tokenize_block(tokenizers, lengths: Lengths, source: tf.Tensor, target: tf.
         source_ids = source_ids[:, : lengths.max_source]
         target_ids = target_ids[:, : lengths.max_target]
     keep &= (source_ids.row_lengths() > 0) & (target_ids.row_lengths() > 0)
-    return source_ids, target_ids, (over, source_over, target_over, keep)
+    return source_ids, target_ids, (over, source_over, target_over, keep), seen
 
 
 # ---- the checking pass -------------------------------------------------------------------------
@@ -212,6 +214,8 @@ class FileCheck:
     source_too_long: int = 0
     target_too_long: int = 0
     kept: int = 0
+    source_lengths: LengthProfile = field(default_factory=lambda: LengthProfile.of(()))
+    target_lengths: LengthProfile = field(default_factory=lambda: LengthProfile.of(()))
 
     @property
     def pairs(self) -> int:
@@ -237,14 +241,15 @@ def check_files(
     def block_facts(index, lines):
         lines = _strip_bom(lines, index)
         ok, source, target = parse(lines)
-        _, _, (over, source_over, target_over, keep) = _tokenize_block(
+        _, _, (over, source_over, target_over, keep), seen = _tokenize_block(
             tokenizers, lengths, tf.boolean_mask(source, ok), tf.boolean_mask(target, ok)
         )
         counts = tf.stack(
             [tf.reduce_sum(tf.cast(x, tf.int64)) for x in (over, source_over, target_over, keep)]
         )
+        histograms = tuple(tf.math.bincount(tf.cast(n, tf.int32), dtype=tf.int64) for n in seen)
         bad = tf.where(~ok)[:, 0]
-        return tf.size(lines, tf.int64), counts, bad, tf.gather(lines, bad)
+        return tf.size(lines, tf.int64), counts, histograms, bad, tf.gather(lines, bad)
 
     checks = []
     for path in files:
@@ -253,7 +258,7 @@ def check_files(
             block_facts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         try:
-            for size, counts, bad, raw in blocks.prefetch(2).as_numpy_iterator():
+            for size, counts, histograms, bad, raw in blocks.prefetch(2).as_numpy_iterator():
                 for row, line in zip(bad.tolist(), raw.tolist(), strict=True):
                     _report(check, check.lines + row + 1, line, fmt, on_error, max_messages)
                 check.lines += int(size)
@@ -262,6 +267,8 @@ def check_files(
                 check.source_too_long += source_over
                 check.target_too_long += target_over
                 check.kept += kept
+                check.source_lengths = check.source_lengths.merged(LengthProfile(histograms[0]))
+                check.target_lengths = check.target_lengths.merged(LengthProfile(histograms[1]))
         except tf.errors.OpError as error:
             raise KseqError(f"{path}: cannot read data file: {error.message}") from None
         if not check.lines:
@@ -304,7 +311,7 @@ def _examples(files, fmt, tokenizers, lengths: Lengths) -> tf.data.Dataset:
     """Per-pair (source, target_in, target_out) int32 rows, zero-padded to their block's width."""
 
     def block_examples(ok, source, target):
-        source_ids, target_ids, (*_, keep) = _tokenize_block(
+        source_ids, target_ids, (*_, keep), _ = _tokenize_block(
             tokenizers, lengths, tf.boolean_mask(source, ok), tf.boolean_mask(target, ok)
         )
         source_ids = tf.ragged.boolean_mask(source_ids, keep)

@@ -19,6 +19,8 @@ class PreparedData:
         samples: held-out model inputs (dict name -> array) for parity checks and reports.
         calibration: training inputs (dict name -> array) for int8 calibration.
         info: family-specific facts the builder needs (shapes, vocabularies, ...).
+        spec: the spec with every value taken from the data made concrete (`auto` lengths);
+            None when the data settles nothing. The model is built from it and RUN_DIR records it.
     """
 
     train: Any
@@ -26,6 +28,11 @@ class PreparedData:
     samples: dict
     calibration: dict
     info: dict = field(default_factory=dict)
+    spec: Any = None
+
+    def concrete(self, spec):
+        """`spec` with what the data settled (the spec itself when nothing)."""
+        return self.spec if self.spec is not None else spec
 
 
 class Family:

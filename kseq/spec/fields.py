@@ -126,6 +126,10 @@ def type_name(tp: Any) -> str:
     return "any value"
 
 
+def _is_word_literal(tp: Any) -> bool:
+    return typing.get_origin(tp) is Literal and all(isinstance(c, str) for c in typing.get_args(tp))
+
+
 class Parser:
     """Phase one: converts plain data to component objects, collecting every issue."""
 
@@ -149,6 +153,22 @@ class Parser:
             # scalars: such a union is not allowed).
             lists = [a for a in args if typing.get_origin(a) is list]
             scalars = [a for a in args if typing.get_origin(a) is not list]
+            words = [a for a in scalars if _is_word_literal(a)]
+            if len(scalars) == 2 and len(words) == 1 and str not in scalars:
+                # `int | Literal["auto"]`: a string can only mean the word.
+                (number,) = [a for a in scalars if a is not words[0]]
+                if isinstance(value, str) and value not in typing.get_args(words[0]):
+                    hint = difflib.get_close_matches(value, typing.get_args(words[0]), 1)
+                    message = (
+                        f"invalid value (did you mean {hint[0]!r}?)" if hint else "invalid value"
+                    )
+                    return self.fail(
+                        path,
+                        message,
+                        type_name(number) + " or " + type_name(words[0]).removeprefix("one of "),
+                        _describe(value),
+                    )
+                scalars = [words[0] if isinstance(value, str) else number]
             if len(lists) > 1 or len(scalars) > 1:
                 raise TypeError(f"unsupported spec annotation {tp!r} at {path}")
             inner = lists[0] if isinstance(value, list) and lists else scalars[0]

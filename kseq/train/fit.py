@@ -225,12 +225,13 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     with dtype_policy(spec.train.precision):
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)
-        check_model_fits(family, spec, data)  # before a byte of the model is allocated
-        # `decay_steps: null` made concrete for this run; the resume still compares `spec`,
-        # so a resume with more epochs stretches the decay over the new length.
-        trained = resolve_schedule(spec, data)
+        # What the data settles (`auto` lengths) and `decay_steps: null` made concrete for this
+        # run; the resume still compares `spec`, so a resume with more epochs stretches the decay
+        # over the new length.
+        trained = resolve_schedule(data.concrete(spec), data)
+        check_model_fits(family, trained, data)  # before a byte of the model is allocated
         with where.scope():  # model, optimizer and metric variables belong to the strategy
-            model = family.build(spec, data)
+            model = family.build(trained, data)
             family.compile(model, trained)
         set_jit_compile(model, spec.train.jit_compile)
         distribute.prepare_model(model, data.train.element_spec, where)

@@ -33,7 +33,7 @@ def test_readme_loop_gives_generate_and_keras_ids(spec_name, tmp_path):
     source = np.zeros((len(rows), max(map(len, rows))), np.int32)
     for row, ids in enumerate(rows):
         source[row, : len(ids)] = ids
-    max_length = spec.data.max_target_length
+    max_length = kseq.load(run_dir).spec.data.max_target_length  # auto, resolved
 
     ids = readme_app_loop()(report["path"], source, max_length)
 
@@ -56,7 +56,7 @@ def test_code_points_in_text_out_without_a_tokenizer(tmp_path):
     runner = Interpreter(model_path=report["path"]).get_signature_runner("generate_codepoints")
     out = runner(codepoints=points)["target_codepoints"]
 
-    assert out.shape == (len(texts), spec.data.max_target_length)
+    assert out.shape == (len(texts), kseq.load(run_dir).spec.data.max_target_length)
     got = ["".join(chr(c) for c in row if c) for row in out.tolist()]
     expected = [r["output"] for r in kseq.predict(run_dir, texts)]
     assert got == [text.replace("<unk>", "\ufffd") for text in expected]

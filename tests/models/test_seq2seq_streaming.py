@@ -89,15 +89,20 @@ def test_when_a_run_streams(tmp_path):
 
 def test_streamed_load_data_reports_and_counts_like_the_in_memory_path(tmp_path, capsys):
     _shards(tmp_path)
-    streamed = _spec(tmp_path, max_source_length=20)
-    in_memory = _spec(tmp_path, max_source_length=20, streaming=False)
+    limits = {"max_source_length": 20, "max_dropped_share": 0.5}
+    streamed = _spec(tmp_path, **limits)
+    in_memory = _spec(tmp_path, **limits, streaming=False)
     family = family_for(streamed)
     data = family.load_data(streamed)
     stream_messages = capsys.readouterr().err
     reference = family.load_data(in_memory)
     assert stream_messages == capsys.readouterr().err
     assert "train-1.tsv.gz:61: no tab" in stream_messages
-    assert "kseq: length policy 'drop':" in stream_messages
+    assert (
+        "kseq: data.max_source_length=20: length policy 'drop' drops 34 of 180 training pairs "
+        "(18.9%); sources: longest 58, 99th percentile 49 tokens; "
+        "--set data.max_source_length=58 keeps them"
+    ) in stream_messages
     assert data.info["length_counts"] == reference.info["length_counts"]
     kept = data.info["length_counts"]["train"]["kept"]
     assert int(data.train.cardinality()) == math.ceil(kept / 16) == len(list(data.train))

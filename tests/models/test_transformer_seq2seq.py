@@ -282,9 +282,14 @@ def test_spec_errors():
         )
     with pytest.raises(kseq.KseqError, match="model.max_length: shorter than the data"):
         kseq.load_spec({"model": {"type": "transformer_seq2seq", "max_length": 40}, "data": {}})
-    spec = kseq.load_spec({"model": {"type": "transformer_seq2seq"}})
-    assert spec.model.target_positions(spec.data) == spec.data.max_target_length + 1
-    assert spec.model.source_positions(spec.data) == spec.data.max_source_length
+    spec = kseq.load_spec(
+        {
+            "model": {"type": "transformer_seq2seq"},
+            "data": {"max_source_length": 30, "max_target_length": 20},
+        }
+    )
+    assert spec.model.target_positions(spec.data) == 21
+    assert spec.model.source_positions(spec.data) == 30
 
 
 # A narrower model with one encoder layer tests the same paths (the decoder keeps two layers,

@@ -6,12 +6,14 @@ and `graph` (the adapter the generic in-graph decoders drive).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kseq.data.lengths import LengthProfile, SideLengths, check_length_share
 from kseq.data.shards import data_files, streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.data.split import train_and_validation
@@ -116,33 +118,64 @@ def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
         )
 
 
-def report_length_policy(data, counts: dict[str, int]) -> None:
-    """Say how many training pairs the length policy cut or dropped (nothing when none)."""
-    changed = counts["truncated"] + counts["dropped"]
-    if changed:
-        print(
-            f"kseq: length policy '{data.length_policy}': {changed} of "
-            f"{counts['total']} training pairs over max lengths",
-            file=sys.stderr,
-        )
+def tokenized_pairs(tokenizers, pairs) -> list[tuple[list[int], list[int]]]:
+    """Text pairs -> id pairs, before any length limit."""
+    sources = tokenizers.source.encode([s for s, _ in pairs])
+    targets = tokenizers.target.encode([t for _, t in pairs])
+    return list(zip(sources, targets, strict=True))
+
+
+def limited_pairs(data, id_pairs):
+    """Id pairs -> (kept id pairs, length-policy counts) under the spec's (concrete) limits."""
+    from kseq.data.parallel import apply_length_policy
+
+    kept, counts = apply_length_policy(
+        id_pairs, data.max_source_length, data.max_target_length, data.length_policy
+    )
+    kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
+    return kept, counts
 
 
 def encode_pairs(data, tokenizers, pairs, warn_unknown=False):
     """Text pairs -> (kept id pairs, length-policy counts), as training sees them."""
-    from kseq.data.parallel import apply_length_policy
-
-    sources = tokenizers.source.encode([s for s, _ in pairs])
-    targets = tokenizers.target.encode([t for _, t in pairs])
+    id_pairs = tokenized_pairs(tokenizers, pairs)
     if warn_unknown:
-        _warn_about_unknown_tokens(data.sides(), tokenizers, sources, targets)
-    kept, counts = apply_length_policy(
-        list(zip(sources, targets, strict=True)),
-        data.max_source_length,
-        data.max_target_length,
+        _warn_about_unknown_tokens(
+            data.sides(), tokenizers, [s for s, _ in id_pairs], [t for _, t in id_pairs]
+        )
+    return limited_pairs(data, id_pairs)
+
+
+def length_sides(family, spec, source: LengthProfile, target: LengthProfile) -> list[SideLengths]:
+    """Both sides' limits (as given) with their training lengths and the model's capacity."""
+    source_capacity, target_capacity = family.length_capacity(spec)
+    data = spec.data
+    return [
+        SideLengths(
+            "data.max_source_length", "sources", data.max_source_length, source, source_capacity
+        ),
+        SideLengths(
+            "data.max_target_length", "targets", data.max_target_length, target, target_capacity
+        ),
+    ]
+
+
+def with_lengths(spec, sides: list[SideLengths]):
+    """The spec with concrete limits (`auto` resolved), as RUN_DIR/spec.yaml records it."""
+    source, target = (side.limit for side in sides)
+    data = dataclasses.replace(spec.data, max_source_length=source, max_target_length=target)
+    return dataclasses.replace(spec, data=data)
+
+
+def check_training_lengths(data, sides: list[SideLengths], counts: dict[str, int]) -> None:
+    """Stop when the length policy changes too much of the training data; else say what."""
+    check_length_share(
+        sides,
+        counts["truncated"] + counts["dropped"],
+        counts["total"],
         data.length_policy,
+        data.max_dropped_share,
     )
-    kept = [(s, t) for s, t in kept if s and t]  # an empty side has nothing to learn
-    return kept, counts
 
 
 def held_out_samples(validation_ids) -> dict:
@@ -175,6 +208,10 @@ class Seq2SeqFamily(Family):
 
     def activation_length(self, spec) -> int:
         return max(spec.data.max_source_length, spec.data.max_target_length + 1)
+
+    def length_capacity(self, spec) -> tuple[int | None, int | None]:
+        """The longest source and target the model can hold (None: any); bounds `auto`."""
+        return None, None
 
     # ---- tokenizers ----------------------------------------------------------------------------
     def fit_tokenizers(self, spec, pairs) -> Tokenizers:
@@ -225,16 +262,25 @@ class Seq2SeqFamily(Family):
         tokenizers = (
             self.load_tokenizers(run_dir) if run_dir else self.fit_tokenizers(spec, train_pairs)
         )
-
-        def encode(pairs, warn_unknown=False):
-            return encode_pairs(data, tokenizers, pairs, warn_unknown)
-
-        train_ids, train_counts = encode(train_pairs, warn_unknown=run_dir is None)
-        validation_ids, validation_counts = encode(validation_pairs)
+        train_tokens = tokenized_pairs(tokenizers, train_pairs)
+        sides = length_sides(
+            self,
+            spec,
+            LengthProfile.of(len(s) for s, _ in train_tokens),
+            LengthProfile.of(len(t) for _, t in train_tokens),
+        )
+        spec = with_lengths(spec, sides)
+        data = spec.data
+        if run_dir is None:
+            _warn_about_unknown_tokens(
+                data.sides(), tokenizers, [s for s, _ in train_tokens], [t for _, t in train_tokens]
+            )
+        train_ids, train_counts = limited_pairs(data, train_tokens)
+        if run_dir is None:
+            check_training_lengths(data, sides, train_counts)
+        validation_ids, validation_counts = encode_pairs(data, tokenizers, validation_pairs)
         if not train_ids or not validation_ids:
             raise KseqError("data: no training or validation pair is left after the length policy")
-        if run_dir is None:
-            report_length_policy(data, train_counts)
 
         def dataset(ids, shuffle):
             return make_dataset(
@@ -247,6 +293,7 @@ class Seq2SeqFamily(Family):
             )
 
         return PreparedData(
+            spec=spec,
             train=dataset(train_ids, True),
             validation=dataset(validation_ids, False),
             samples=held_out_samples(validation_ids),

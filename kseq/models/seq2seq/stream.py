@@ -9,16 +9,21 @@ pass (same messages); the held-out pairs decoded for metrics and the export gate
 from __future__ import annotations
 
 from kseq.data import streaming
+from kseq.data.lengths import LengthProfile
 from kseq.data.shards import data_files
 from kseq.errors import KseqError
 from kseq.models.family import PreparedData
 from kseq.models.seq2seq.family import (
     STREAM_DECODED_PAIRS,
     _print_skipped,
+    _warn_about_unknown_tokens,
     calibration_pairs,
+    check_training_lengths,
     encode_pairs,
     held_out_samples,
-    report_length_policy,
+    length_sides,
+    tokenized_pairs,
+    with_lengths,
 )
 from kseq.train.distribute import worker_shard
 
@@ -42,13 +47,15 @@ def _length_counts(checks: list[streaming.FileCheck], policy: str) -> dict[str, 
 
 
 def load_stream(family, spec, run_dir=None) -> PreparedData:
+    """Streamed training data. `auto` lengths come from the vocabulary sample (the same first
+    pairs on every worker, so all workers build one model); the share a length policy changes is
+    counted over every training pair by the checking pass."""
     data = spec.data
     train_files, validation_files = data_files(data.train), data_files(data.validation)
     train_format = streaming.common_format(train_files, "train")
     validation_format = streaming.common_format(validation_files, "validation")
     workers, index = worker_shard(spec)
     mine = streaming.worker_files(train_files, workers, index, "train")
-    lengths = streaming.Lengths(data.max_source_length, data.max_target_length, data.length_policy)
 
     # Every worker learns the vocabulary from the same first pairs of all files; a run being
     # exported or evaluated only draws its calibration pairs from them.
@@ -56,11 +63,27 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     if run_dir:
         wanted = min(wanted, CALIBRATION_POOL * spec.export.calibration_samples)
     sample = streaming.first_pairs(train_files, train_format, wanted)
-    if run_dir:
-        tokenizers = family.load_tokenizers(run_dir)
-    else:
-        tokenizers = family.fit_tokenizers(spec, sample)
-        encode_pairs(data, tokenizers, sample[:_UNKNOWN_CHECK_PAIRS], warn_unknown=True)
+    tokenizers = family.load_tokenizers(run_dir) if run_dir else family.fit_tokenizers(spec, sample)
+    sample_tokens = tokenized_pairs(tokenizers, sample)
+    if not run_dir:
+        checked_tokens = sample_tokens[:_UNKNOWN_CHECK_PAIRS]
+        _warn_about_unknown_tokens(
+            data.sides(),
+            tokenizers,
+            [s for s, _ in checked_tokens],
+            [t for _, t in checked_tokens],
+        )
+    spec = with_lengths(
+        spec,
+        length_sides(
+            family,
+            spec,
+            LengthProfile.of(len(s) for s, _ in sample_tokens),
+            LengthProfile.of(len(t) for _, t in sample_tokens),
+        ),
+    )
+    data = spec.data
+    lengths = streaming.Lengths(data.max_source_length, data.max_target_length, data.length_policy)
 
     def checked(files, fmt):
         checks = streaming.check_files(files, fmt, tokenizers, lengths, data.on_error)
@@ -69,11 +92,17 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
         return checks, _length_counts(checks, data.length_policy)
 
     train_checks, train_counts = checked(mine, train_format)
+    if run_dir is None:  # the facts of every training pair this worker reads
+        profiles = [LengthProfile.of(()), LengthProfile.of(())]
+        for check in train_checks:
+            profiles = [
+                profiles[0].merged(check.source_lengths),
+                profiles[1].merged(check.target_lengths),
+            ]
+        check_training_lengths(data, length_sides(family, spec, *profiles), train_counts)
     validation_checks, validation_counts = checked(validation_files, validation_format)
     if not train_counts["kept"] or not validation_counts["kept"]:
         raise KseqError("data: no training or validation pair is left after the length policy")
-    if run_dir is None:
-        report_length_policy(data, train_counts)
 
     def dataset(files, fmt, pairs, shuffle):
         return streaming.stream_dataset(
@@ -97,6 +126,7 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     step = max(1, len(sample) // max(1, spec.export.calibration_samples))
     spread_ids, _ = encode_pairs(data, tokenizers, sample[::step])
     return PreparedData(
+        spec=spec,
         train=dataset(mine, train_format, train_counts["kept"], True),
         validation=dataset(validation_files, validation_format, validation_counts["kept"], False),
         samples=held_out_samples(validation_ids),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kseq.data.lengths import MAX_LENGTH
 from kseq.data.shards import format_name
 from kseq.spec.data_paths import (
     check_data_paths,
@@ -80,13 +81,27 @@ class TextPairDataSpec:
     target_tokenizer: TokenizerSpec | None = option(
         None, help="the target side's own tokenizer (instead of data.tokenizer)"
     )
-    max_source_length: int = option(
-        64, min=1, max=1_000_000, help="tokens; longer sources follow length_policy"
+    max_source_length: int | Literal["auto"] = option(
+        "auto",
+        min=1,
+        max=MAX_LENGTH,
+        help="tokens; longer sources follow length_policy; auto = the longest training source "
+        "(the number used is saved in RUN_DIR/spec.yaml)",
     )
-    max_target_length: int = option(
-        32, min=1, max=1_000_000, help="tokens, without eos; also the decode limit"
+    max_target_length: int | Literal["auto"] = option(
+        "auto",
+        min=1,
+        max=MAX_LENGTH,
+        help="tokens, without eos; also the decode limit; auto = the longest training target",
     )
     length_policy: Literal["truncate", "drop"] = "drop"
+    max_dropped_share: float = option(
+        0.01,
+        min=0.0,
+        max=1.0,
+        help="training stops before it starts when length_policy would drop or truncate more "
+        "than this share of the training pairs",
+    )
     on_error: Literal["skip", "fail"] = option("fail", help="what a malformed line does")
     bucketing: bool = option(True, help="batch sequences of similar length together")
 

@@ -20,6 +20,10 @@ class TransformerSeq2SeqFamily(Seq2SeqFamily):
             target_positions=spec.model.target_positions(spec.data),
         )
 
+    def length_capacity(self, spec):
+        positions = spec.model.max_length  # source positions; the target's hold bos too
+        return (positions, positions - 1) if positions else (None, None)
+
     def graph(self, model, max_steps=None):
         from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kseq.data.lengths import AUTO
 from kseq.models.seq2seq.text_spec import DecodeSpec, TextPairDataSpec
 from kseq.spec.common import ModelSpec, check_heads_divide_width
 from kseq.spec.fields import option, variant
@@ -56,7 +57,8 @@ class TransformerSeq2SeqSpec(ModelSpec):
     def check_with_data(self, checker, data: TextPairDataSpec):
         if self.shared_embeddings:
             data.require_shared_vocabulary(checker, "model.shared_embeddings")
-        if self.max_length is not None:
+        lengths = (data.max_source_length, data.max_target_length)
+        if self.max_length is not None and AUTO not in lengths:  # auto: bounded by max_length
             needed = max(data.max_source_length, data.max_target_length + 1)
             if self.max_length < needed:
                 checker.fail(
