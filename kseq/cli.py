@@ -51,10 +51,12 @@ def _print_json(value) -> None:
 
 
 def cmd_validate(args) -> int:
+    from kseq.data.preflight import check_data
     from kseq.spec.load import load_spec
 
     spec = load_spec(args.spec, args.set)
-    print(f"{args.spec}: ok ({spec.model.type} '{spec.name}')")
+    data = check_data(spec)  # without TensorFlow, bounded reads
+    print(f"{args.spec}: ok ({spec.model.type} '{spec.name}'; {data})")
     return 0
 
 

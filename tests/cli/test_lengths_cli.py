@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import yaml
 from helpers import FAST, SPECS, run_cli
 from test_cli import assert_user_error, sets
@@ -70,3 +73,47 @@ def test_auto_lengths_are_the_longest_pair_and_are_saved(tmp_path):
     assert saved["data"]["max_target_length"] == longest_target
     prediction = run_cli("predict", str(run_dir), "123", "--format", "json")
     assert prediction.returncode == 0, prediction.stderr
+
+
+def test_validate_checks_the_data_it_names(tmp_path):
+    _, longest_target = _numbers_file(tmp_path / "numbers.tsv")
+    (tmp_path / "empty.tsv").write_bytes(b"")
+    (tmp_path / "bad.tsv").write_text("12\tone two\nno tab here\n", encoding="utf-8")
+    spec = str(SPECS / "rnn_seq2seq_bahdanau.yaml")
+
+    def validate(*overrides):
+        return run_cli("validate", spec, *sets(list(overrides)))
+
+    good = validate(f"data.train={tmp_path / 'numbers.tsv'}")
+    assert good.returncode == 0, good.stderr
+    assert "1 data file, first 60 training pairs read" in good.stdout
+    assert_user_error(
+        validate(f"data.train={tmp_path / 'empty.tsv'}"),
+        f"data.train: {tmp_path / 'empty.tsv'}: data file is empty",
+    )
+    assert_user_error(validate(f"data.train={tmp_path / 'bad.tsv'}"), "bad.tsv:2: no tab")
+    skipped = validate(f"data.train={tmp_path / 'bad.tsv'}", "data.on_error=skip")
+    assert skipped.returncode == 0, skipped.stderr
+    lines = (tmp_path / "numbers.tsv").read_text(encoding="utf-8").splitlines()
+    over = sum(len(line.split("\t")[1]) > 12 for line in lines)  # char tokens
+    assert 0 < over < 60
+    assert_user_error(
+        validate(f"data.train={tmp_path / 'numbers.tsv'}", "data.max_target_length=12"),
+        f"data.max_target_length=12: length policy 'drop' would drop {over} of 60 training pairs",
+        f"--set data.max_target_length={longest_target} keeps them",
+    )
+
+
+def test_validate_reads_data_without_tensorflow(tmp_path):
+    _numbers_file(tmp_path / "numbers.tsv")
+    code = (
+        "import sys, kseq\n"
+        "from kseq.data.preflight import check_data\n"
+        f"spec = kseq.load_spec({str(SPECS / 'rnn_seq2seq_bahdanau.yaml')!r},"
+        f" ['data.train={tmp_path / 'numbers.tsv'}', 'data.tokenizer.type=word'])\n"
+        "print(check_data(spec))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "first 60 training pairs read" in done.stdout

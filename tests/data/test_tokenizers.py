@@ -90,6 +90,22 @@ def test_registry_lists_the_kinds():
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_token_counts_without_tensorflow_match_encode(fitted, corpus, kind):
+    """`kseq validate` measures lengths with TOKEN_COUNTS: exact, wordpiece a lower bound."""
+    from kseq.data.pretokenize import TOKEN_COUNTS
+
+    assert sorted(TOKEN_COUNTS) == sorted(KINDS)
+    texts = corpus[:200] + EXTRA + _random_texts(300, seed=len(kind)) + ["unseen ⟁ words"]
+    counted = [TOKEN_COUNTS[kind](text) for text in texts]
+    encoded = [len(ids) for ids in fitted[kind].encode(texts)]
+    if kind == "wordpiece":
+        assert all(c <= e for c, e in zip(counted, encoded, strict=True))
+        assert counted != encoded  # some words are several pieces
+    else:
+        assert counted == encoded
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_special_tokens_are_fixed(fitted, kind):
     tok = fitted[kind]
     assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)

@@ -281,7 +281,12 @@ def test_spec_errors():
             }
         )
     with pytest.raises(kseq.KseqError, match="model.max_length: shorter than the data"):
-        kseq.load_spec({"model": {"type": "transformer_seq2seq", "max_length": 40}, "data": {}})
+        kseq.load_spec(
+            {
+                "model": {"type": "transformer_seq2seq", "max_length": 40},
+                "data": {"max_source_length": 64},
+            }
+        )
     spec = kseq.load_spec(
         {
             "model": {"type": "transformer_seq2seq"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from kseq.data.lengths import MAX_LENGTH
 from kseq.data.shards import format_name
@@ -104,6 +104,8 @@ class TextPairDataSpec:
     )
     on_error: Literal["skip", "fail"] = option("fail", help="what a malformed line does")
     bucketing: bool = option(True, help="batch sequences of similar length together")
+
+    preflight: ClassVar[str] = "kseq.models.seq2seq.preflight:check_text_pairs"  # kseq validate
 
     def require_shared_vocabulary(self, checker, path: str) -> None:
         """A model option at `path` that needs one vocabulary for both sides."""
