@@ -176,10 +176,10 @@ def export(
     spec, family, model = load_run(run_dir, overrides)
     if format not in ("saved_model", "tflite"):
         raise KseqError(f"--format: unknown format {format!r}; expected saved_model or tflite")
-    if part not in family.parts():
+    parts = type(spec.model).parts
+    if part not in parts:
         raise KseqError(
-            f"--part: {spec.model.type} has no part {part!r}; expected one of "
-            + ", ".join(family.parts())
+            f"--part: {spec.model.type} has no part {part!r}; expected one of " + ", ".join(parts)
         )
     quantize = spec.export.quantize = quantize or spec.export.quantize  # endpoints read it
     if format == "saved_model" and quantize != "none":
@@ -293,7 +293,8 @@ def plot_attention(run_dir, text, output, overrides=()) -> Path:
 
     spec, family, model = load_run(run_dir, overrides)
     source, target, weights = family.attention(model, spec, Path(run_dir), text)
-    return atomic_write_bytes(output, attention_png(source, target, weights, title=text))
+    title = f"{layout.plot_title(run_dir, spec)} · {text}"
+    return atomic_write_bytes(output, attention_png(source, target, weights, title=title))
 
 
 def import_checkpoint(kind: str, directory, output, overwrite: bool = False) -> Path:

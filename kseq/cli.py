@@ -10,6 +10,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from kseq import __version__
+from kseq.spec import catalog  # noqa: F401  (registers every model type, for --part's help)
+from kseq.spec.common import ModelSpec
+
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
@@ -146,6 +150,8 @@ def cmd_predict(args) -> int:
     for result in results:
         if args.format == "json":
             print(json.dumps(result, ensure_ascii=False))
+        elif len(result.get("n_best", ())) > 1:  # every hypothesis, best first, with its score
+            print("\t".join(f"{h['output']} ({h['score']:.3f})" for h in result["n_best"]))
         else:
             print(result["output"])
     return 0
@@ -171,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kseq", description="Declarative Keras models: YAML spec -> train -> edge export."
     )
+    parser.add_argument("--version", action="version", version=f"kseq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, handler, help_text):
@@ -202,28 +209,59 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     sub = command("validate", cmd_validate, "check a spec; exit 0 if valid, 2 if not")
-    sub.add_argument("spec", metavar="SPEC")
+    sub.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
     command("schema", cmd_schema, "print the JSON Schema of specs")
     sub = command("train", cmd_train, "train a spec's model into RUN_DIR")
-    sub.add_argument("spec", metavar="SPEC")
-    sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    sub.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
+    sub.add_argument(
+        "--output",
+        "-o",
+        metavar="RUN_DIR",
+        help="where the run goes (default: the newest unfinished run of this spec under runs/, "
+        "else runs/NAME-TIME)",
+    )
     add_restart(sub)
     add_overwrite(sub)
     sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
-    sub.add_argument("run_dir", metavar="RUN_DIR")
-    sub.add_argument("--data", metavar="FILE", help="evaluate on this file instead")
+    sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
+    sub.add_argument(
+        "--data", metavar="FILE", help="evaluate on this file (default: the validation data)"
+    )
     sub = command("export", cmd_export, "export RUN_DIR to SavedModel or builtin-only TFLite")
-    sub.add_argument("run_dir", metavar="RUN_DIR")
-    sub.add_argument("--format", choices=["saved_model", "tflite"], default="tflite")
-    sub.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8"])
+    sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
+    sub.add_argument(
+        "--format",
+        choices=["saved_model", "tflite"],
+        default="tflite",
+        help="artifact format: saved_model or tflite (default: tflite)",
+    )
+    sub.add_argument(
+        "--quantize",
+        choices=["none", "dynamic", "float16", "int8"],
+        help="TFLite weights and arithmetic: none, dynamic, float16 or int8 (full integer, "
+        "calibrated on training samples) (default: the spec's export.quantize)",
+    )
     sub.add_argument(
         "--io",
         choices=["float", "int8"],
         default="float",
-        help="with --quantize int8: float inputs and outputs int8 too (scales in the report)",
+        help="float or int8: with --quantize int8, float inputs and outputs int8 too (scales in "
+        "the report) (default: float)",
     )
-    sub.add_argument("--output", "-o", metavar="PATH")
-    sub.add_argument("--part", default="full", help="model part to export (e.g. encoder)")
+    sub.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="where the artifact goes (default: RUN_DIR/export/ with a name from the options, "
+        "e.g. model_int8.tflite)",
+    )
+    sub.add_argument(
+        "--part",
+        default="full",
+        help="the part of the model to export: "
+        + "; ".join(f"{name}: {'|'.join(cls.parts)}" for name, cls in ModelSpec.variants.items())
+        + " (default: full)",
+    )
     sub.add_argument(
         "--sequence-length",
         type=int,
@@ -237,36 +275,69 @@ def _parser() -> argparse.ArgumentParser:
         help="a TFLite file for GPU delegates and NPU compilers: every shape fixed, no loops "
         "(seq2seq: encode and decode_step; the app runs the decoding loop)",
     )
-    sub.add_argument("--batch-size", type=int, metavar="N", help="with --static: rows per call (1)")
+    sub.add_argument(
+        "--batch-size", type=int, metavar="N", help="with --static: rows per call (default: 1)"
+    )
     sub.add_argument(
         "--target-length",
         type=int,
         metavar="N",
-        help="with --static, seq2seq: most target tokens the app decodes (the spec's maximum); "
-        "sizes a Transformer's caches, an RNN's state has no such axis",
+        help="with --static, seq2seq: most target tokens the app decodes; sizes a Transformer's "
+        "caches, an RNN's state has no such axis (default: the spec's data.max_target_length)",
     )
     sub = command("predict", cmd_predict, "decode texts (arguments, or lines on stdin)")
-    sub.add_argument("run_dir", metavar="RUN_DIR")
-    sub.add_argument("text", metavar="TEXT", nargs="*")
-    sub.add_argument("--format", choices=["text", "json"], default="text")
-    sub.add_argument("--strategy", choices=["greedy", "beam", "sampling"])
-    sub.add_argument("--beam-width", type=int, metavar="K")
-    sub.add_argument("--n-best", type=int, metavar="N")
+    sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
+    sub.add_argument("text", metavar="TEXT", nargs="*", help="inputs (default: lines on stdin)")
+    sub.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text (one line per answer) or json (ids, scores, every hypothesis) (default: text)",
+    )
+    sub.add_argument(
+        "--strategy",
+        choices=["greedy", "beam", "sampling"],
+        help="decoding: greedy, beam or sampling (default: the spec's decode.strategy)",
+    )
+    sub.add_argument(
+        "--beam-width",
+        type=int,
+        metavar="K",
+        help="hypotheses kept per step with beam search (default: the spec's decode.beam_width)",
+    )
+    sub.add_argument(
+        "--n-best",
+        type=int,
+        metavar="N",
+        help="answers per input with beam search, best first (default: the spec's decode.n_best)",
+    )
     sub = command("tokenize", cmd_tokenize, "print the source-side ids of each text")
-    sub.add_argument("run_dir", metavar="RUN_DIR")
-    sub.add_argument("text", metavar="TEXT", nargs="*")
+    sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
+    sub.add_argument("text", metavar="TEXT", nargs="*", help="inputs (default: lines on stdin)")
     sub = command("plot-attention", cmd_plot_attention, "draw one decoding's attention weights")
-    sub.add_argument("run_dir", metavar="RUN_DIR")
-    sub.add_argument("text", metavar="TEXT")
-    sub.add_argument("--output", "-o", metavar="FILE.png", required=True)
+    sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained rnn_seq2seq run")
+    sub.add_argument("text", metavar="TEXT", help="the input to decode")
+    sub.add_argument(
+        "--output", "-o", metavar="FILE.png", required=True, help="the PNG file to write"
+    )
     sub = command("import", cmd_import, "import a pretrained checkpoint into a RUN_DIR")
     sub.add_argument("kind", metavar="KIND", help="checkpoint kind: hf-bert")
-    sub.add_argument("directory", metavar="DIR")
-    sub.add_argument("--output", "-o", metavar="RUN_DIR", required=True)
+    sub.add_argument("directory", metavar="DIR", help="the checkpoint's folder")
+    sub.add_argument(
+        "--output", "-o", metavar="RUN_DIR", required=True, help="the RUN_DIR to write"
+    )
     add_overwrite(sub)
     sub = command("run", cmd_run, "train, export SavedModel + TFLite, print the export report")
-    sub.add_argument("spec", metavar="SPEC", nargs="?", help="default: specs/default.yaml")
-    sub.add_argument("--output", "-o", metavar="RUN_DIR")
+    sub.add_argument(
+        "spec", metavar="SPEC", nargs="?", help="the spec file (default: specs/default.yaml)"
+    )
+    sub.add_argument(
+        "--output",
+        "-o",
+        metavar="RUN_DIR",
+        help="where the run goes (default: the newest unfinished run of this spec under runs/, "
+        "else runs/NAME-TIME)",
+    )
     add_restart(sub)
     add_overwrite(sub)
     return parser

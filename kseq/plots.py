@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import io
 
+VISIBLE_SPACE = "\u2423"  # ␣: a blank tick label would hide where the spaces are
+
+
+def tick_label(token: str) -> str:
+    """A token as an axis shows it: spaces visible, control characters escaped."""
+    return repr(token)[1:-1].replace(" ", VISIBLE_SPACE)
+
 
 def attention_png(source_tokens, target_tokens, weights, title: str = "") -> bytes:
     """Heat map of `weights` (T, S): rows are output tokens, columns source tokens."""
@@ -15,12 +22,12 @@ def attention_png(source_tokens, target_tokens, weights, title: str = "") -> byt
     rows, cols = weights.shape
     figure, axis = plt.subplots(figsize=(max(4, 0.35 * cols + 2), max(3, 0.35 * rows + 1.5)))
     image = axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    axis.set_xticks(range(cols), [repr(t)[1:-1] for t in source_tokens], rotation=90)
-    axis.set_yticks(range(rows), [repr(t)[1:-1] for t in target_tokens])
+    axis.set_xticks(range(cols), [tick_label(t) for t in source_tokens], rotation=90)
+    axis.set_yticks(range(rows), [tick_label(t) for t in target_tokens])
     axis.set_xlabel("source")
     axis.set_ylabel("output")
     if title:
-        axis.set_title(title[:60])
+        axis.set_title(title if len(title) <= 80 else title[:79] + "…")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
     buffer = io.BytesIO()

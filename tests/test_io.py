@@ -95,3 +95,18 @@ def test_existing_file_is_not_replaced_by_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="not a directory"), atomic_directory(tmp_path / "out"):
         pass
     assert (tmp_path / "out").read_text() == "keep"
+
+
+def test_plot_titles_name_the_run_the_model_and_the_data(tmp_path):
+    import kseq
+    from kseq.io.run_dir import plot_title
+    from kseq.plots import tick_label
+
+    spec_file = Path(__file__).resolve().parents[1] / "specs" / "rnn_seq2seq_bahdanau.yaml"
+    spec = kseq.load_spec(spec_file)
+    assert plot_title(tmp_path / "numbers", spec) == "numbers: rnn_seq2seq on built-in dates"
+    (tmp_path / "n.tsv").write_text("1\tone\n", encoding="utf-8")
+    mine = kseq.load_spec(spec_file, [f"data.train={tmp_path / 'n.tsv'}"])
+    assert plot_title(tmp_path / "run", mine) == "run: rnn_seq2seq on n.tsv"
+    assert tick_label(" ") == "\u2423" and tick_label("a b") == "a\u2423b"
+    assert tick_label("\t") == "\\t"

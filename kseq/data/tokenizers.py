@@ -230,8 +230,13 @@ class Tokenizer(tf.Module):
     def fit(self, texts: Iterable[str], vocab_size: int | None = None, min_count: int = 1):
         raise NotImplementedError
 
-    def _encode_one(self, text: str) -> list[int]:
+    def _units(self, text: str) -> list[tuple[str, list[int]]]:
+        """The text's units as the vocabulary sees them (a character, a piece, a word) with the
+        ids each becomes; `encode` is their ids in order."""
         raise NotImplementedError
+
+    def _encode_one(self, text: str) -> list[int]:
+        return [i for _, ids in self._units(text) for i in ids]
 
     def _build_tf(self, vocab: list[str]) -> None:
         raise NotImplementedError
@@ -252,6 +257,12 @@ class Tokenizer(tf.Module):
         """Token ids of each text (no `<s>`/`</s>` added)."""
         self._require()
         return [self._encode_one(t) for t in _check_texts(texts, "encode")]
+
+    def unknown_tokens(self, text: str) -> list[str]:
+        """The units of `text` the vocabulary lacks (each read as `<unk>`), once each, in order."""
+        self._require()
+        found = [unit for unit, ids in self._units(text) if UNK_ID in ids]
+        return list(dict.fromkeys(found))
 
     def tf_tokenize(self, texts) -> tf.RaggedTensor:
         """(B,) tf.string -> tf.RaggedTensor (B, [T]) int32 ids; equal to `encode`."""
@@ -437,7 +448,11 @@ class CharTokenizer(Tokenizer):
     def _surface(self, token: str) -> tuple[str, bool]:
         return token, True
 
-    def _encode_one(self, text: str) -> list[int]:
+    def _units(self, text: str) -> list[tuple[str, list[int]]]:
+        index = self._state.index
+        return [(ch, [index.get(ch, UNK_ID)]) for ch in text]
+
+    def _encode_one(self, text: str) -> list[int]:  # the hot path of data loading, kept flat
         index = self._state.index
         return [index.get(ch, UNK_ID) for ch in text]
 
@@ -479,11 +494,11 @@ class WhitespaceTokenizer(Tokenizer):
     def _surface(self, token: str) -> tuple[str, bool]:
         return token, False  # a leading "##" is text here, not glue
 
-    def _encode_one(self, text: str) -> list[int]:
+    def _units(self, text: str) -> list[tuple[str, list[int]]]:
         index = self._state.index
-        ids = [index.get(piece, UNK_ID) for piece in self._pieces(text)]
         # The text "<s>" is an unknown piece, not the special token (the graph table agrees).
-        return [i if i >= len(SPECIAL_TOKENS) else UNK_ID for i in ids]
+        ids = [(piece, index.get(piece, UNK_ID)) for piece in self._pieces(text)]
+        return [(piece, [i if i >= len(SPECIAL_TOKENS) else UNK_ID]) for piece, i in ids]
 
     def _set_vocab(self, vocab: list[str]) -> None:
         bad = [t for t in vocab[4:] if not t or any(ch.isspace() for ch in t)]
@@ -557,12 +572,12 @@ class WordTokenizer(_PretokenizedTokenizer):
         self._set_vocab(list(SPECIAL_TOKENS) + self._ranked(counts, min_count, budget))
         return self
 
-    def _encode_one(self, text: str) -> list[int]:
+    def _units(self, text: str) -> list[tuple[str, list[int]]]:
         index = self._state.index
         out = []
         for w, g in self._pretokenize(text):
             first, second = (GLUE + w, w) if g else (w, GLUE + w)
-            out.append(index.get(first, index.get(second, UNK_ID)))
+            out.append((w, [index.get(first, index.get(second, UNK_ID))]))
         return out
 
     def _build_tf(self, vocab: list[str]) -> None:
@@ -741,11 +756,9 @@ class WordPieceTokenizer(_PretokenizedTokenizer):
             start = end
         return out
 
-    def _encode_one(self, text: str) -> list[int]:
-        out: list[int] = []
-        for w, g in self._pretokenize(text.replace(_SENTINEL, _REPLACEMENT)):
-            out.extend(self._word_ids(w, g))
-        return out
+    def _units(self, text: str) -> list[tuple[str, list[int]]]:
+        words = self._pretokenize(text.replace(_SENTINEL, _REPLACEMENT))
+        return [(w, self._word_ids(w, g)) for w, g in words]
 
     def _build_tf(self, vocab: list[str]) -> None:
         self._sentinel_id = len(vocab)

@@ -69,6 +69,19 @@ def write_history(directory: Path, history: dict) -> None:
     atomic_write_text(directory / HISTORY_FILE, json.dumps(epochs, indent=2) + "\n")
 
 
+def plot_title(run_dir: Path, spec) -> str:
+    """What a plot of this run shows: `RUN_DIR name: model type on its data`."""
+    train = spec.data.train
+    if train is None:
+        task = getattr(getattr(spec.data, "synthetic", None), "task", None)
+        data = f"built-in {task}" if task else "built-in data"
+    elif isinstance(train, str):
+        data = Path(train).name
+    else:
+        data = f"{len(train)} training files"
+    return f"{Path(run_dir).name}: {spec.model.type} on {data}"
+
+
 def plot_learning_curve(directory: Path, history: dict, title: str) -> None:
     import matplotlib
 

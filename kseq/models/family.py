@@ -66,10 +66,6 @@ class Family:
             for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()
         }
 
-    def parts(self) -> list[str]:
-        """Names accepted by `kseq export --part`."""
-        return ["full"]
-
     # The lengths of `kseq.export.static_shapes.StaticShape` that a `--static` export of this
     # family fixes (the batch is always fixed); a length given for another family is an error.
     static_lengths: tuple[str, ...] = ()

@@ -24,6 +24,8 @@ class ModelSpec(Variant):
     family: ClassVar[str]
     data_spec: ClassVar[type]
     default_loss: ClassVar[str]
+    # What `kseq export --part` accepts (the whole model first).
+    parts: ClassVar[tuple[str, ...]] = ("full",)
 
 
 def check_heads_divide_width(checker, path: str, hidden_size: int, num_heads: int) -> None:

@@ -167,7 +167,7 @@ def _saved_spec(spec) -> str:
     )
 
 
-def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
+def _finish(spec, family, data, model, history: dict, directory: Path, target: Path) -> None:
     """Write model, spec, history, curve and assets into the staging `run/` directory; each file
     under a temporary name first, so a kill here leaves nothing half-written for the resume."""
     from kseq.train.precision import float32_copy
@@ -185,7 +185,7 @@ def _finish(spec, family, data, model, history: dict, directory: Path) -> None:
         raise write_error(directory / layout.MODEL_FILE, error) from None
     atomic_write_text(directory / layout.SPEC_FILE, _saved_spec(spec))
     layout.write_history(directory, history)
-    layout.plot_learning_curve(directory, history, spec.name)
+    layout.plot_learning_curve(directory, history, layout.plot_title(target, spec))
     shutil.rmtree(directory / layout.ASSETS_DIR, ignore_errors=True)
     family.save_assets(directory, data)
 
@@ -249,7 +249,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
                 )
             history = fit(spec, data, model, partial.run, partial, state, where)
             with interrupt.deferred():
-                _finish(trained, family, data, model, history, partial.run)
+                _finish(trained, family, data, model, history, partial.run, target)
         except DiskFullError as error:
             state = partial.read_state()
             partial.abandon_if_empty()

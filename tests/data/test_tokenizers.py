@@ -106,6 +106,23 @@ def test_token_counts_without_tensorflow_match_encode(fitted, corpus, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_units_give_encode_s_ids_and_name_the_unknown(fitted, corpus, kind):
+    tok = fitted[kind]
+    texts = corpus[:100] + EXTRA + _random_texts(100, seed=3)
+    assert [[i for _, ids in tok._units(t) for i in ids] for t in texts] == tok.encode(texts)
+    text = "March ⟁ 3 ⟁⟁, 1999"  # ⟁ is in no training text
+    unknown = tok.unknown_tokens(text)
+    ids = tok.encode([text])[0]
+    assert (1 in ids) == bool(unknown)
+    # word: a symbol is a token of its own, so "⟁⟁" is two of the same
+    expected = {"char": ["⟁"], "whitespace": ["⟁", "⟁⟁,"], "word": ["⟁"]}
+    if kind in expected:
+        assert unknown == expected[kind]
+    else:  # wordpiece: the words that cannot be pieced together
+        assert unknown and all("⟁" in word for word in unknown)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_special_tokens_are_fixed(fitted, kind):
     tok = fitted[kind]
     assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)

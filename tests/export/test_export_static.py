@@ -111,7 +111,7 @@ def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name,
         SPECS / f"{spec_name}.yaml", output=tmp_path / "run", overrides=SEQ2SEQ_TINY
     )
     spec, family, model = kseq.load_run(run_dir)
-    length, steps = 40, 12
+    length, steps = 40, spec.data.max_target_length  # the longest training target
     report = kseq.export(
         run_dir,
         format="tflite",

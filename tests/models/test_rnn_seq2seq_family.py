@@ -125,6 +125,26 @@ def test_cli_predict_tokenize_and_plot(trained, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_predict_warns_of_unknown_input_and_prints_the_n_best(trained):
+    result = run_cli("predict", str(trained), "3/3/99", "⟁3 ⟁/99☃")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "kseq: warning: input 2 ('⟁3 ⟁/99☃'): '⟁', '☃' not in the source vocabulary (read as <unk>)"
+    ]
+    beams = run_cli(
+        "predict", str(trained), "3/3/99", "4 May 2001", "--strategy", "beam", "--n-best", "3"
+    )
+    assert beams.returncode == 0, beams.stderr
+    expected = kseq.predict(trained, ["3/3/99", "4 May 2001"], "beam", n_best=3)
+    lines = beams.stdout.splitlines()
+    assert len(lines) == 2  # one line per input
+    for line, want in zip(lines, expected, strict=True):
+        hypotheses = line.split("\t")
+        assert len(hypotheses) == 3
+        assert hypotheses == [f"{h['output']} ({h['score']:.3f})" for h in want["n_best"]]
+        assert hypotheses[0].startswith(want["output"] + " (")
+
+
 def test_user_tsv_files_with_set_overrides(tmp_path):
     pairs = [(f"{d} March 2001", f"2001-03-{d:02d}") for d in range(1, 29)]
     (tmp_path / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[:24]))

@@ -85,11 +85,12 @@ def test_greedy_int8_transformer_file_keeps_attention(tmp_path):
 
 def test_static_int8_file_of_a_beam_spec_exports_at_full_length(beam_run):
     """A static file has no `generate` (the app runs the loop), so a beam spec may have one. At
-    the spec's full 80 tokens the unrolled encoder's late steps are reached by no date: without
+    the spec's full length the unrolled encoder's late steps are reached by few dates: without
     a calibration row spanning the width their int8 ranges were zero and XNNPACK refused the
     file."""
     report = kseq.export(beam_run, format="tflite", quantize="int8", static=StaticShape())
-    assert report["signatures"]["encode"]["inputs"]["source_ids"]["shape"] == [1, 80]
+    full = kseq.load(beam_run).spec.data.max_source_length
+    assert report["signatures"]["encode"]["inputs"]["source_ids"]["shape"] == [1, full]
     assert Path(report["path"]).name == "model_static_int8.tflite"
     assert set(report["parity"]) == {"encode", "decode_step"}
     step = report["parity"]["decode_step"]["outputs"]

@@ -58,7 +58,10 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
     from kseq.models.seq2seq.family import Tokenizers
     from kseq.spec.load import load_spec
 
-    spec = load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml")  # char tokens: character BLEU
+    spec = load_spec(  # char tokens: character BLEU
+        SPECS / "rnn_seq2seq_bahdanau.yaml",
+        ["data.max_source_length=80", "data.max_target_length=12"],
+    )
     family = family_for(spec)
     references = ["1999-03-03", "2000-01-01", "2001-12-31", "1980-05-06"]
     hypotheses = ["1999-03-03", "2000-01-02", "2001-12-31", "1980-06-05"]

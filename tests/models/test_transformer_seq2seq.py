@@ -336,6 +336,7 @@ def test_example_spec_trains_and_exports_within_the_gate(tmp_path):
 
     # The file itself on the LiteRT interpreter, outside the gate: held-out sources of mixed
     # lengths in one batch give Keras's greedy ids.
+    spec = kseq.load(run_dir).spec  # `auto` lengths resolved
     data = family.load_data(spec, run_dir=run_dir)
     sources = data.samples["source_ids"][:6].astype(np.int32)
     assert len(set((sources > 0).sum(axis=1).tolist())) > 1  # mixed lengths, padded

@@ -25,7 +25,8 @@ def _prepared(name, overrides=()):
     spec = load_spec(SPECS / name, [*FAST, *overrides])
     family = family_for(spec)
     keras.utils.set_random_seed(0)
-    return spec, family, family.load_data(spec)
+    data = family.load_data(spec)
+    return data.concrete(spec), family, data  # `auto` lengths as training resolves them
 
 
 @pytest.mark.parametrize("name", FAMILY_SPECS)

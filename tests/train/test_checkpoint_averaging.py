@@ -53,7 +53,7 @@ def crash_in_finish(monkeypatch) -> dict:
     """Die where the model is about to be saved; keeps what the model holds at that point."""
     seen = {}
 
-    def crash(spec, family, data, model, history, directory):
+    def crash(spec, family, data, model, history, directory, target):
         seen["weights"] = [np.array(v.numpy()) for v in model.weights]
         seen["history"] = history
         raise Crash("while writing RUN_DIR")

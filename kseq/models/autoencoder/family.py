@@ -97,9 +97,6 @@ class AutoencoderFamily(Family):
         loss = make_loss(spec.train.loss or spec.model.default_loss)
         model.compile(optimizer=make_optimizer(spec.train.optimizer), loss=loss, metrics=["mae"])
 
-    def parts(self) -> list[str]:
-        return ["full", "encoder", "decoder"]
-
     def endpoints(self, model, spec, data, part, static=None):  # all fixed but the batch
         import tensorflow as tf
 

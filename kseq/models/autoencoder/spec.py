@@ -140,6 +140,7 @@ class AutoencoderSpec(ModelSpec):
 
     type: str = "autoencoder"
     family = "kseq.models.autoencoder.family:AutoencoderFamily"
+    parts = ("full", "encoder", "decoder")
     encoder: StackSpec = option(DenseStackSpec(), help="encoder stack")
     bottleneck: int = option(8, min=1, max=1 << 20, help="size of the code (latent vector)")
     decoder: StackSpec | None = option(None, help="decoder stack; null = mirror the encoder")

@@ -372,9 +372,6 @@ class BertFamily(Family):
         return out
 
     # ---- export --------------------------------------------------------------------------------
-    def parts(self) -> list[str]:
-        return ["full", "encoder", "text", "with_tokenizer"]
-
     def custom_ops(self, part: str) -> bool:
         """Whether the TFLite export of `part` needs tensorflow-text custom ops."""
         return part == "with_tokenizer"

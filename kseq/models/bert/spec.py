@@ -306,6 +306,7 @@ class BertSpec(ModelSpec):
 
     type: str = "bert"
     family = "kseq.models.bert.family:BertFamily"
+    parts = ("full", "encoder", "text", "with_tokenizer")
     vocab_size: int | None = option(
         None, min=8, max=10_000_000, help="null = the tokenizer's vocabulary size"
     )

@@ -118,6 +118,25 @@ def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
         )
 
 
+def warn_unknown_input(tokenizer, texts) -> None:
+    """One stderr line per input that holds tokens the vocabulary lacks: the model reads each as
+    `<unk>`, so its answer is a guess."""
+    for number, text in enumerate(texts, 1):
+        unknown = tokenizer.unknown_tokens(text)
+        if unknown:
+            shown = ", ".join(repr(token) for token in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            print(
+                f"kseq: warning: input {number} ({_clip(text)}): {shown}{more} not in the source "
+                "vocabulary (read as <unk>)",
+                file=sys.stderr,
+            )
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
 def tokenized_pairs(tokenizers, pairs) -> list[tuple[list[int], list[int]]]:
     """Text pairs -> id pairs, before any length limit."""
     sources = tokenizers.source.encode([s for s, _ in pairs])
@@ -401,6 +420,7 @@ class Seq2SeqFamily(Family):
         self, model, spec, run_dir, texts, strategy=None, tokenizers=None, **overrides
     ) -> list[dict]:
         tokenizers = tokenizers or self.load_tokenizers(run_dir)
+        warn_unknown_input(tokenizers.source, texts)
         sources = [ids[: spec.data.max_source_length] for ids in tokenizers.source.encode(texts)]
         rows = [ids or [1] for ids in sources]  # an empty text decodes from a lone unk
         results = self.decode_ids(model, spec, rows, strategy, **overrides)
@@ -436,9 +456,6 @@ class Seq2SeqFamily(Family):
         return source_tokens, output_tokens[: len(weights)], weights
 
     # ---- export --------------------------------------------------------------------------------
-    def parts(self) -> list[str]:
-        return ["full"]
-
     static_lengths = ("sequence_length", "target_length")
     int8_io_needs_static = (
         "with int8 outputs, LiteRT's CompiledModel fails once a call has fewer rows than an "

@@ -57,16 +57,16 @@ class TransformerSeq2SeqSpec(ModelSpec):
     def check_with_data(self, checker, data: TextPairDataSpec):
         if self.shared_embeddings:
             data.require_shared_vocabulary(checker, "model.shared_embeddings")
-        lengths = (data.max_source_length, data.max_target_length)
-        if self.max_length is not None and AUTO not in lengths:  # auto: bounded by max_length
-            needed = max(data.max_source_length, data.max_target_length + 1)
-            if self.max_length < needed:
-                checker.fail(
-                    "model.max_length",
-                    "shorter than the data (max_source_length, max_target_length + 1)",
-                    f">= {needed}",
-                    self.max_length,
-                )
+        # Positions for the source and for the target with its bos; `auto` is bounded instead.
+        given = [(data.max_source_length, 0), (data.max_target_length, 1)]
+        needed = max((n + extra for n, extra in given if n != AUTO), default=0)
+        if self.max_length is not None and needed and self.max_length < needed:
+            checker.fail(
+                "model.max_length",
+                "shorter than the data (max_source_length, max_target_length + 1)",
+                f">= {needed}",
+                self.max_length,
+            )
 
     def source_positions(self, data: TextPairDataSpec) -> int:
         """Rows of the source position table."""
