@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 VISIBLE_SPACE = "\u2423"  # ␣: a blank tick label would hide where the spaces are
 
@@ -20,14 +21,16 @@ def attention_png(source_tokens, target_tokens, weights, title: str = "") -> byt
     from matplotlib import pyplot as plt
 
     rows, cols = weights.shape
-    figure, axis = plt.subplots(figsize=(max(4, 0.35 * cols + 2), max(3, 0.35 * rows + 1.5)))
+    width = max(4, 0.35 * cols + 2)
+    figure, axis = plt.subplots(figsize=(width, max(3, 0.35 * rows + 1.5)))
     image = axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     axis.set_xticks(range(cols), [tick_label(t) for t in source_tokens], rotation=90)
     axis.set_yticks(range(rows), [tick_label(t) for t in target_tokens])
     axis.set_xlabel("source")
     axis.set_ylabel("output")
-    if title:
-        axis.set_title(title if len(title) <= 80 else title[:79] + "…")
+    if title:  # wrapped to the figure's width (about 9 characters an inch at 10 points)
+        title = title if len(title) <= 160 else title[:159] + "…"
+        axis.set_title(textwrap.fill(title, int(width * 9)), fontsize=10)
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
     buffer = io.BytesIO()
