@@ -80,7 +80,16 @@ class DistributeSpec:
 class TrainSpec:
     """How `model.fit` runs."""
 
-    epochs: int = option(10, min=1, max=100_000, help="number of epochs")
+    epochs: int = option(
+        10, min=1, max=100_000, help="number of epochs (with time_budget: the most)"
+    )
+    time_budget: float | None = option(
+        None,
+        above=0.0,
+        max=60 * 24 * 30,
+        help="minutes: train as many epochs as fit (timed on the first steps), the schedule "
+        "stretched over them, and stop at the deadline; null = train.epochs",
+    )
     batch_size: int = option(32, min=1, max=1 << 20, help="global batch size")
     optimizer: OptimizerSpec = option(OptimizerSpec())
     loss: str | None = option(None, choices=losses.names, help="loss; null = family default")
@@ -107,6 +116,15 @@ class TrainSpec:
     restart: bool = option(
         False, help="discard an unfinished run of RUN_DIR instead of resuming it (--restart)"
     )
+
+    def check(self, checker, path):
+        if self.time_budget is not None and self.distribute.strategy != "none":
+            checker.fail(
+                f"{path}.time_budget",
+                "is timed on one device (each worker would plan alone)",
+                f"null with {path}.distribute.strategy: {self.distribute.strategy}",
+                self.time_budget,
+            )
 
 
 # Measured, and why; kept in one place for the spec check and the exporter.

@@ -8,8 +8,10 @@ and precision (`kseq.train.precision`) are applied around the family's own build
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from kseq.spec.load import dump_spec
 
 
 def _callbacks(
-    spec, directory: Path, partial, state: dict | None, chief: bool = True
+    spec, directory: Path, partial, state: dict | None, chief: bool = True, clock=None
 ) -> tuple[list, object]:
     """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
@@ -65,8 +67,10 @@ def _callbacks(
             partial.path, spec.train.average_checkpoints, int((state or {}).get("epoch", 0))
         )
         callbacks.append(snapshots)
+    if clock is not None:  # before the checkpoint, which records its state
+        callbacks.append(clock)
     checkpoint = resume.EpochCheckpoint(
-        partial, state, spec.train.epochs, stopping, best, plateau, snapshots
+        partial, state, spec.train.epochs, stopping, best, plateau, snapshots, clock
     )
     callbacks.append(checkpoint)  # last: it records the others' state after each epoch
     return callbacks, checkpoint
@@ -79,12 +83,12 @@ def _verbosity(setting) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def fit(spec, data, model, directory: Path, partial, state: dict | None, where) -> dict:
+def fit(spec, data, model, directory: Path, partial, state: dict | None, where, clock=None) -> dict:
     """Run model.fit (resuming from `state`); returns the history of every epoch, earlier runs'
-    epochs included."""
+    epochs included. `clock`: a `kseq.train.time_budget.BudgetClock` that stops at the deadline."""
     from kseq.train import averaging, distribute
 
-    callbacks, checkpoint = _callbacks(spec, directory, partial, state, where.chief)
+    callbacks, checkpoint = _callbacks(spec, directory, partial, state, where.chief, clock)
     with distribute.multi_worker_logs(where), warnings.catch_warnings():
         if spec.train.steps_per_epoch is None:
             # Bucketed datasets have no known length: an epoch ends when the data does, which
@@ -201,6 +205,41 @@ def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
     return Interrupted(signal.signum, message)
 
 
+def _budgeted(spec, family, data, model, state: dict | None, started: float, scratch: Path):
+    """`train.time_budget`: the plan (a resumed run's saved one, else probed now), the spec it
+    trains (epochs, steps, the schedule over them) and the clock; the model is compiled afresh."""
+    from kseq.train import time_budget
+    from kseq.train.precision import set_jit_compile
+    from kseq.train.schedules import resolve_schedule, steps_per_epoch
+
+    concrete = data.concrete(spec)
+    saved = (state or {}).get("time_budget")
+    if saved:
+        plan = time_budget.Plan.from_dict(saved["plan"])
+        clock = time_budget.BudgetClock(plan, time.monotonic(), saved["seconds"], saved["steps"])
+    else:
+        timing = time_budget.probe(model, data.validation, scratch)
+        plan = time_budget.plan(
+            spec.train.time_budget,
+            time.monotonic() - started,
+            spec.train.epochs,
+            steps_per_epoch(concrete, data),
+            int(data.validation.cardinality()),
+            timing,
+        )
+        clock = time_budget.BudgetClock(plan, started)
+        print(time_budget.plan_message(plan, steps_per_epoch(concrete, data)))
+    planned = dataclasses.replace(
+        concrete.train,
+        epochs=plan.epochs,
+        steps_per_epoch=plan.steps_per_epoch or concrete.train.steps_per_epoch,
+    )
+    trained = resolve_schedule(dataclasses.replace(concrete, train=planned), data)
+    family.compile(model, trained)  # a fresh optimizer: the probe's updates are gone
+    set_jit_compile(model, spec.train.jit_compile)
+    return trained, clock
+
+
 def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Path:
     """Train the spec's model; write model, spec, history, curve and assets to RUN_DIR.
 
@@ -209,6 +248,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     """
     import keras
 
+    started = time.monotonic()  # a time budget counts from here
     from kseq.io import swap_into_place
     from kseq.models.family import family_for
     from kseq.train import distribute
@@ -241,15 +281,20 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
         partial = PartialRun(target, where.task)
         state = partial.open(_spec_data(spec), spec.train.restart)
         try:
+            clock = None
+            if spec.train.time_budget is not None:
+                trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
             epoch = distribute.agree_on_epoch(where, int(state["epoch"]) if state else 0)
             if state:
                 print(
-                    f"kseq: resuming {target} after epoch {epoch} of {spec.train.epochs} "
+                    f"kseq: resuming {target} after epoch {epoch} of {trained.train.epochs} "
                     f"(checkpoint in {partial.path}; --restart starts afresh)"
                 )
-            history = fit(spec, data, model, partial.run, partial, state, where)
+            history = fit(trained, data, model, partial.run, partial, state, where, clock)
             with interrupt.deferred():
                 _finish(trained, family, data, model, history, partial.run, target)
+            if clock is not None:
+                print(clock.summary(len(next(iter(history.values()), []))))
         except DiskFullError as error:
             state = partial.read_state()
             partial.abandon_if_empty()

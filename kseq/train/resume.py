@@ -379,6 +379,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         best: BestWeights | None = None,
         plateau=None,
         snapshots=None,
+        clock=None,
     ):
         super().__init__(backup_dir=str(partial.path), save_freq="epoch", delete_checkpoint=False)
         self.partial = partial
@@ -388,6 +389,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         self.best = best
         self.plateau = plateau  # kseq.train.schedules.PlateauDecay
         self.snapshots = snapshots  # kseq.train.averaging.WeightSnapshots
+        self.clock = clock  # kseq.train.time_budget.BudgetClock
         self.history: dict[str, list[float]] = {
             key: [float(v) for v in values]
             for key, values in (state or {}).get("history", {}).items()
@@ -419,6 +421,9 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if self.clock is not None:  # what a time budget bought so far
+            self.history.setdefault("steps", []).append(float(self.clock.steps))
+            self.history.setdefault("seconds", []).append(round(self.clock.seconds(), 1))
         super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
@@ -445,6 +450,7 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             "best_val_loss": self.best.best if self.best is not None else None,
             "best_val_file": self.best.file if self.best is not None else None,
             "reduce_on_plateau": self.plateau.state() if self.plateau is not None else None,
+            "time_budget": self.clock.state() if self.clock is not None else None,
         }
         atomic_write_text(directory / STATE_FILE, json.dumps(state) + "\n")
         # Only now are the older files unreferenced.

@@ -1,0 +1,168 @@
+"""`train.time_budget`: as many epochs as fit in N minutes, a schedule as long as the steps run.
+
+The clock starts when `kseq train` starts (data preparation counts). Before `fit`, a probe times
+training steps and evaluation steps on held-out batches (the probe's updates are undone: the
+weights are restored and the optimizer rebuilt), and `plan` sets the epochs (at most
+`train.epochs`) and, when not even one epoch fits, the steps of that one epoch; the learning-rate
+schedule is then stretched over exactly those steps. `BudgetClock` stops training at the
+deadline in case the plan was optimistic (a noisy machine), after the batch that crosses it; the
+epoch then ends as usual (validation, checkpoint, averaging, export).
+
+A resumed run keeps its plan (saved with each checkpoint) and the budget left: the training time
+of earlier sessions counts against it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+
+# Probe: steps timed after the first ones (which trace the train function).
+PROBE_WARMUP = 3
+PROBE_STEPS = 8
+# Share of the budget the plan uses: the rest absorbs checkpoints, noise and the final save.
+PLAN_SHARE = 0.9
+
+
+@dataclass
+class Plan:
+    """What the budget buys: `epochs` of `steps_per_epoch` steps (None: the whole data)."""
+
+    budget_seconds: float
+    epochs: int
+    steps_per_epoch: int | None
+    step_seconds: float
+    epoch_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Plan:
+        return cls(**values)
+
+
+@dataclass
+class Timing:
+    """What the probe measured, in seconds: a training step, an evaluation step, and what an
+    epoch costs besides its steps (starting `fit`'s epoch and `evaluate`, the checkpoint)."""
+
+    step: float
+    eval_step: float
+    epoch_overhead: float
+
+
+def probe(model, dataset, scratch: Path) -> Timing:
+    """Time `model` on batches of `dataset` (held-out batches: the shapes of training, and no
+    shuffle order of the training data spent) through `fit` and `evaluate`, and a checkpoint
+    written into the folder `scratch`.
+
+    The model's weights are restored afterwards; its optimizer has taken steps, so the caller
+    compiles the model again (a fresh optimizer) before training.
+    """
+    batches = dataset.repeat()
+    weights = model.get_weights()
+
+    def seconds(run, steps: int) -> float:
+        start = time.perf_counter()
+        run(batches.take(steps))
+        return time.perf_counter() - start
+
+    def timed(run) -> tuple[float, float]:
+        """(a step, the constant cost of a call): from a short and a long call (after a first
+        call that traces the step function)."""
+        seconds(run, PROBE_WARMUP)
+        short = seconds(run, PROBE_WARMUP)
+        long = seconds(run, PROBE_WARMUP + PROBE_STEPS)
+        step = max(long - short, 0.5 * long) / PROBE_STEPS
+        return step, max(0.0, short - PROBE_WARMUP * step)
+
+    step, fit_cost = timed(lambda steps: model.fit(steps, epochs=1, verbose=0, shuffle=False))
+    eval_step, eval_cost = timed(lambda steps: model.evaluate(steps, verbose=0))
+    model.set_weights(weights)
+    start = time.perf_counter()
+    model.save_weights(scratch / "probe.weights.h5")
+    save = time.perf_counter() - start
+    (scratch / "probe.weights.h5").unlink()
+    # An epoch writes its weights and, when they improve, the best ones too.
+    return Timing(step, eval_step, fit_cost + eval_cost + 2 * save)
+
+
+def plan(
+    budget_minutes: float,
+    elapsed: float,
+    max_epochs: int,
+    steps_per_epoch: int,
+    validation_steps: int,
+    timing: Timing,
+) -> Plan:
+    """The epochs (and, below one epoch, the steps) that fit in what is left of the budget."""
+    budget = budget_minutes * 60.0
+    left = (budget - elapsed) * PLAN_SHARE
+    besides_steps = validation_steps * timing.eval_step + timing.epoch_overhead
+    epoch = steps_per_epoch * timing.step + besides_steps
+    epochs = min(max_epochs, math.floor(left / epoch))
+    if epochs >= 1:
+        return Plan(budget, epochs, None, timing.step, epoch)
+    steps = max(1, math.floor((left - besides_steps) / timing.step))
+    return Plan(budget, 1, min(steps, steps_per_epoch), timing.step, epoch)
+
+
+class BudgetClock(keras.callbacks.Callback):
+    """Stops training once the budget is spent. The checkpoint callback (after it) records its
+    `state()` and writes `steps` and `seconds` (since the run started, earlier sessions
+    included) into each epoch of the history, so history.json shows what the budget bought."""
+
+    def __init__(self, plan: Plan, started: float, earlier_seconds: float = 0.0, steps=0):
+        super().__init__()
+        self.plan = plan
+        self.started = started  # time.monotonic() when this session's run started
+        self.earlier_seconds = earlier_seconds
+        self.steps = int(steps)
+        self.stopped_by_clock = False
+
+    def seconds(self) -> float:
+        return self.earlier_seconds + time.monotonic() - self.started
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.seconds() >= self.plan.budget_seconds:
+            self.stopped_by_clock = True
+            self.model.stop_training = True
+
+    def state(self) -> dict:
+        return {"plan": self.plan.to_dict(), "seconds": self.seconds(), "steps": self.steps}
+
+    def summary(self, epochs_run: int) -> str:
+        """The final line: what the budget bought."""
+        minutes = self.plan.budget_seconds / 60
+        how = "stopped at the deadline" if self.stopped_by_clock else "as planned"
+        return (
+            f"kseq: time budget {minutes:g} min: {epochs_run} epoch{'s' if epochs_run != 1 else ''}"
+            f", {self.steps:,} steps in {_duration(self.seconds())} ({how}; "
+            f"{self.plan.step_seconds * 1000:.0f} ms a step)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def plan_message(plan: Plan, steps_per_epoch: int) -> str:
+    """The first line of a budgeted run: what the probe measured and what the plan is."""
+    minutes = plan.budget_seconds / 60
+    if plan.steps_per_epoch is not None and plan.steps_per_epoch < steps_per_epoch:
+        bought = f"{plan.steps_per_epoch:,} of the epoch's {steps_per_epoch:,} steps"
+    else:
+        bought = (
+            f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''} of {steps_per_epoch:,} steps"
+        )
+    return (
+        f"kseq: time budget {minutes:g} min: {plan.step_seconds * 1000:.0f} ms a step, "
+        f"{_duration(plan.epoch_seconds)} an epoch with validation: training {bought}"
+    )
