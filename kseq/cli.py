@@ -64,6 +64,19 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    from kseq.init import init_spec
+
+    text = init_spec(
+        args.data, args.validation, args.task, args.minutes, args.output, args.overwrite
+    )
+    if args.output:
+        print(f"kseq: spec written to {args.output}; train it with: kseq train {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from kseq.spec.load import spec_schema
 
@@ -208,6 +221,30 @@ def _parser() -> argparse.ArgumentParser:
             help="discard an unfinished run of RUN_DIR (its checkpoint) and start afresh",
         )
 
+    sub = command("init", cmd_init, "write a commented spec from a data file")
+    sub.add_argument(
+        "data", metavar="DATA", help="the training data: TSV/JSONL pairs, .npy/.npz/.csv arrays"
+    )
+    sub.add_argument(
+        "--validation", metavar="FILE", help="held-out data (default: split off the training data)"
+    )
+    sub.add_argument(
+        "--task",
+        choices=["seq2seq", "autoencoder", "classification", "tagging", "qa", "masked_lm"],
+        help="what to learn: seq2seq, autoencoder, or a BERT head: classification, tagging, qa, "
+        "masked_lm (default: from the file: pairs seq2seq, arrays autoencoder)",
+    )
+    sub.add_argument(
+        "--minutes",
+        type=float,
+        metavar="N",
+        help="a training time budget: epochs and schedule fit into N minutes (default: none; "
+        "a number of epochs with early stopping)",
+    )
+    sub.add_argument(
+        "--output", "-o", metavar="SPEC", help="write the spec here (default: standard output)"
+    )
+    sub.add_argument("--overwrite", action="store_true", help="replace SPEC if it already exists")
     sub = command("validate", cmd_validate, "check a spec; exit 0 if valid, 2 if not")
     sub.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
     command("schema", cmd_schema, "print the JSON Schema of specs")
@@ -347,9 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not os.environ.get("KSEQ_DEBUG"):
         warnings.simplefilter("ignore")  # library warnings are not for CLI users
-        if args.command not in ("validate", "schema"):
+        if args.command not in ("validate", "schema", "init"):
             _keep_native_logs_off_stderr()
-    if args.command not in ("validate", "schema"):  # those two never need TensorFlow
+    if args.command not in ("validate", "schema", "init"):  # these need no TensorFlow
         _quiet_tensorflow()
     from kseq import interrupt
     from kseq.errors import DiskFullError, KseqError

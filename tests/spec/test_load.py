@@ -220,7 +220,7 @@ def test_schema_matches_the_spec_classes():
     train = schema["properties"]["train"]["properties"]
     assert train["epochs"] == {
         "type": "integer",
-        "description": "number of epochs",
+        "description": "number of epochs (with time_budget: the most)",
         "minimum": 1,
         "maximum": 100_000,
         "default": 10,

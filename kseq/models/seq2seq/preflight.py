@@ -12,7 +12,7 @@ from kseq.data.shards import format_name
 from kseq.errors import KseqError
 
 
-def _pairs(path: str, on_error: str, wanted: int) -> list[tuple[str, str]]:
+def sample_pairs(path: str, on_error: str, wanted: int) -> list[tuple[str, str]]:
     """Up to `wanted` good pairs from the file's start; its first SAMPLE_LINES lines checked."""
     parse = line_parser(detect_format(format_name(path)))
     pairs, bad = [], []
@@ -41,7 +41,7 @@ def check_text_pairs(spec) -> str:
     sample: list[tuple[str, str]] = []
     for field_name, path in files:
         wanted = LENGTH_SAMPLE - len(sample) if field_name == "data.train" else 0
-        pairs = _pairs(path, data.on_error, wanted)
+        pairs = sample_pairs(path, data.on_error, wanted)
         if field_name == "data.train":
             sample += pairs
     sides = data.sides()

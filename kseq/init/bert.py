@@ -1,0 +1,122 @@
+"""`kseq init --task classification|tagging|qa|masked_lm`: a BERT encoder with that head.
+
+Sizes follow the example specs (hidden 64-128, 2 layers), which train in minutes here; the window
+is the data's (99th percentile of WordPiece-estimated tokens), the vocabulary scaled to its words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from types import SimpleNamespace
+
+from kseq.data.lengths import LengthProfile
+from kseq.init.yaml_text import Choice
+
+# WordPiece tokens per whitespace word, for the window before a vocabulary exists (English text
+# with a small vocabulary; the window is rounded up anyway).
+PIECES_PER_WORD = 1.4
+FIELDS = SimpleNamespace(
+    text_field="text",
+    text_pair_field="text_pair",
+    label_field="label",
+    tokens_field="tokens",
+    tags_field="tags",
+    documents="lines",
+)
+
+
+def _window(words_per_example: list[int], extra: int, most: int = 512) -> tuple[int, str]:
+    profile = LengthProfile.of(math.ceil(n * PIECES_PER_WORD) + extra for n in words_per_example)
+    wanted = profile.percentile(0.99)
+    window = min(most, max(32, 16 * math.ceil(wanted / 16)))
+    return window, (
+        f"99th percentile about {wanted} tokens (longest {profile.longest}), in 16s, 32..{most}"
+    )
+
+
+def _vocabulary(texts: list[str]) -> tuple[int, str]:
+    words = Counter(word.lower() for text in texts for word in text.split())
+    size = min(8000, max(1000, len(words) // 2))
+    return size, f"{len(words):,} distinct words"
+
+
+def bert_spec(task: str, data: str, validation, minutes, where) -> tuple:
+    from kseq.models.bert import data as readers  # TensorFlow: only for BERT files
+
+    head: dict = {"type": HEADS[task]}
+    facts = ""
+    if task == "classification":
+        examples = readers.read_classification(data, FIELDS)
+        texts = [e["text"] + " " + e.get("text_pair", "") for e in examples]
+        labels = Counter(e["label"] for e in examples)
+        facts = f"{len(labels)} labels; most common {labels.most_common(1)[0][0]!r}"
+        window, why_window = _window([len(t.split()) for t in texts], 3)
+    elif task == "tagging":
+        examples = readers.read_tagging(data, FIELDS)
+        texts = [" ".join(e["tokens"]) for e in examples]
+        tags = Counter(tag for e in examples for tag in e["tags"])
+        facts = f"{len(tags)} tags"
+        window, why_window = _window([len(e["tokens"]) for e in examples], 2)
+    elif task == "qa":
+        examples = readers.read_squad(data)
+        texts = [e["question"] + " " + e["context"] for e in examples]
+        window, why_window = _window([len(t.split()) for t in texts], 3, most=384)
+        head |= {"max_query_length": 64, "doc_stride": max(16, window // 2)}
+        facts = f"{sum(1 for e in examples if e['answers']):,} answerable questions"
+    else:
+        examples = readers.read_documents(data, FIELDS)
+        texts = examples
+        window, why_window = _window([len(t.split()) for t in texts], 2, most=128)
+        head |= {"mask_rate": 0.15, "whole_word": True}
+    vocab_size, why_vocab = _vocabulary(texts)
+    large = len(examples) >= 10_000
+    train = {}
+    if minutes:
+        train["time_budget"] = Choice(minutes, "minutes: epochs and schedule fit into them")
+        train["epochs"] = Choice(1000, "the most; the time budget decides")
+    else:
+        train["epochs"] = Choice(10, "early stopping ends sooner on a plateau")
+    train |= {
+        "batch_size": 32,
+        "optimizer": {
+            "type": "adamw",
+            "learning_rate": 0.002,
+            "schedule": Choice(
+                {"type": "warmup_linear", "warmup_steps": max(10, len(examples) // 320)},
+                "warmup for about a tenth of an epoch, then linear decay",
+            ),
+        },
+        "early_stopping": {"patience": 3},
+    }
+    data_section = {"train": Choice(where(data), f"{len(examples):,} examples; {facts}".strip())}
+    if validation:
+        data_section["validation"] = where(validation)
+    data_section["tokenizer"] = Choice({"vocab_size": vocab_size}, why_vocab)
+    tree = {
+        "name": where.stem(data),
+        "model": {
+            "type": "bert",
+            "hidden_size": Choice(
+                128 if len(examples) >= 10_000 else 64, f"{len(examples):,} examples"
+            ),
+            "num_layers": 2,
+            "num_heads": 4,
+            "intermediate_size": 256 if large else 128,
+            "max_sequence_length": Choice(window, why_window),
+            "dropout": 0.1,
+            "head": Choice(head, f"--task {task}"),
+        },
+        "data": data_section,
+        "train": train,
+        "export": {"formats": ["saved_model", "tflite"]},
+    }
+    return tree, [f"Written by `kseq init --task {task}` from {data}."]
+
+
+HEADS = {
+    "classification": "classification",
+    "tagging": "token_classification",
+    "qa": "span_qa",
+    "masked_lm": "masked_lm",
+}
