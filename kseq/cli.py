@@ -135,12 +135,11 @@ def cmd_import(args) -> int:
 
 def cmd_run(args) -> int:
     from kseq import api
-    from kseq.export.summary import format_report
+    from kseq.export.summary import format_reports
 
     reports = api.run(args.spec or _default_spec(), args.output, args.set, overwrite=args.overwrite)
     print("\nexport report")
-    for report in reports:
-        print(format_report(report))
+    print(format_reports(reports))
     return 0
 
 

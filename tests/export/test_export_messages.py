@@ -64,17 +64,18 @@ def test_other_failures_report_the_first_error_line() -> None:
     )
 
 
-def test_format_report_one_line_per_endpoint() -> None:
+def test_format_report_is_a_table_row_with_words_and_the_task_score() -> None:
     report = {
         "format": "tflite",
         "quantize": "int8",
+        "path": "/runs/x/export/model_int8.tflite",
         "size_bytes": 84_900,
         "size_ratio_vs_float32": 0.284,
         "latency_ms_batch1": 0.133,
-        "ops": {"CONV_2D": 4, "QUANTIZE": 1},
+        "ops": {"CONV_2D": 4, "QUANTIZE": 1, "ADD": 2, "MUL": 2, "TANH": 1, "RELU": 3, "SUB": 1},
         "parity": {
             "serving_default": {
-                "batch_sizes": [4, 1],
+                "batch_sizes": [40, 1],
                 "outputs": {
                     "y": {
                         "compare": "report",
@@ -83,24 +84,74 @@ def test_format_report_one_line_per_endpoint() -> None:
                         "cosine_similarity": 0.999634,
                     }
                 },
-                "metric": {"mse": 0.01},
+                "metric": {"reconstruction_mse_keras": 0.0102, "reconstruction_mse_export": 0.0107},
             },
             "classes": {
-                "batch_sizes": [4, 1],
-                "outputs": {"label": {"compare": "exact", "equal_fraction": 1.0}},
+                "batch_sizes": [40, 1],
+                "outputs": {"label": {"compare": "exact", "equal_fraction": 0.975}},
             },
         },
     }
-    assert format_report(report).splitlines() == [
-        "tflite (int8): 82.9 KiB = 28% of fp32, 0.133 ms/row, ops CONV_2D×4 QUANTIZE×1",
-        "  serving_default [batch 4/1]: y max|diff| 0.0027, cos 0.999634; mse 0.01",
-        "  classes [batch 4/1]: label equal 100.00%",
-    ]
-    report["parity_compiled_model"] = {"serving_default": {}, "classes": {}}
-    report["latency_ms_batch1_compiled_model"] = 0.2
-    # int8 outputs are compared, not gated: "run"; a float32 file passes the same gate: "pass".
-    assert format_report(report).splitlines()[-1] == (
-        "  also on CompiledModel (CPU): serving_default, classes run, 0.2 ms/row"
+    header, row, path, ops = format_report(report).splitlines()
+    assert header.split() == (
+        [
+            "artifact",
+            "format",
+            "precision",
+            "static",
+            "size",
+            "batch-1",
+            "latency",
+            "parity",
+            "task",
+            "score",
+            "(Keras)",
+        ]
     )
-    report["quantize"] = "none"
-    assert format_report(report).splitlines()[-1].endswith("classes pass, 0.2 ms/row")
+    cells = [cell for cell in row.split("  ") if cell]
+    assert [c.strip() for c in cells] == [
+        "model_int8.tflite",
+        "TFLite",
+        "int8",
+        "no",
+        "82.9 KiB",
+        "0.133 ms",
+        "measured: 97.5% of integer outputs as Keras's on 40 rows, max |diff| 0.003, cosine 0.9996",
+        "reconstruction mse 0.0107 (0.0102)",
+    ]
+    assert path == "model_int8.tflite: /runs/x/export/model_int8.tflite"
+    assert ops == (
+        "  ops: CONV_2D×4, RELU×3, ADD×2, MUL×2, QUANTIZE×1, SUB×1, and 1 more kind in its report"
+    )
+    # A float32 file passes the gate; identical ids are said in words, on both APIs.
+    report |= {"quantize": "none", "parity_compiled_model": {"serving_default": {}}}
+    report["parity"]["classes"]["outputs"]["label"]["equal_fraction"] = 1.0
+    report["parity"]["serving_default"]["outputs"]["y"] = {
+        "compare": "tolerance",
+        "max_abs_diff": 3e-7,
+        "atol": 1e-4,
+        "cosine_similarity": 1.0,
+    }
+    row = format_report(report).splitlines()[1]
+    assert (
+        "pass: identical to Keras on 40 rows, max |diff| 3e-07 (gate 0.0001), both LiteRT APIs"
+        in row
+    )
+    assert "  float32  " in row
+
+
+def test_format_reports_puts_every_artifact_in_one_table() -> None:
+    from kseq.export.summary import format_reports
+
+    saved = {"format": "saved_model", "path": "/r/export/model_saved_model", "size_bytes": 2048}
+    tflite = {
+        "format": "tflite",
+        "quantize": "none",
+        "path": "/r/export/model.tflite",
+        "size_bytes": 1024,
+        "static_profile": {},
+        "latency_batch_size": 4,
+    }
+    lines = format_reports([saved, tflite]).splitlines()
+    assert lines[1].split()[:5] == ["model_saved_model", "SavedModel", "float32", "no", "2.0"]
+    assert lines[2].split()[:6] == ["model.tflite", "TFLite", "float32", "yes", "(batch", "4)"]
