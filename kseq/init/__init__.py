@@ -7,6 +7,7 @@ the fact that made it. The spec is validated before it is shown or written.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -54,13 +55,12 @@ def _task_of(data: str) -> str:
 
 
 def _builder(task: str):
+    """The function that writes the spec of `task` (BERT's imports TensorFlow: loaded on use)."""
     from kseq.init import arrays, bert, seq2seq
 
-    if task == "seq2seq":
-        return seq2seq.pairs_spec
-    if task == "autoencoder":
-        return arrays.arrays_spec
-    return lambda *args: bert.bert_spec(task, *args)
+    builders = {"seq2seq": seq2seq.pairs_spec, "autoencoder": arrays.arrays_spec}
+    builders |= {name: functools.partial(bert.bert_spec, name) for name in BERT_TASKS}
+    return builders[task]
 
 
 def init_spec(
