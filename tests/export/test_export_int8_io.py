@@ -66,7 +66,7 @@ def test_autoencoder_file_takes_and_gives_int8(ae_run):
     report = kseq.export(ae_run, format="tflite", quantize="int8", io="int8")
     assert Path(report["path"]).name == "model_int8_int8io.tflite"
     assert report["io"] == "int8"
-    assert "tflite (int8, int8 inputs/outputs)" in format_report(report)
+    assert "  int8, int8 I/O  " in format_report(report).splitlines()[1]
     runner = Interpreter(model_path=report["path"]).get_signature_runner("serving_default")
     ((name, detail),) = runner.get_input_details().items()
     ((out_name, out_detail),) = runner.get_output_details().items()
