@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from kseq.data.arrays import read_array
+from kseq.init.recipe import epochs_or_budget
 from kseq.init.yaml_text import Choice
 
 
@@ -26,13 +27,7 @@ def arrays_spec(data: str, validation: str | None, minutes: float | None, where)
             f"samples are vectors of {values:,} values",
         )
     batch = 64 if samples >= 1000 else 16
-    train = {}
-    if minutes:
-        train["time_budget"] = Choice(minutes, "minutes: epochs and schedule fit into them")
-        train["epochs"] = Choice(1000, "the most; the time budget decides")
-    else:
-        train["epochs"] = Choice(50, "early stopping ends sooner on a plateau")
-    train |= {
+    train = epochs_or_budget(minutes, 50) | {
         "batch_size": Choice(batch, f"{samples:,} samples"),
         "optimizer": {"type": "adam", "learning_rate": 0.002},
         "early_stopping": {"patience": 5},

@@ -11,6 +11,7 @@ from collections import Counter
 from types import SimpleNamespace
 
 from kseq.data.lengths import LengthProfile
+from kseq.init.recipe import epochs_or_budget
 from kseq.init.yaml_text import Choice
 
 # WordPiece tokens per whitespace word, for the window before a vocabulary exists (English text
@@ -71,13 +72,7 @@ def bert_spec(task: str, data: str, validation, minutes, where) -> tuple:
         head |= {"mask_rate": 0.15, "whole_word": True}
     vocab_size, why_vocab = _vocabulary(texts)
     large = len(examples) >= 10_000
-    train = {}
-    if minutes:
-        train["time_budget"] = Choice(minutes, "minutes: epochs and schedule fit into them")
-        train["epochs"] = Choice(1000, "the most; the time budget decides")
-    else:
-        train["epochs"] = Choice(10, "early stopping ends sooner on a plateau")
-    train |= {
+    train = epochs_or_budget(minutes, 10) | {
         "batch_size": 32,
         "optimizer": {
             "type": "adamw",

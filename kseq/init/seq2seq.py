@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from kseq.data.preflight import LENGTH_SAMPLE, SAMPLE_BYTES
+from kseq.init.recipe import epochs_or_budget
 from kseq.init.text_facts import TextFacts, text_facts
 from kseq.init.yaml_text import Choice
 from kseq.models.seq2seq.preflight import sample_pairs
@@ -89,13 +90,7 @@ def pairs_spec(data: str, validation: str | None, minutes: float | None, where) 
         "max_source_length": _length(sources, "sources"),
         "max_target_length": _length(targets, "targets"),
     }
-    train = {}
-    if minutes:
-        train["time_budget"] = Choice(minutes, "minutes: epochs and schedule fit into them")
-        train["epochs"] = Choice(1000, "the most; the time budget decides")
-    else:
-        train["epochs"] = Choice(EPOCHS[tier], "early stopping ends sooner on a plateau")
-    train |= {
+    train = epochs_or_budget(minutes, EPOCHS[tier]) | {
         "batch_size": Choice(batch, f"{steps_per_epoch:,} steps an epoch"),
         "optimizer": {
             "type": "adamw",
