@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from kseq.data.lengths import AUTO, LengthProfile, SideLengths, check_length_share
 from kseq.data.parallel import check_line, detect_format, line_parser
-from kseq.data.preflight import LENGTH_SAMPLE, SAMPLE_LINES, head_lines, named_files
+from kseq.data.preflight import (
+    LENGTH_SAMPLE,
+    SAMPLE_BYTES,
+    SAMPLE_LINES,
+    head_lines,
+    named_files,
+)
 from kseq.data.pretokenize import TOKEN_COUNTS
 from kseq.data.shards import format_name
 from kseq.errors import KseqError
@@ -16,7 +22,8 @@ def sample_pairs(path: str, on_error: str, wanted: int) -> list[tuple[str, str]]
     """Up to `wanted` good pairs from the file's start; its first SAMPLE_LINES lines checked."""
     parse = line_parser(detect_format(format_name(path)))
     pairs, bad = [], []
-    for lineno, raw in enumerate(head_lines(path), 1):
+    # A file past the length sample is only parsed: its first MiB holds SAMPLE_LINES lines.
+    for lineno, raw in enumerate(head_lines(path, SAMPLE_BYTES if wanted else 2**20), 1):
         if lineno > SAMPLE_LINES and len(pairs) >= wanted:
             break
         try:
