@@ -64,20 +64,21 @@ def probe(model, dataset, scratch: Path) -> Timing:
     The model's weights are restored afterwards; its optimizer has taken steps, so the caller
     compiles the model again (a fresh optimizer) before training.
     """
-    batches = dataset.repeat()
+    # The same batches for every call, each shape traced in a first pass: bucketed batches
+    # differ in length, and a shape seen first inside the timed calls would time its tracing.
+    sample = dataset.repeat().take(PROBE_WARMUP + PROBE_STEPS).cache()
     weights = model.get_weights()
 
-    def seconds(run, steps: int) -> float:
+    def seconds(run, batches) -> float:
         start = time.perf_counter()
-        run(batches.take(steps))
+        run(batches)
         return time.perf_counter() - start
 
     def timed(run) -> tuple[float, float]:
-        """(a step, the constant cost of a call): from a short and a long call (after a first
-        call that traces the step function)."""
-        seconds(run, PROBE_WARMUP)
-        short = seconds(run, PROBE_WARMUP)
-        long = seconds(run, PROBE_WARMUP + PROBE_STEPS)
+        """(a step, the constant cost of a call): from a short and a long call."""
+        seconds(run, sample)
+        short = seconds(run, sample.take(PROBE_WARMUP))
+        long = seconds(run, sample)
         step = max(long - short, 0.5 * long) / PROBE_STEPS
         return step, max(0.0, short - PROBE_WARMUP * step)
 
