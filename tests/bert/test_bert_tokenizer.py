@@ -132,3 +132,18 @@ def test_files_round_trip(tmp_path):
         read_vocab(tmp_path / "dup.txt")
     with pytest.raises(KseqError, match="lacks the special token"):
         BertTokenizer(["a", "b"])
+
+
+def test_unknown_tokens_are_the_words_that_become_unk(tok, capsys):
+    from kseq.data.unknown_input import warn_unknown_input
+
+    text = "Hello zebra world, unaffable xyzzy zebra!"
+    assert tok.unknown_tokens(text) == ["zebra", "xyzzy"]  # once each, in order
+    ids = tok.encode([text])[0]
+    assert ids.count(tok.unk_id) == 3  # zebra twice, xyzzy once
+    assert tok.unknown_tokens("hello world!") == []
+    warn_unknown_input(tok, ["hello world", text])
+    assert capsys.readouterr().err.splitlines() == [
+        "kseq: warning: input 2 ('Hello zebra world, unaffable xyzzy zebr…'): 'zebra', "
+        "'xyzzy' not in the vocabulary (read as unknown)"
+    ]

@@ -129,7 +129,8 @@ def test_cli_predict_warns_of_unknown_input_and_prints_the_n_best(trained):
     result = run_cli("predict", str(trained), "3/3/99", "⟁3 ⟁/99☃")
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [
-        "kseq: warning: input 2 ('⟁3 ⟁/99☃'): '⟁', '☃' not in the source vocabulary (read as <unk>)"
+        "kseq: warning: input 2 ('⟁3 ⟁/99☃'): '⟁', '☃' not in the source vocabulary "
+        "(read as unknown)"
     ]
     beams = run_cli(
         "predict", str(trained), "3/3/99", "4 May 2001", "--strategy", "beam", "--n-best", "3"

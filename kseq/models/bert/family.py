@@ -12,6 +12,7 @@ import numpy as np
 from kseq.data.shards import data_files, streams
 from kseq.data.split import train_and_validation
 from kseq.data.streaming import worker_files
+from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
@@ -354,6 +355,7 @@ class BertFamily(Family):
         from kseq.models.bert.predict import predict
 
         tokenizer, labels = load_tokenizer(run_dir), load_labels(run_dir)
+        warn_unknown_input(tokenizer, texts)
         return predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
 
     def tokenize(self, run_dir, texts) -> list[list[int]]:

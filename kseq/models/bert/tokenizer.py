@@ -333,6 +333,15 @@ class BertTokenizer:
             out.extend(wordpiece(word, self.index, self.max_chars_per_word))
         return out
 
+    def unknown_tokens(self, text: str) -> list[str]:
+        """The words of `text` that become [UNK], once each, in order."""
+        found = [
+            word
+            for word in self.basic_tokenize(text)
+            if UNK in wordpiece(word, self.index, self.max_chars_per_word)
+        ]
+        return list(dict.fromkeys(found))
+
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids of each text (no [CLS]/[SEP])."""
         if isinstance(texts, str):

@@ -17,6 +17,7 @@ from kseq.data.lengths import LengthProfile, SideLengths, check_length_share
 from kseq.data.shards import data_files, streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.data.split import train_and_validation
+from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
 from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
@@ -116,25 +117,6 @@ def _warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
             + (f", or use a finer kind ({', '.join(finer)})" if finer else ""),
             file=sys.stderr,
         )
-
-
-def warn_unknown_input(tokenizer, texts) -> None:
-    """One stderr line per input that holds tokens the vocabulary lacks: the model reads each as
-    `<unk>`, so its answer is a guess."""
-    for number, text in enumerate(texts, 1):
-        unknown = tokenizer.unknown_tokens(text)
-        if unknown:
-            shown = ", ".join(repr(token) for token in unknown[:10])
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            print(
-                f"kseq: warning: input {number} ({_clip(text)}): {shown}{more} not in the source "
-                "vocabulary (read as <unk>)",
-                file=sys.stderr,
-            )
-
-
-def _clip(text: str, width: int = 40) -> str:
-    return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def tokenized_pairs(tokenizers, pairs) -> list[tuple[list[int], list[int]]]:
@@ -420,7 +402,7 @@ class Seq2SeqFamily(Family):
         self, model, spec, run_dir, texts, strategy=None, tokenizers=None, **overrides
     ) -> list[dict]:
         tokenizers = tokenizers or self.load_tokenizers(run_dir)
-        warn_unknown_input(tokenizers.source, texts)
+        warn_unknown_input(tokenizers.source, texts, "source vocabulary")
         sources = [ids[: spec.data.max_source_length] for ids in tokenizers.source.encode(texts)]
         rows = [ids or [1] for ids in sources]  # an empty text decodes from a lone unk
         results = self.decode_ids(model, spec, rows, strategy, **overrides)
