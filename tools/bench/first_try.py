@@ -222,6 +222,16 @@ def render(results: dict) -> None:
             rows,
         )
     )
+    if "cmudict" in results:
+        init, preset = results["cmudict"]["init"], results["cmudict"]["example"]
+        body += (
+            f"\n\nCMUdict word error rate: `kseq init --minutes 60` "
+            f"{100 * (1 - init['exact_match']):.1f}% (PER {100 * init['token_error_rate']:.1f}%, "
+            f"{init['epochs']} epochs, {init['train_minutes']} min: early stopping on val_loss "
+            f"ended the budgeted run), `specs/g2p_rnn.yaml` "
+            f"{100 * (1 - preset['exact_match']):.1f}% "
+            f"(PER {100 * preset['token_error_rate']:.1f}%)."
+        )
     write_section("first-try", "Your own data, first try: kseq init against the example spec", body)
 
 
