@@ -116,6 +116,9 @@ def test_bad_data_is_a_user_error(tmp_path):
     (tmp_path / "empty.tsv").write_bytes(b"")
     result = run_cli("init", str(tmp_path / "empty.tsv"))
     assert result.returncode == 2 and "data file is empty" in result.stderr
+    (tmp_path / "bad.tsv").write_text("1\tone\nno tab\n")
+    result = run_cli("init", str(tmp_path / "bad.tsv"))
+    assert result.returncode == 2 and "bad.tsv:2: no tab" in result.stderr
     (tmp_path / "notes.md").write_text("hello\n")
     result = run_cli("init", str(tmp_path / "notes.md"))
     assert result.returncode == 2 and "cannot tell the task" in result.stderr

@@ -54,7 +54,9 @@ def _length(facts: TextFacts, noun: str) -> Choice:
 
 def pairs_spec(data: str, validation: str | None, minutes: float | None, where) -> tuple:
     """The spec tree and header lines for a TSV/JSONL file of pairs."""
-    sample = sample_pairs(data, "skip", LENGTH_SAMPLE)
+    sample = sample_pairs(
+        data, "fail", LENGTH_SAMPLE
+    )  # a bad line: FILE:LINE now, as training would
     count = estimated_pairs(data, sample)
     sources = text_facts([s for s, _ in sample], "sources")
     targets = text_facts([t for _, t in sample], "targets")
