@@ -89,19 +89,27 @@ def _percent_or_number(name: str, value: float) -> str:
     return f"{value:.3g}"
 
 
+def _score_pair(metric: dict) -> str | None:
+    """The first `X_export` / `X_keras` pair of a metric: "exact match 96.5% (96.5%)"."""
+    for key, value in metric.items():
+        if key.endswith("_export") and f"{key[:-7]}_keras" in metric:
+            name = key[:-7]
+            keras = metric[f"{name}_keras"]
+            shown = name.replace("_", " ")
+            return f"{shown} {_percent_or_number(name, value)} ({_percent_or_number(name, keras)})"
+    return None
+
+
 def _task_score(report: dict) -> str:
-    """The first `X_export` / `X_keras` pair of the family's metric ("exact match 96.5%
-    (96.5%)"), else its first figure."""
+    """The family's metric as a file/Keras pair, else its first figure; a static file's from
+    the app loop run over it, said so."""
+    app_loop = report.get("app_loop")
+    if app_loop and _score_pair(app_loop):
+        return f"{_score_pair(app_loop)}, {app_loop.get('strategy', 'greedy')} app loop"
     for entry in report.get("parity", {}).values():
         metric = entry.get("metric") or {}
-        for key, value in metric.items():
-            if key.endswith("_export") and f"{key[:-7]}_keras" in metric:
-                name = key[:-7]
-                keras = metric[f"{name}_keras"]
-                shown = name.replace("_", " ")
-                return (
-                    f"{shown} {_percent_or_number(name, value)} ({_percent_or_number(name, keras)})"
-                )
+        if _score_pair(metric):
+            return _score_pair(metric)
         for key, value in metric.items():
             if isinstance(value, int | float):
                 return f"{key.replace('_', ' ')} {_percent_or_number(key, value)}"

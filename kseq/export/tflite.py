@@ -42,6 +42,7 @@ from kseq.export.parity import (
     fixed_batch_size,
     gate_batches,
     in_chunks,
+    jsonable,
     merge_parity,
     prepare_inputs,
     repeat_rows,
@@ -230,6 +231,7 @@ def write_tflite(
     latency_runs: int = 20,
     static: bool = False,
     io: str = "float",
+    app_loop: Any = None,
 ) -> dict[str, Any]:
     """Convert the `tflite=True` endpoints, check them on both LiteRT APIs, then write atomically.
 
@@ -248,6 +250,9 @@ def write_tflite(
             the flatbuffer before anything runs, and reported.
         io: "int8" makes float inputs and outputs int8 (with `quantize="int8"`); the gate feeds
             the file quantized inputs and compares its outputs read back as float.
+        app_loop: optional `check(signature) -> dict`, the task score of the file run as an
+            app runs it (`signature(name)`: that signature on the Interpreter, float in and
+            out); reported under "app_loop".
 
     Returns:
         The report (also written next to the model).
@@ -297,6 +302,7 @@ def write_tflite(
             if compiled is None
             else _latency_ms_compiled(compiled, interpreter, eps[0], latency_runs)
         )
+        app_loop_report = None if app_loop is None else app_loop(_float_signature(interpreter))
     finally:
         if compiled is not None:
             _quietly(close_compiled_model, compiled)
@@ -328,6 +334,8 @@ def write_tflite(
             "subgraphs": profile["subgraphs"],
             "checked_ops": list(FORBIDDEN_OPS) + ["custom ops"],
         }
+    if app_loop_report is not None:
+        report["app_loop"] = jsonable(app_loop_report)
     if io == "int8":
         report["io_quantization"] = {
             ep.name: Int8Io(interpreter.get_signature_runner(ep.name)).describe() for ep in eps
@@ -348,6 +356,18 @@ def _quietly(fn: Any, *args: Any) -> Any:
     """LiteRT's runtime logs every accelerator it registers to fd 2; keep the CLI output clean."""
     with _quiet():
         return fn(*args)
+
+
+def _float_signature(interpreter: Any) -> Any:
+    """`signature(name)`: a call of that signature with float inputs and outputs (int8 ones
+    quantized in and read back)."""
+
+    def signature(name: str) -> Any:
+        runner = interpreter.get_signature_runner(name)
+        io = Int8Io(runner)
+        return lambda **inputs: io.decode(runner(**io.encode(inputs)))
+
+    return signature
 
 
 def _run(runner: Any, ep: Endpoint, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

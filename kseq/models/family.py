@@ -110,6 +110,12 @@ class Family:
         """Optional task metric for quantized exports: fn(reference, candidate) -> dict."""
         return None
 
+    def app_loop_check(self, model, spec, data: PreparedData, static):
+        """Optional task score of a `--static` file run as an app runs it (a family whose
+        static file leaves a loop to the app): `check(signature) -> dict`, where
+        `signature(name)` calls the file's signature with float inputs and outputs."""
+        return None
+
 
 def family_for(spec) -> Family:
     """A new instance of the `Family` class that the spec's model section names."""

@@ -155,3 +155,25 @@ def test_format_reports_puts_every_artifact_in_one_table() -> None:
     lines = format_reports([saved, tflite]).splitlines()
     assert lines[1].split()[:5] == ["model_saved_model", "SavedModel", "float32", "no", "2.0"]
     assert lines[2].split()[:6] == ["model.tflite", "TFLite", "float32", "yes", "(batch", "4)"]
+
+
+def test_a_static_files_task_score_comes_from_its_app_loop() -> None:
+    report = {
+        "format": "tflite",
+        "quantize": "int8",
+        "path": "/r/export/model_static_int8.tflite",
+        "size_bytes": 1024,
+        "static_profile": {},
+        "parity": {"encode": {"batch_sizes": [1]}, "decode_step": {"batch_sizes": [1]}},
+        "app_loop": {
+            "strategy": "greedy",
+            "rows": 20,
+            "exact_match_export": 0.9,
+            "exact_match_keras": 0.95,
+            "sequences_identical_to_keras": 0.9,
+        },
+    }
+    row = format_report(report).splitlines()[1]
+    assert row.endswith("exact match 90.0% (95.0%), greedy app loop")
+    del report["app_loop"]
+    assert format_report(report).splitlines()[1].endswith("-")

@@ -16,6 +16,8 @@ from helpers import FAST, SPECS, readme_app_loop, run_cli
 
 import kseq
 from kseq.export.static_shapes import StaticShape
+from kseq.export.summary import format_report
+from kseq.models.seq2seq.metrics import positional_token_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
@@ -112,29 +114,49 @@ def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name,
     )
     spec, family, model = kseq.load_run(run_dir)
     length, steps = 40, spec.data.max_target_length  # the longest training target
+    rows = 5  # not a multiple of batch 2: the report's loop fills its last batch
     report = kseq.export(
         run_dir,
         format="tflite",
         static=StaticShape(batch_size=batch, sequence_length=length, target_length=steps),
+        overrides=[f"export.parity_samples={rows}"],
     )
     inputs = assert_static(report, batch)
     assert set(inputs) == {"encode", "decode_step"}  # generate is a loop: the app runs it
     assert inputs["encode"] == [[batch, length]]
 
     data = family.load_data(spec, run_dir=run_dir)
-    sources = data.samples["source_ids"][:4, :length]
-    padded = np.zeros((len(sources), length), np.int32)
-    padded[:, : sources.shape[1]] = sources
+    sources = data.samples["source_ids"][:rows, :length]
+    padded = np.zeros((rows + 1, length), np.int32)  # one more row: whole batches of 1 or 2
+    padded[:rows, : sources.shape[1]] = sources
+    padded[rows] = padded[0]
     greedy_decode = readme_app_loop()
     ids = np.concatenate(
-        [greedy_decode(report["path"], padded[i : i + batch], steps) for i in range(0, 4, batch)]
-    )
+        [
+            greedy_decode(report["path"], padded[i : i + batch], steps)
+            for i in range(0, rows + 1, batch)
+        ]
+    )[:rows]
     expected = [
         family.best_ids(r)[:steps]
-        for r in family.decode_ids(model, spec, padded.tolist(), "greedy")
+        for r in family.decode_ids(model, spec, padded[:rows].tolist(), "greedy")
     ]
-    assert [[t for t in row if t] for row in ids.tolist()] == expected
+    got = [[t for t in row if t] for row in ids.tolist()]
+    assert got == expected
     assert sum(map(len, expected)) > 0
+
+    # The report scores the same loop on the same rows against the true targets.
+    truth = [t for _, t in data.info["validation_ids"][:rows]]
+    app_loop = report["app_loop"]
+    assert app_loop["rows"] == rows
+    assert app_loop["sequences_identical_to_keras"] == 1.0
+    matches = [a == b for a, b in zip(got, truth, strict=True)]
+    assert app_loop["exact_match_export"] == np.mean(matches)
+    assert app_loop["token_accuracy_export"] == pytest.approx(
+        positional_token_accuracy(got, truth), abs=1e-12
+    )
+    assert app_loop["token_accuracy_keras"] == app_loop["token_accuracy_export"]
+    assert ", greedy app loop" in format_report(report).splitlines()[1]
 
 
 def test_static_bert_classifier_fixes_batch_and_length(tmp_path):

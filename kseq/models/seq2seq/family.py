@@ -20,7 +20,11 @@ from kseq.data.split import train_and_validation
 from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
-from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
+from kseq.models.seq2seq.metrics import (
+    positional_token_accuracy,
+    sequence_exact_match,
+    token_error_rate,
+)
 from kseq.train.components import make_loss, make_optimizer
 
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -50,10 +54,6 @@ def strip_ids(row) -> list[int]:
             break
         out.append(int(token))
     return out
-
-
-def _exact_match(references: list[list[int]], hypotheses: list[list[int]]) -> float:
-    return float(np.mean([h == r for r, h in zip(references, hypotheses, strict=True)]))
 
 
 def _read_pairs(spec, data_file):
@@ -450,6 +450,11 @@ class Seq2SeqFamily(Family):
 
         return seq2seq_endpoints(self, model, spec, data, static)
 
+    def app_loop_check(self, model, spec, data, static):
+        from kseq.models.seq2seq.static import static_app_loop_check
+
+        return static_app_loop_check(self, model, spec, data, static)
+
     def trackables(self, model, data) -> list:
         tokenizers = data.info["tokenizers"]
         return [model, tokenizers.source, tokenizers.target]  # lookup tables of `translate`
@@ -457,7 +462,7 @@ class Seq2SeqFamily(Family):
     def quality(self, spec, data, part):
         targets = [t for _, t in data.info["validation_ids"][: len(data.samples["source_ids"])]]
 
-        def exact_match(reference, candidate):
+        def task_metric(reference, candidate):
             """Task metric of `generate`: exact match and token accuracy against the true
             targets for both artifacts, and how far the export's ids follow Keras's (the task
             cost of quantizing)."""
@@ -467,8 +472,8 @@ class Seq2SeqFamily(Family):
             truth = targets[: len(ref)]
             ref_rows, got_rows = [strip_ids(r) for r in ref], [strip_ids(r) for r in got]
             return {
-                "exact_match_keras": _exact_match(truth, ref_rows),
-                "exact_match_export": _exact_match(truth, got_rows),
+                "exact_match_keras": sequence_exact_match(truth, ref_rows),
+                "exact_match_export": sequence_exact_match(truth, got_rows),
                 "token_accuracy_keras": positional_token_accuracy(ref_rows, truth),
                 "token_accuracy_export": positional_token_accuracy(got_rows, truth),
                 "sequences_identical_to_keras": float(
@@ -477,4 +482,4 @@ class Seq2SeqFamily(Family):
                 "tokens_identical_to_keras": positional_token_accuracy(got_rows, ref_rows),
             }
 
-        return exact_match
+        return task_metric

@@ -41,3 +41,14 @@ def positional_token_accuracy(
         right += sum(a == b for a, b in zip(reference, hypothesis, strict=False))
         total += len(reference)
     return right / total if total else 1.0
+
+
+def sequence_exact_match(
+    references: Sequence[Sequence[int]], hypotheses: Sequence[Sequence[int]]
+) -> float:
+    """Share of hypotheses equal to their reference (id lists without eos)."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    return float(
+        sum(list(h) == list(r) for r, h in zip(references, hypotheses, strict=True))
+    ) / max(len(references), 1)

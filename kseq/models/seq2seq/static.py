@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import UNK_ID
+from kseq.data.special_tokens import BOS_ID, EOS_ID, UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
@@ -23,6 +23,28 @@ def _static_length(flag: str, given: int | None, maximum: int, field: str) -> in
     return given
 
 
+def _lengths(spec, static) -> tuple[int, int]:
+    length = _static_length(
+        "--sequence-length", static.sequence_length, spec.data.max_source_length,
+        "data.max_source_length",
+    )  # fmt: skip
+    steps = _static_length(
+        "--target-length", static.target_length, spec.data.max_target_length,
+        "data.max_target_length",
+    )  # fmt: skip
+    return length, steps
+
+
+def _held_out_sources(spec, data, length: int) -> np.ndarray:
+    """The gate's held-out rows at the file's source length (a row cut to nothing reads as
+    one `<unk>`)."""
+    held_out = data.samples["source_ids"][: spec.export.parity_samples, :length]
+    sources = np.zeros((len(held_out), length), np.int32)
+    sources[:, : held_out.shape[1]] = held_out
+    sources[~(sources > 0).any(axis=1), 0] = UNK_ID
+    return sources
+
+
 def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint]:
     """Loop-free `encode` and `decode_step` at a fixed source length, for accelerators.
 
@@ -34,14 +56,7 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
 
     from kseq.layers.rnn import unrolled_time_loops
 
-    length = _static_length(
-        "--sequence-length", static.sequence_length, spec.data.max_source_length,
-        "data.max_source_length",
-    )  # fmt: skip
-    steps = _static_length(
-        "--target-length", static.target_length, spec.data.max_target_length,
-        "data.max_target_length",
-    )  # fmt: skip
+    length, steps = _lengths(spec, static)
     graph = family.graph(model, max_steps=steps + 1)
     calibration = Seq2SeqCalibration(
         graph,
@@ -51,10 +66,7 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
         source_length=length,
         max_target_length=steps,
     )
-    held_out = data.samples["source_ids"][: spec.export.parity_samples, :length]
-    sources = np.zeros((len(held_out), length), np.int32)
-    sources[:, : held_out.shape[1]] = held_out
-    sources[~(sources > 0).any(axis=1), 0] = UNK_ID  # a row cut to nothing reads as one <unk>
+    sources = _held_out_sources(spec, data, length)
 
     encode_steps = encode_fn(graph)
 
@@ -81,3 +93,46 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
         ),
         decode_step_endpoint(graph, step_spec, step_samples, calibration),
     ]
+
+
+def static_app_loop_check(family, model, spec, data, static):
+    """`check(signature) -> dict`: the task score of a static file run as an app runs it.
+
+    The greedy app loop (`kseq.decoding.app_loop`) over the file's `encode` + `decode_step`, in
+    chunks of the file's batch, on the gate's held-out rows; beside it Keras's greedy decoding
+    of the same rows at the same lengths, and how many rows give Keras's ids.
+    """
+
+    def check(signature) -> dict:
+        import tensorflow as tf
+
+        from kseq import decoding
+        from kseq.decoding.app_loop import greedy_app_loop
+        from kseq.models.seq2seq.family import strip_ids
+        from kseq.models.seq2seq.metrics import positional_token_accuracy, sequence_exact_match
+
+        length, steps = _lengths(spec, static)
+        sources = _held_out_sources(spec, data, length)
+        graph = family.graph(model, max_steps=steps + 1)
+        keras_ids = decoding.greedy(
+            graph, tf.constant(sources), steps, bos_id=BOS_ID, eos_id=EOS_ID
+        )["target_ids"].numpy()
+        ids = greedy_app_loop(
+            signature("encode"), signature("decode_step"), sources, steps, static.batch_size
+        )
+        truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
+        rows, keras_rows = [strip_ids(r) for r in ids], [strip_ids(r) for r in keras_ids]
+        return {
+            "strategy": "greedy",
+            "loop": "encode + decode_step in kseq.decoding.app_loop, as the README's app loop",
+            "rows": len(sources),
+            "exact_match_export": sequence_exact_match(truth, rows),
+            "exact_match_keras": sequence_exact_match(truth, keras_rows),
+            "token_accuracy_export": positional_token_accuracy(rows, truth),
+            "token_accuracy_keras": positional_token_accuracy(keras_rows, truth),
+            "sequences_identical_to_keras": float(
+                np.mean([a == b for a, b in zip(rows, keras_rows, strict=True)])
+            ),
+        }
+
+    return check
