@@ -47,14 +47,15 @@ def crash_after_epoch(monkeypatch, epoch: int) -> None:
     monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)
 
 
-def readme_app_loop():
-    """`greedy_decode` from the README's "Your own decoding loop in an app", run as written."""
+def readme_app_loop(name: str = "greedy_decode"):
+    """`greedy_decode` (or `beam_decode`) from the README's "Your own decoding loop in an app",
+    its code blocks run as written, in order, in one namespace."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Your own decoding loop in an app", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    section = readme.split("### Your own decoding loop in an app", 1)[1].split("\n## ", 1)[0]
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    return namespace["greedy_decode"]
+    for code in re.findall(r"```python\n(.*?)```", section, re.S):
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    return namespace[name]
 
 
 # A TSV file with one line of each kind the readers reject, and their messages.

@@ -85,12 +85,11 @@ def _length_penalty(lengths: np.ndarray, alpha: float) -> np.ndarray:
     return ((np.float32(5.0) + lengths) / np.float32(6.0)) ** np.float32(alpha)
 
 
-def _beam_rows(encode, decode_step, source_ids, max_length, k, alpha, n_best, encode_tiled):
-    b = len(source_ids) // k if encode_tiled else len(source_ids)
-    encoded, state = _split(encode(source_ids=source_ids))
-    if not encode_tiled:  # row r * k + j is beam j of source r
-        encoded = {name: np.repeat(v, k, axis=0) for name, v in encoded.items()}
-        state = {name: np.repeat(v, k, axis=0) for name, v in state.items()}
+def _beam_rows(encode, decode_step, source_ids, max_length, k, alpha, n_best):
+    """Beam search of `source_ids` (b, S); every call at batch b * k."""
+    b = len(source_ids)
+    # Row r * k + j is beam j of source r: encode each source once per beam.
+    encoded, state = _split(encode(source_ids=np.repeat(source_ids, k, axis=0)))
     ids = np.zeros((b, k, max_length), np.int32)
     scores = np.tile(np.where(np.arange(k) == 0, 0, NEG).astype(np.float32), (b, 1))
     lengths = np.zeros((b, k), np.float32)
@@ -142,18 +141,15 @@ def beam_app_loop(
     """Beam search: source_ids int32 (N, S) -> (ids int32 (N, n_best, max_length), zeros from
     eos; scores float32 (N, n_best), `log P / ((5 + length) / 6) ** length_penalty`), best first.
 
-    `batch_size`: the file's fixed batch, a multiple of `beam_width` (each call holds
-    `batch_size // beam_width` sources times their beams; `encode` gets each source repeated
-    once per beam). None: all sources in one call, the beams made by repeating `encode`'s rows.
+    Every call runs at batch `sources x beam_width`; `encode` gets each source once per beam.
+    `batch_size`: the file's fixed batch, a multiple of `beam_width`. None: all sources at once.
     """
     source_ids = np.asarray(source_ids, np.int32)
     k = beam_width
     if not 1 <= n_best <= k:
         raise ValueError(f"n_best must be in 1..beam_width={k}. Received: {n_best}")
     if batch_size is None:
-        return _beam_rows(
-            encode, decode_step, source_ids, max_length, k, length_penalty, n_best, False
-        )
+        return _beam_rows(encode, decode_step, source_ids, max_length, k, length_penalty, n_best)
     if batch_size % k:
         raise ValueError(
             f"a file of batch {batch_size} cannot hold {k} beams a source: export it with a "
@@ -168,9 +164,8 @@ def beam_app_loop(
             filler = np.zeros((per_call - rows, source_ids.shape[1]), np.int32)
             filler[:, 0] = UNK_ID
             chunk = np.concatenate([chunk, filler])
-        tiled = np.repeat(chunk, k, axis=0)
         got, got_scores = _beam_rows(
-            encode, decode_step, tiled, max_length, k, length_penalty, n_best, True
+            encode, decode_step, chunk, max_length, k, length_penalty, n_best
         )
         ids.append(got[:rows])
         scores.append(got_scores[:rows])

@@ -105,7 +105,11 @@ def _task_score(report: dict) -> str:
     the app loop run over it, said so."""
     app_loop = report.get("app_loop")
     if app_loop and _score_pair(app_loop):
-        return f"{_score_pair(app_loop)}, {app_loop.get('strategy', 'greedy')} app loop"
+        text = f"{_score_pair(app_loop)}, {app_loop.get('strategy', 'greedy')} app loop"
+        beam = app_loop.get("beam")
+        if isinstance(beam, dict) and _score_pair(beam):
+            text += f"; {_score_pair(beam)}, beam app loop"
+        return text
     for entry in report.get("parity", {}).values():
         metric = entry.get("metric") or {}
         if _score_pair(metric):

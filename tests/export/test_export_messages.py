@@ -175,5 +175,10 @@ def test_a_static_files_task_score_comes_from_its_app_loop() -> None:
     }
     row = format_report(report).splitlines()[1]
     assert row.endswith("exact match 90.0% (95.0%), greedy app loop")
+    report["app_loop"]["beam"] = {"exact_match_export": 0.85, "exact_match_keras": 0.97}
+    row = format_report(report).splitlines()[1]
+    assert row.endswith("greedy app loop; exact match 85.0% (97.0%), beam app loop")
+    report["app_loop"]["beam"] = "not run: a batch of 1 holds no 4 beams"
+    assert format_report(report).splitlines()[1].endswith("(95.0%), greedy app loop")
     del report["app_loop"]
     assert format_report(report).splitlines()[1].endswith("-")

@@ -1,4 +1,5 @@
-"""The README's app-side greedy loop over `encode` + `decode_step` gives `generate`'s ids."""
+"""The app-side loops over `encode` + `decode_step` (the README's, and `kseq.decoding.app_loop`
+that the export report runs) give `generate`'s ids: greedy, and beam search with its scores."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from helpers import SPECS, readme_app_loop
 
 import kseq
+from kseq import decoding
+from kseq.decoding.app_loop import beam_app_loop
+from kseq.export.static_shapes import StaticShape
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -61,3 +66,93 @@ def test_code_points_in_text_out_without_a_tokenizer(tmp_path):
     expected = [r["output"] for r in kseq.predict(run_dir, texts)]
     assert got == [text.replace("<unk>", "\ufffd") for text in expected]
     assert any(got)
+
+
+@pytest.fixture(scope="module")
+def beam_run(tmp_path_factory):
+    """The default spec (beam search, width 4) trained a few steps, its dynamic file, and held-out
+    sources padded to the longest."""
+    spec = kseq.load_spec(SPECS / "default.yaml", [*TINY, "decode.length_penalty=0.8"])
+    run_dir = kseq.train(spec, output=tmp_path_factory.mktemp("beam") / "run")
+    report = kseq.export(run_dir, format="tflite")
+    spec, family, model = kseq.load_run(run_dir)
+    data = family.load_data(spec, run_dir=run_dir)
+    sources = data.samples["source_ids"][:12]
+    return run_dir, report["path"], np.asarray(sources, np.int32)
+
+
+def signatures_on_compiled_model(path):
+    """`encode` / `decode_step` as callables on LiteRT's CompiledModel, outputs shaped as the
+    Interpreter gives them (a static file: fixed)."""
+    from kseq.export.compiled_model import load_compiled_model, run_compiled
+
+    interpreter = Interpreter(model_path=str(path))
+    compiled = load_compiled_model(Path(path).read_bytes())
+
+    def signature(name):
+        details = interpreter.get_signature_runner(name).get_output_details()
+        like = {k: np.zeros(d["shape"], d["dtype"]) for k, d in details.items()}
+        return lambda **inputs: run_compiled(compiled, name, inputs, like)
+
+    return signature("encode"), signature("decode_step")
+
+
+def test_beam_loops_give_generates_beam_and_keras_scores(beam_run):
+    run_dir, path, sources = beam_run
+    spec, family, model = kseq.load_run(run_dir)
+    steps, width = spec.data.max_target_length, spec.decode.beam_width
+    generate = Interpreter(model_path=path).get_signature_runner("generate")
+    expected = generate(source_ids=sources)["target_ids"]  # the best beam, in the file
+
+    readme_ids, readme_scores = readme_app_loop("beam_decode")(path, sources, steps, width, 0.8)
+    np.testing.assert_array_equal(readme_ids, expected)
+
+    runners = Interpreter(model_path=path)
+    ids, scores = beam_app_loop(
+        runners.get_signature_runner("encode"),
+        runners.get_signature_runner("decode_step"),
+        sources,
+        steps,
+        width,
+        0.8,
+        n_best=width,
+    )
+    np.testing.assert_array_equal(ids[:, 0], expected)
+    np.testing.assert_allclose(scores[:, 0], readme_scores, rtol=1e-6)
+    # Every hypothesis and score of the n-best list, as Keras's in-graph beam search gives them.
+    keras = decoding.beam_search(
+        family.graph(model), tf.constant(sources), steps, width, 0.8, n_best=width
+    )
+    np.testing.assert_array_equal(ids, keras["target_ids"].numpy())
+    np.testing.assert_allclose(scores, keras["scores"].numpy(), rtol=1e-5)
+    # The lists have content to compare: distinct hypotheses per source, best first.
+    assert all(len({tuple(h) for h in row.tolist()}) == width for row in ids)
+    assert (np.diff(scores, axis=1) <= 0).all() and (np.diff(scores, axis=1) < 0).any()
+
+
+def test_beam_loop_on_a_static_file_of_batch_beam_width_on_both_apis(beam_run, tmp_path):
+    run_dir, path, sources = beam_run
+    spec = kseq.load(run_dir).spec
+    steps, width = spec.data.max_target_length, spec.decode.beam_width
+    length = spec.data.max_source_length
+    padded = np.zeros((len(sources), length), np.int32)
+    padded[:, : sources.shape[1]] = sources
+    expected = Interpreter(model_path=path).get_signature_runner("generate")(source_ids=padded)
+
+    report = kseq.export(run_dir, format="tflite", static=StaticShape(batch_size=width))
+    interpreter = Interpreter(model_path=report["path"])
+    on_interpreter = (
+        interpreter.get_signature_runner("encode"),
+        interpreter.get_signature_runner("decode_step"),
+    )
+    for encode, decode_step in (on_interpreter, signatures_on_compiled_model(report["path"])):
+        ids, _ = beam_app_loop(encode, decode_step, padded, steps, width, 0.8, batch_size=width)
+        np.testing.assert_array_equal(ids[:, 0], expected["target_ids"])
+    # The report scored both loops on this file, beside Keras's decoding of the same rows.
+    app_loop = report["app_loop"]
+    assert app_loop["sequences_identical_to_keras"] == 1.0
+    assert app_loop["beam"]["sequences_identical_to_keras"] == 1.0
+    assert app_loop["beam"]["beam_width"] == width
+    # A batch that holds no whole beams: greedy only, and the report says why.
+    report = kseq.export(run_dir, format="tflite", static=StaticShape(batch_size=3))
+    assert report["app_loop"]["beam"].startswith("not run: a batch of 3 holds no 4 beams")

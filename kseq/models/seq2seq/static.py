@@ -98,41 +98,66 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
 def static_app_loop_check(family, model, spec, data, static):
     """`check(signature) -> dict`: the task score of a static file run as an app runs it.
 
-    The greedy app loop (`kseq.decoding.app_loop`) over the file's `encode` + `decode_step`, in
-    chunks of the file's batch, on the gate's held-out rows; beside it Keras's greedy decoding
-    of the same rows at the same lengths, and how many rows give Keras's ids.
+    The app loops of `kseq.decoding.app_loop` over the file's `encode` + `decode_step`, in
+    chunks of the file's batch, on the gate's held-out rows: greedy always, beam search (the
+    spec's `decode:` width and penalty) when the batch holds whole beams; beside each, Keras's
+    decoding of the same rows at the same lengths, and how many rows give Keras's ids.
     """
 
     def check(signature) -> dict:
         import tensorflow as tf
 
         from kseq import decoding
-        from kseq.decoding.app_loop import greedy_app_loop
+        from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
         from kseq.models.seq2seq.family import strip_ids
         from kseq.models.seq2seq.metrics import positional_token_accuracy, sequence_exact_match
 
         length, steps = _lengths(spec, static)
         sources = _held_out_sources(spec, data, length)
+        truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
         graph = family.graph(model, max_steps=steps + 1)
-        keras_ids = decoding.greedy(
+        encode, decode_step = signature("encode"), signature("decode_step")
+
+        def figures(ids, keras_ids) -> dict:
+            rows, keras_rows = [strip_ids(r) for r in ids], [strip_ids(r) for r in keras_ids]
+            return {
+                "exact_match_export": sequence_exact_match(truth, rows),
+                "exact_match_keras": sequence_exact_match(truth, keras_rows),
+                "token_accuracy_export": positional_token_accuracy(rows, truth),
+                "token_accuracy_keras": positional_token_accuracy(keras_rows, truth),
+                "sequences_identical_to_keras": float(
+                    np.mean([a == b for a, b in zip(rows, keras_rows, strict=True)])
+                ),
+            }
+
+        keras_greedy = decoding.greedy(
             graph, tf.constant(sources), steps, bos_id=BOS_ID, eos_id=EOS_ID
         )["target_ids"].numpy()
-        ids = greedy_app_loop(
-            signature("encode"), signature("decode_step"), sources, steps, static.batch_size
-        )
-        truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
-        rows, keras_rows = [strip_ids(r) for r in ids], [strip_ids(r) for r in keras_ids]
-        return {
+        ids = greedy_app_loop(encode, decode_step, sources, steps, static.batch_size)
+        report = {
             "strategy": "greedy",
-            "loop": "encode + decode_step in kseq.decoding.app_loop, as the README's app loop",
+            "loop": "kseq.decoding.app_loop, as the README's app loops",
             "rows": len(sources),
-            "exact_match_export": sequence_exact_match(truth, rows),
-            "exact_match_keras": sequence_exact_match(truth, keras_rows),
-            "token_accuracy_export": positional_token_accuracy(rows, truth),
-            "token_accuracy_keras": positional_token_accuracy(keras_rows, truth),
-            "sequences_identical_to_keras": float(
-                np.mean([a == b for a, b in zip(rows, keras_rows, strict=True)])
-            ),
+            **figures(ids, keras_greedy),
         }
+        width, penalty = spec.decode.beam_width, spec.decode.length_penalty
+        if static.batch_size % width:
+            report["beam"] = (
+                f"not run: a batch of {static.batch_size} holds no {width} beams "
+                f"(export with --batch-size {width} for beam search in the app)"
+            )
+            return report
+        keras_beam = decoding.beam_search(
+            graph, tf.constant(sources), steps, width, penalty, bos_id=BOS_ID, eos_id=EOS_ID
+        )["target_ids"].numpy()[:, 0]
+        beam_ids, _ = beam_app_loop(
+            encode, decode_step, sources, steps, width, penalty, batch_size=static.batch_size
+        )
+        report["beam"] = {
+            "beam_width": width,
+            "length_penalty": penalty,
+            **figures(beam_ids[:, 0], keras_beam),
+        }
+        return report
 
     return check
