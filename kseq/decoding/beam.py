@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from kseq.decoding._common import NEG, forbid_special
 from kseq.decoding.protocol import Seq2SeqGraph
+from kseq.decoding.scopes import BEAM_BOOKKEEPING
 
 __all__ = ["beam_search", "length_penalty_factor"]
 
@@ -88,6 +89,10 @@ def beam_search(
 
     def body(i, ids, scores, lengths, finished, tokens, state):
         logits, new_state, _ = graph.step(tokens, state, encoded)  # (B*K, V)
+        with tf.name_scope(BEAM_BOOKKEEPING):  # kept float in int8 files
+            return bookkeeping(i, ids, scores, lengths, finished, logits, new_state)
+
+    def bookkeeping(i, ids, scores, lengths, finished, logits, new_state):
         vocab = tf.shape(logits)[1]
         # Model log-probabilities; padding and bos are never extended.
         log_probs = forbid_special(tf.nn.log_softmax(tf.cast(logits, tf.float32)), bos_id)

@@ -42,6 +42,8 @@ class Endpoint:
             int8 (a decoder's teacher-forced states).
         tflite: False for endpoints that only go into the SavedModel (e.g. string signatures).
         exact: outputs compared by equality rather than a tolerance (e.g. token ids).
+        float_scopes: TF name scopes whose ops an int8 file keeps in float (the rest int8):
+            bookkeeping that needs more precision than int8 and no accelerator runs anyway.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Endpoint:
     )
     tflite: bool = True
     exact: bool = False
+    float_scopes: tuple[str, ...] = ()
 
     def calibration_batches(self) -> list[dict[str, np.ndarray]]:
         return list(self.calibration() if callable(self.calibration) else self.calibration)

@@ -49,6 +49,7 @@ from kseq.export.parity import (
     run_metric,
 )
 from kseq.export.saved_model import REPORT_NAME
+from kseq.export.selective_int8 import quantize_keeping_float
 from kseq.export.static_shapes import FORBIDDEN_OPS, check_static, static_profile
 from kseq.export.tflite_inspect import describe_signatures, op_summary
 from kseq.io import atomic_write_bytes, atomic_write_text
@@ -90,6 +91,7 @@ def convert(
     *,
     layer_names: Sequence[str] | None = None,
     io: str = "float",
+    float_scopes: Sequence[str] = (),
 ) -> bytes:
     """Convert SavedModel signatures to a TFLite flatbuffer using builtin ops only.
 
@@ -104,6 +106,8 @@ def convert(
             when omitted (without one, Keras's scope naming is used to guess the layer).
         io: "float", or "int8" (with int8 quantization): float inputs and outputs become int8
             (`kseq.export.int8_io`).
+        float_scopes: with int8, TF name scopes whose ops stay float
+            (`kseq.export.selective_int8`).
 
     Raises:
         ExportError: an op has no builtin kernel (the message names the op and layer), int8
@@ -140,7 +144,11 @@ def convert(
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
         try:
+            if quantize == "int8" and float_scopes:
+                return quantize_keeping_float(converter, float_scopes)
             return converter.convert()
+        except ExportError:
+            raise
         except Exception as e:
             message = describe_conversion_error(e, keys, layer_names, allow_custom_ops)
             raise ExportError(message) from e
@@ -278,6 +286,7 @@ def write_tflite(
         calibration,
         allow_custom_ops=custom_ops,
         io=io,
+        float_scopes=sorted({scope for ep in eps for scope in ep.float_scopes}),
     )
     profile = None
     if static:

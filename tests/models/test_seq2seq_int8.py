@@ -1,9 +1,10 @@
 """int8 for the sequence-to-sequence families: greedy files that keep attention (both LiteRT
-APIs), beam search and sampling refused (measured), and the calibration data the int8 files are
-made from: teacher-forced decoder states."""
+APIs), beam search with its bookkeeping in float, sampling refused, and the calibration data the
+int8 files are made from: teacher-forced decoder states."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +36,40 @@ def beam_run(tmp_path_factory) -> Path:
     return kseq.train(spec, output=tmp_path_factory.mktemp("int8") / "run")
 
 
-def test_int8_with_beam_search_or_sampling_is_refused_with_the_measured_reason(beam_run):
-    """Beam search ranks running log-probabilities int8 cannot hold (0% exact match on the date
-    model): refused, naming the way out; nothing is written."""
+def test_int8_beam_search_keeps_its_bookkeeping_float(beam_run, monkeypatch):
+    """The network int8, beam search's scores and ranking float: the file follows Keras's beam.
+    All int8 (the bookkeeping quantized too), the same file loses it: the running
+    log-probabilities need more than int8 holds."""
+    report = kseq.export(beam_run, format="tflite", quantize="int8")
+    assert Path(report["path"]).name == "model_int8.tflite"
+    types = report["op_input_types"]
+    assert "int8" in types["FULLY_CONNECTED"] and types["LOG_SOFTMAX"] == ["float32"]
+    assert set(report["parity_compiled_model"]) == set(report["parity"])  # both APIs, same ids
+    kept = report["parity"]["generate"]["metric"]["tokens_identical_to_keras"]
+    assert kept >= 0.8
+
+    tflite = importlib.import_module("kseq.export.tflite")  # `kseq.export.tflite` is a function
+    monkeypatch.setattr(tflite, "quantize_keeping_float", lambda converter, _: converter.convert())
+    report = kseq.export(
+        beam_run, format="tflite", quantize="int8", output=beam_run / "all_int8.tflite"
+    )
+    assert report["op_input_types"]["LOG_SOFTMAX"] == ["int8"]
+    assert report["parity"]["generate"]["metric"]["tokens_identical_to_keras"] <= kept - 0.5
+
+
+def test_int8_with_sampling_is_refused_with_the_reason(beam_run):
+    """Sampling cuts int8 logits off at a temperature and top-k: refused, naming the way out;
+    nothing is written."""
     export_dir = beam_run / "export"
     before = sorted(export_dir.glob("*")) if export_dir.exists() else []
-    with pytest.raises(KseqError, match="decode greedily only.*decode.strategy=greedy"):
-        kseq.export(beam_run, format="tflite", quantize="int8")
-    with pytest.raises(KseqError, match="decode greedily only"):
-        kseq.export(
-            beam_run, format="tflite", quantize="int8", overrides=["decode.strategy=sampling"]
-        )
-    result = run_cli("export", str(beam_run), "--format", "tflite", "--quantize", "int8")
+    sampling = ["decode.strategy=sampling"]
+    with pytest.raises(KseqError, match="not by sampling.*decode.strategy=beam"):
+        kseq.export(beam_run, format="tflite", quantize="int8", overrides=sampling)
+    result = run_cli(
+        "export", str(beam_run), "--quantize", "int8", "--set", "decode.strategy=sampling"
+    )
     assert result.returncode == 2
-    assert "--set decode.strategy=greedy" in result.stderr
+    assert "--set decode.strategy=beam" in result.stderr
     assert "Traceback" not in result.stderr
     after = sorted(export_dir.glob("*")) if export_dir.exists() else []
     assert after == before

@@ -135,17 +135,18 @@ def test_decoder_type_must_match_encoder():
     assert issue.path == "model.decoder.type"
 
 
-def test_int8_export_of_a_beam_search_spec_is_a_located_error(tmp_path):
+def test_int8_export_of_a_sampling_spec_is_a_located_error(tmp_path):
     default = Path(__file__).resolve().parents[2] / "specs" / "default.yaml"
-    (issue,) = issues_of(default, ["export.quantize=int8"])
+    (issue,) = issues_of(default, ["export.quantize=int8", "decode.strategy=sampling"])
     assert issue.path == "export.quantize"
-    assert "decode greedily only" in issue.message
-    assert "decode.strategy: greedy" in issue.expected
-    greedy = load_spec(default, ["export.quantize=int8", "decode.strategy=greedy"])
-    assert greedy.export.quantize == "int8"
+    assert "not by sampling" in issue.message
+    assert "decode.strategy: greedy or beam" in issue.expected
+    beam = load_spec(default, ["export.quantize=int8"])  # the default spec decodes with beam
+    assert (beam.export.quantize, beam.decode.strategy) == ("int8", "beam")
     text = default.read_text().replace("formats: [saved_model, tflite]", "formats: [saved_model]")
     saved_model_only = write(tmp_path, text)
-    spec = load_spec(saved_model_only, ["export.quantize=int8"])  # no TFLite file to refuse
+    overrides = ["export.quantize=int8", "decode.strategy=sampling"]
+    spec = load_spec(saved_model_only, overrides)  # no TFLite file to refuse
     assert spec.export.formats == ["saved_model"]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from kseq.data.codepoints import REPLACEMENT, CodePointMap
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from kseq.decoding.scopes import BEAM_BOOKKEEPING
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
@@ -141,8 +142,8 @@ def first_step_inputs(encoded: dict, state: dict) -> dict:
 
 
 def refuse_int8(spec) -> None:
-    """int8 `generate` is greedy only (measured: beam search's scores have no int8 precision)."""
-    if spec.export.quantize == "int8" and spec.decode.strategy != "greedy":
+    """int8 `generate` decodes greedily or with beam search (its bookkeeping kept in float)."""
+    if spec.export.quantize == "int8" and spec.decode.strategy == "sampling":
         raise KseqError(
             f"--quantize int8: {SEQ2SEQ_INT8_REFUSAL}; set {SEQ2SEQ_INT8_ADVICE}, or use "
             "--quantize dynamic or float16"
@@ -212,6 +213,9 @@ def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
             samples={"source_ids": all_sources},
             calibration=calibration.sources,
             exact=True,
+            # Beam search ranks running log-probabilities int8 cannot hold (0% exact match on
+            # the date model when all of it was int8); its bookkeeping stays float.
+            float_scopes=(BEAM_BOOKKEEPING,) if spec.decode.strategy == "beam" else (),
         ),
         Endpoint(
             "encode",
