@@ -1,12 +1,14 @@
-"""Edge variants of the date-task seq2seq specs: every precision, dynamic and `--static`.
+"""Edge variants of the date-task seq2seq specs: every precision, dynamic and `--static`, greedy
+and beam search.
 
 Each spec is trained as it is (greedy decoding), then exported as fp32, dynamic-range, float16
-and int8 TFLite (the whole decoding loop in `generate`) and as `--static` fp32, dynamic-range and
-int8 files (`encode` + `decode_step` at batch 1, the loop run by the app as the README shows).
-Per file:
-size, batch-1 latency on the LiteRT Interpreter and on CompiledModel (CPU), and the task cost
-on the 1,000 held-out dates: exact match against the references and the share of sequences
-identical to the float Keras model. Side by side in one run, so the ratios are comparable.
+and int8 TFLite with `generate` decoding greedily and with beam search (the whole loop in the
+file), and as `--static` fp32, dynamic-range and int8 files at batch 4, the beam width
+(`encode` + `decode_step`; the export report runs the app loops of `kseq.decoding.app_loop`,
+greedy and beam, over each). Per file: size, batch-1 latency on the LiteRT Interpreter and on
+CompiledModel (CPU), and the task cost on held-out dates: exact match against the references
+beside the float Keras model's with the same decoding, and the share of sequences identical to
+it. Side by side in one run, so the ratios are comparable.
 
     python tools/bench/edge_variants.py [--specs rnn_seq2seq_bahdanau.yaml ...]
 """
@@ -26,9 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "bench"))
 sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(ROOT / "tests"))
-
-from helpers import readme_app_loop  # noqa: E402  (the README's app loop, as the tests run it)
 from markdown import table, write_section  # noqa: E402
 
 RESULTS = ROOT / "docs" / "bench-results" / "edge_variants.json"
@@ -36,82 +35,76 @@ DEFAULT_SPECS = [
     "rnn_seq2seq_bahdanau.yaml",
     "transformer_seq2seq.yaml",
 ]
-VARIANTS = [("none", False), ("dynamic", False), ("float16", False), ("int8", False)]
-STATIC_VARIANTS = [("none", True), ("dynamic", True), ("int8", True)]
-STATIC_ROWS = 300  # held-out rows decoded row by row through a static file's app loop
-
-
-def static_task_cost(path, family, model, spec, data) -> dict:
-    """Exact match of the app loop over a static file, batch 1, on the first held-out rows."""
-    import numpy as np
-
-    from kseq.models.seq2seq.family import strip_ids
-
-    greedy_decode = readme_app_loop()
-    length, steps = spec.data.max_source_length, spec.data.max_target_length
-    sources = data.samples["source_ids"][:STATIC_ROWS, :length]
-    padded = np.zeros((len(sources), length), np.int32)
-    padded[:, : sources.shape[1]] = sources
-    truth = [t for _, t in data.info["validation_ids"][: len(padded)]]
-    keras_ids = [family.best_ids(r) for r in family.decode_ids(model, spec, padded.tolist())]
-    ids = [strip_ids(greedy_decode(str(path), row[None], steps)[0]) for row in padded]
-    return {
-        "exact_match_export": float(np.mean([a == b for a, b in zip(ids, truth, strict=True)])),
-        "exact_match_keras": float(
-            np.mean([a == b for a, b in zip(keras_ids, truth, strict=True)])
-        ),
-        "sequences_identical_to_keras": float(
-            np.mean([a == b for a, b in zip(ids, keras_ids, strict=True)])
-        ),
-        "rows": len(padded),
-    }
+VARIANTS = ["none", "dynamic", "float16", "int8"]
+STATIC_VARIANTS = ["none", "dynamic", "int8"]
+STRATEGIES = ["greedy", "beam"]
+BEAM_WIDTH = 4  # the static files' batch: one source's beams a call
+STATIC_ROWS = 300  # held-out rows a static file's app loops decode (export.parity_samples)
 
 
 def measure(spec_path: Path, workdir: Path) -> list[dict]:
     import kseq
     from kseq.export.static_shapes import StaticShape
 
-    overrides = ["decode.strategy=greedy"]
     started = time.perf_counter()
-    run_dir = kseq.train(spec_path, output=workdir / spec_path.stem, overrides=overrides)
+    run_dir = kseq.train(
+        spec_path, output=workdir / spec_path.stem, overrides=["decode.strategy=greedy"]
+    )
     train_minutes = (time.perf_counter() - started) / 60
-    spec, family, model = kseq.load_run(run_dir)
-    data = family.load_data(spec, run_dir=run_dir)
+    beam = [f"decode.beam_width={BEAM_WIDTH}"]
     rows = []
-    for quantize, static in VARIANTS + STATIC_VARIANTS:
-        started = time.perf_counter()
-        report = kseq.export(
-            run_dir,
-            format="tflite",
-            quantize=quantize,
-            static=StaticShape() if static else None,
-        )
-        export_seconds = time.perf_counter() - started
-        if static:
-            cost = static_task_cost(report["path"], family, model, spec, data)
-        else:
-            cost = {
-                **report["parity"]["generate"]["metric"],
-                "rows": len(data.samples["source_ids"]),
-            }
+
+    def row(report, quantize, static, strategy, figures, export_seconds):
         rows.append(
             {
                 "spec": spec_path.stem,
                 "quantize": quantize,
                 "static": static,
+                "strategy": strategy,
                 "size_kib": report["size_bytes"] / 1024,
                 "latency_ms": report["latency_ms_batch1"],
                 "latency_ms_compiled": report.get("latency_ms_batch1_compiled_model"),
+                "latency_batch_size": report.get("latency_batch_size", 1),
                 "signature": "encode" if static else "generate",
                 "export_seconds": export_seconds,
                 "train_minutes": train_minutes,
                 "ops_outside_static_profile": len(
                     report.get("static_profile", {}).get("ops_outside_allowlist", [])
                 ),
-                **cost,
+                **{k: figures[k] for k in ("exact_match_export", "exact_match_keras")},
+                "sequences_identical_to_keras": figures["sequences_identical_to_keras"],
+                "rows": figures["rows"],
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+
+    for quantize in VARIANTS:
+        for strategy in STRATEGIES:
+            started = time.perf_counter()
+            report = kseq.export(
+                run_dir,
+                format="tflite",
+                quantize=quantize,
+                output=workdir / f"{spec_path.stem}_{quantize}_{strategy}.tflite",
+                overrides=[f"decode.strategy={strategy}", *beam],
+            )
+            seconds = time.perf_counter() - started
+            metric = report["parity"]["generate"]["metric"]
+            samples = report["parity"]["generate"]["batch_sizes"][0]
+            row(report, quantize, False, strategy, {**metric, "rows": samples}, seconds)
+    for quantize in STATIC_VARIANTS:
+        started = time.perf_counter()
+        report = kseq.export(
+            run_dir,
+            format="tflite",
+            quantize=quantize,
+            static=StaticShape(batch_size=BEAM_WIDTH),
+            overrides=[f"export.parity_samples={STATIC_ROWS}", *beam],
+        )
+        seconds = time.perf_counter() - started
+        loop = report["app_loop"]
+        row(report, quantize, True, "greedy", loop, seconds)
+        row(report, quantize, True, "beam", {**loop["beam"], "rows": loop["rows"]}, seconds)
     return rows
 
 
@@ -135,10 +128,11 @@ def main() -> None:
                 [
                     f"`{r['spec']}`",
                     ("static " if r["static"] else "") + r["quantize"],
+                    r.get("strategy", "greedy"),
                     f"{r['size_kib']:,.0f} ({r['size_kib'] / base['size_kib']:.2f}×)",
                     f"{r['latency_ms']:.3g} ms ({r['latency_ms'] / base['latency_ms']:.2f}×)"
                     if not r["static"]
-                    else f"{r['latency_ms']:.3g} ms (encode)",
+                    else f"{r['latency_ms']:.3g} ms (encode, batch {r['latency_batch_size']})",
                     "n/a" if compiled is None else f"{compiled:.3g} ms",
                     f"{r['exact_match_export']:.1%}",
                     f"{r['exact_match_keras']:.1%}",
@@ -151,11 +145,12 @@ def main() -> None:
     columns = [
         "spec",
         "variant",
+        "decoding",
         "size KiB (vs fp32)",
         "batch-1 latency, Interpreter (vs fp32)",
         "CompiledModel",
         "exact match",
-        "Keras fp32",
+        "Keras fp32, same decoding",
         "points vs Keras",
         "identical to Keras",
         "rows",
@@ -163,18 +158,22 @@ def main() -> None:
     ]
     notes = (
         "\n\nEach spec trained as it is with `decode.strategy=greedy` (the date task, 1,000 "
-        "held-out dates). Dynamic-shape rows time `generate` (the whole decoding loop in the "
-        "file) on one held-out date and score it on all 1,000; static rows time `encode` at "
-        "batch 1 and score the README's app loop over `encode` + `decode_step` on the first "
-        f"{STATIC_ROWS} dates. Ratios are against the fp32 dynamic file of the same spec in the "
-        "same run. int8 files are full-integer (float inputs and outputs), calibrated on "
-        "128 training pairs (`export.calibration_samples`, the default). "
-        "Raw results: `docs/bench-results/edge_variants.json`."
+        "held-out dates), then exported with `decode.strategy` greedy and beam "
+        f"(`beam_width={BEAM_WIDTH}`). Dynamic-shape rows time `generate` (the whole decoding "
+        "loop in the file) on one held-out date and score it on all 1,000 against the float "
+        "Keras model decoding the same way; static rows are one file each at batch "
+        f"{BEAM_WIDTH}, timed on `encode` at that batch, scored through the app loops of "
+        "`kseq.decoding.app_loop` (greedy, and beam search with its bookkeeping in float, "
+        f"as the export report runs them) on the first {STATIC_ROWS} dates. int8 files are "
+        "full-integer inside (float inputs and outputs), calibrated on 128 training pairs "
+        "(`export.calibration_samples`, the default); a beam `generate` keeps its bookkeeping "
+        "(scores, lengths, ranking) in float. Ratios are against the fp32 greedy dynamic file "
+        "of the same spec in the same run. Raw results: `docs/bench-results/edge_variants.json`."
     )
     print(
         write_section(
             "edge-variants",
-            "Edge variants: precisions and static files on the date task",
+            "Edge variants: precisions, static files, greedy and beam on the date task",
             table(columns, body_rows) + notes,
         )
     )
