@@ -252,7 +252,7 @@ def export(
             path,
             quantize,
             metric=family.quality(spec, data, part),
-            app_loop=None if static is None else family.app_loop_check(model, spec, data, static),
+            app_loop=family.app_loop_check(model, spec, data, static),
             custom_ops=custom_ops,
             float32_size_bytes=float32_size,
             static=static is not None,

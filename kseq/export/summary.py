@@ -100,24 +100,29 @@ def _score_pair(metric: dict) -> str | None:
     return None
 
 
+def _app_loops(app_loop: dict) -> list[str]:
+    """ "exact match 99.0% (99.0%), greedy app loop" and the same for beam search, if run."""
+    loops = []
+    for name, figures in (("greedy", app_loop), ("beam", app_loop.get("beam"))):
+        if isinstance(figures, dict) and _score_pair(figures):
+            loops.append(f"{_score_pair(figures)}, {name} app loop")
+    return loops
+
+
 def _task_score(report: dict) -> str:
-    """The family's metric as a file/Keras pair, else its first figure; a static file's from
-    the app loop run over it, said so."""
-    app_loop = report.get("app_loop")
-    if app_loop and _score_pair(app_loop):
-        text = f"{_score_pair(app_loop)}, {app_loop.get('strategy', 'greedy')} app loop"
-        beam = app_loop.get("beam")
-        if isinstance(beam, dict) and _score_pair(beam):
-            text += f"; {_score_pair(beam)}, beam app loop"
-        return text
+    """The family's metric as a file/Keras pair, else its first figure. A file without one (a
+    static seq2seq file) is scored by the app loops run over it; a quantized file's loop
+    scores follow its own, since there the loop and `generate` can differ."""
+    app_loop = report.get("app_loop") or {}
     for entry in report.get("parity", {}).values():
         metric = entry.get("metric") or {}
         if _score_pair(metric):
-            return _score_pair(metric)
+            quantized = report.get("quantize", "none") != "none"
+            return "; ".join([_score_pair(metric), *(_app_loops(app_loop) if quantized else [])])
         for key, value in metric.items():
             if isinstance(value, int | float):
                 return f"{key.replace('_', ' ')} {_percent_or_number(key, value)}"
-    return "-"
+    return "; ".join(_app_loops(app_loop)) or "-"
 
 
 def _row(report: dict) -> list[str]:

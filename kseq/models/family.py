@@ -110,10 +110,11 @@ class Family:
         """Optional task metric for quantized exports: fn(reference, candidate) -> dict."""
         return None
 
-    def app_loop_check(self, model, spec, data: PreparedData, static):
-        """Optional task score of a `--static` file run as an app runs it (a family whose
-        static file leaves a loop to the app): `check(signature) -> dict`, where
-        `signature(name)` calls the file's signature with float inputs and outputs."""
+    def app_loop_check(self, model, spec, data: PreparedData, static=None):
+        """Optional task score of a TFLite file run as an app runs it (a family whose apps may
+        run a loop over the file's signatures): `check(signature) -> dict`, where
+        `signature(name)` calls the file's signature with float inputs and outputs. `static`:
+        the file's `StaticShape`, or None."""
         return None
 
 

@@ -15,6 +15,8 @@ import kseq
 from kseq import decoding
 from kseq.decoding.app_loop import beam_app_loop
 from kseq.export.static_shapes import StaticShape
+from kseq.export.summary import format_report
+from kseq.models.seq2seq.metrics import positional_token_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -75,6 +77,9 @@ def beam_run(tmp_path_factory):
     spec = kseq.load_spec(SPECS / "default.yaml", [*TINY, "decode.length_penalty=0.8"])
     run_dir = kseq.train(spec, output=tmp_path_factory.mktemp("beam") / "run")
     report = kseq.export(run_dir, format="tflite")
+    # The report ran both loops over this float file: Keras's ids on every row.
+    assert report["app_loop"]["sequences_identical_to_keras"] == 1.0
+    assert report["app_loop"]["beam"]["sequences_identical_to_keras"] == 1.0
     spec, family, model = kseq.load_run(run_dir)
     data = family.load_data(spec, run_dir=run_dir)
     sources = data.samples["source_ids"][:12]
@@ -156,3 +161,31 @@ def test_beam_loop_on_a_static_file_of_batch_beam_width_on_both_apis(beam_run, t
     # A batch that holds no whole beams: greedy only, and the report says why.
     report = kseq.export(run_dir, format="tflite", static=StaticShape(batch_size=3))
     assert report["app_loop"]["beam"].startswith("not run: a batch of 3 holds no 4 beams")
+
+
+@pytest.mark.parametrize("quantize", ["float16", "int8"])
+def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, tmp_path):
+    """float16: the README's loop gives `generate`'s ids. int8: it may not (the state is
+    requantized between calls, as the README says), and the report scores that very loop: its
+    figures are the README loop's on the same rows."""
+    spec = kseq.load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml", TINY)
+    run_dir = kseq.train(spec, output=tmp_path / "run")
+    report = kseq.export(run_dir, format="tflite", quantize=quantize)
+    spec, family, model = kseq.load_run(run_dir)
+    data = family.load_data(spec, run_dir=run_dir)
+    sources = np.asarray(data.samples["source_ids"][: spec.export.parity_samples], np.int32)
+    steps = spec.data.max_target_length
+
+    ids = readme_app_loop()(report["path"], sources, steps)
+
+    rows = [[t for t in row if t] for row in ids.tolist()]
+    truth = [t for _, t in data.info["validation_ids"][: len(rows)]]
+    app_loop = report["app_loop"]
+    assert app_loop["rows"] == len(rows)
+    assert app_loop["token_accuracy_export"] == pytest.approx(
+        positional_token_accuracy(rows, truth), abs=1e-12
+    )
+    generate = Interpreter(model_path=report["path"]).get_signature_runner("generate")
+    if quantize == "float16":
+        np.testing.assert_array_equal(ids, generate(source_ids=sources)["target_ids"])
+    assert "greedy app loop" in format_report(report).splitlines()[1]

@@ -450,10 +450,10 @@ class Seq2SeqFamily(Family):
 
         return seq2seq_endpoints(self, model, spec, data, static)
 
-    def app_loop_check(self, model, spec, data, static):
-        from kseq.models.seq2seq.static import static_app_loop_check
+    def app_loop_check(self, model, spec, data, static=None):
+        from kseq.models.seq2seq.app_loop_check import app_loop_check
 
-        return static_app_loop_check(self, model, spec, data, static)
+        return app_loop_check(self, model, spec, data, static)
 
     def trackables(self, model, data) -> list:
         tokenizers = data.info["tokenizers"]

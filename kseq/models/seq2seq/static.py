@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, UNK_ID
+from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
@@ -23,7 +23,7 @@ def _static_length(flag: str, given: int | None, maximum: int, field: str) -> in
     return given
 
 
-def _lengths(spec, static) -> tuple[int, int]:
+def static_lengths(spec, static) -> tuple[int, int]:
     length = _static_length(
         "--sequence-length", static.sequence_length, spec.data.max_source_length,
         "data.max_source_length",
@@ -35,7 +35,7 @@ def _lengths(spec, static) -> tuple[int, int]:
     return length, steps
 
 
-def _held_out_sources(spec, data, length: int) -> np.ndarray:
+def held_out_sources(spec, data, length: int) -> np.ndarray:
     """The gate's held-out rows at the file's source length (a row cut to nothing reads as
     one `<unk>`)."""
     held_out = data.samples["source_ids"][: spec.export.parity_samples, :length]
@@ -56,7 +56,7 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
 
     from kseq.layers.rnn import unrolled_time_loops
 
-    length, steps = _lengths(spec, static)
+    length, steps = static_lengths(spec, static)
     graph = family.graph(model, max_steps=steps + 1)
     calibration = Seq2SeqCalibration(
         graph,
@@ -66,7 +66,7 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
         source_length=length,
         max_target_length=steps,
     )
-    sources = _held_out_sources(spec, data, length)
+    sources = held_out_sources(spec, data, length)
 
     encode_steps = encode_fn(graph)
 
@@ -93,71 +93,3 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
         ),
         decode_step_endpoint(graph, step_spec, step_samples, calibration),
     ]
-
-
-def static_app_loop_check(family, model, spec, data, static):
-    """`check(signature) -> dict`: the task score of a static file run as an app runs it.
-
-    The app loops of `kseq.decoding.app_loop` over the file's `encode` + `decode_step`, in
-    chunks of the file's batch, on the gate's held-out rows: greedy always, beam search (the
-    spec's `decode:` width and penalty) when the batch holds whole beams; beside each, Keras's
-    decoding of the same rows at the same lengths, and how many rows give Keras's ids.
-    """
-
-    def check(signature) -> dict:
-        import tensorflow as tf
-
-        from kseq import decoding
-        from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
-        from kseq.models.seq2seq.family import strip_ids
-        from kseq.models.seq2seq.metrics import positional_token_accuracy, sequence_exact_match
-
-        length, steps = _lengths(spec, static)
-        sources = _held_out_sources(spec, data, length)
-        truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
-        graph = family.graph(model, max_steps=steps + 1)
-        encode, decode_step = signature("encode"), signature("decode_step")
-
-        def figures(ids, keras_ids) -> dict:
-            rows, keras_rows = [strip_ids(r) for r in ids], [strip_ids(r) for r in keras_ids]
-            return {
-                "exact_match_export": sequence_exact_match(truth, rows),
-                "exact_match_keras": sequence_exact_match(truth, keras_rows),
-                "token_accuracy_export": positional_token_accuracy(rows, truth),
-                "token_accuracy_keras": positional_token_accuracy(keras_rows, truth),
-                "sequences_identical_to_keras": float(
-                    np.mean([a == b for a, b in zip(rows, keras_rows, strict=True)])
-                ),
-            }
-
-        keras_greedy = decoding.greedy(
-            graph, tf.constant(sources), steps, bos_id=BOS_ID, eos_id=EOS_ID
-        )["target_ids"].numpy()
-        ids = greedy_app_loop(encode, decode_step, sources, steps, static.batch_size)
-        report = {
-            "strategy": "greedy",
-            "loop": "kseq.decoding.app_loop, as the README's app loops",
-            "rows": len(sources),
-            **figures(ids, keras_greedy),
-        }
-        width, penalty = spec.decode.beam_width, spec.decode.length_penalty
-        if static.batch_size % width:
-            report["beam"] = (
-                f"not run: a batch of {static.batch_size} holds no {width} beams "
-                f"(export with --batch-size {width} for beam search in the app)"
-            )
-            return report
-        keras_beam = decoding.beam_search(
-            graph, tf.constant(sources), steps, width, penalty, bos_id=BOS_ID, eos_id=EOS_ID
-        )["target_ids"].numpy()[:, 0]
-        beam_ids, _ = beam_app_loop(
-            encode, decode_step, sources, steps, width, penalty, batch_size=static.batch_size
-        )
-        report["beam"] = {
-            "beam_width": width,
-            "length_penalty": penalty,
-            **figures(beam_ids[:, 0], keras_beam),
-        }
-        return report
-
-    return check
