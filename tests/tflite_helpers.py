@@ -89,3 +89,22 @@ def constant_shapes(model_bytes):
                 shape = tuple(int(n) for n in np.asarray(tensor.shape))
                 seen.setdefault(tensor.buffer, (shape, names[tensor.type]))
     return list(seen.values())
+
+
+def gather_param_ranks(model_bytes):
+    """Rank of the params tensor of every GATHER in a TFLite model, all subgraphs."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    gather = {
+        i
+        for i, code in enumerate(model.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.GATHER
+    }
+    return [
+        len(np.asarray(subgraph.tensors[op.inputs[0]].shape))
+        for subgraph in model.subgraphs
+        for op in subgraph.operators
+        if op.opcodeIndex in gather
+    ]

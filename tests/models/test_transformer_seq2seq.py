@@ -16,10 +16,11 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from helpers import SPECS
-from tflite_helpers import constant_shapes
+from tflite_helpers import constant_shapes, gather_param_ranks
 
 import kseq
 from kseq.decoding import beam_search, greedy
+from kseq.export.compiled_model import load_compiled_model, run_compiled
 from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
 from kseq.models.seq2seq.transformer.network import build_transformer_seq2seq
 from kseq.models.seq2seq.transformer.spec import TransformerSeq2SeqSpec
@@ -364,3 +365,35 @@ def test_example_spec_trains_and_exports_within_the_gate(tmp_path):
     assert set(metrics) >= {"loss", "token_accuracy", "exact_match", "bleu"}
     source, output, weights = family.attention(model, spec, run_dir, "3 March 1999")
     assert weights.shape == (len(output), len(source))
+
+
+def test_beam_file_gathers_rows_in_two_dimensions_and_repeats_on_compiled_model(tmp_path):
+    """Beam search reorders the 4-D key/value caches every step. Gathered as 4-D tensors,
+    CompiledModel (CPU) gave a trained date model's beam ids right on the first call and wrong
+    on later calls of the same input (3 of 1,000 rows): the file gathers 2-D views instead."""
+    spec = kseq.load_spec(SPECS / "transformer_seq2seq.yaml", TINY)
+    run_dir = kseq.train(spec, output=tmp_path / "run")
+    report = kseq.export(
+        run_dir, format="tflite", overrides=["decode.strategy=beam", "decode.beam_width=3"]
+    )
+    outputs = report["parity_compiled_model"]["generate"]["outputs"]
+    assert outputs["target_ids"]["equal_fraction"] == 1.0
+    model_bytes = Path(report["path"]).read_bytes()
+    ranks = gather_param_ranks(model_bytes)
+    assert ranks and max(ranks) <= 2, ranks
+
+    spec, family, _ = kseq.load_run(run_dir)
+    sources = family.load_data(spec, run_dir=run_dir).samples["source_ids"].astype(np.int32)
+    expected = Interpreter(model_content=model_bytes).get_signature_runner("generate")(
+        source_ids=sources
+    )["target_ids"]
+    compiled = load_compiled_model(model_bytes)
+    for _ in range(2):  # the same inputs again: the same ids
+        for row in range(len(sources)):
+            got = run_compiled(
+                compiled,
+                "generate",
+                {"source_ids": sources[row : row + 1]},
+                {"target_ids": expected[row : row + 1]},
+            )["target_ids"]
+            np.testing.assert_array_equal(got, expected[row : row + 1])
