@@ -21,7 +21,9 @@ from tflite_helpers import constant_shapes, gather_param_ranks
 import kseq
 from kseq.decoding import beam_search, greedy
 from kseq.export.compiled_model import load_compiled_model, run_compiled
+from kseq.export.tflite_inspect import op_summary
 from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
+from kseq.models.seq2seq.transformer.layers import PositionTable
 from kseq.models.seq2seq.transformer.network import build_transformer_seq2seq
 from kseq.models.seq2seq.transformer.spec import TransformerSeq2SeqSpec
 
@@ -397,3 +399,23 @@ def test_beam_file_gathers_rows_in_two_dimensions_and_repeats_on_compiled_model(
                 {"target_ids": expected[row : row + 1]},
             )["target_ids"]
             np.testing.assert_array_equal(got, expected[row : row + 1])
+
+
+def test_sinusoidal_positions_are_a_constant_table_in_tflite():
+    """The first T rows are the sinusoids (numpy reference); in a TFLite file they are one folded
+    constant, no SIN op, so an int8 file stores them instead of taking sin of int8 angles."""
+    table = PositionTable(9, "sinusoidal")
+    got = np.asarray(table(np.zeros((2, 5, 6), "float32")))
+    position, channel = np.arange(5)[:, None], np.arange(6)[None, :]
+    angle = position / 10000.0 ** ((channel // 2 * 2) / 6)
+    expected = np.where(channel % 2 == 0, np.sin(angle), np.cos(angle))
+    np.testing.assert_allclose(got, np.broadcast_to(expected, (2, 5, 6)), atol=1e-6)
+
+    encode = tf.function(
+        lambda x: table(x), input_signature=[tf.TensorSpec((None, None, 6), tf.float32)]
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [encode.get_concrete_function()], table
+    )
+    ops = op_summary(converter.convert())["ops"]
+    assert "SIN" not in ops, ops

@@ -18,8 +18,9 @@ def app_loop_check(family, model, spec, data, static=None):
     each, Keras's decoding of the same rows at the same lengths, and how many rows give Keras's
     ids.
 
-    `static`: a static file's `StaticShape` (its lengths; calls in chunks of its batch); None:
-    a dynamic file, every row in one call, the spec's lengths. A dynamic int8 file's `generate`
+    `static`: a static file's `StaticShape` (its lengths; calls in chunks of its batch, on the
+    first `export.parity_samples` rows); None: a dynamic file, every held-out row in one call,
+    the spec's lengths. A dynamic int8 file's `generate`
     keeps the decoder state int8 from step to step inside the file, where the loop takes each
     state out as float and back in at `decode_step`'s input scale: the two can differ there.
     """
@@ -36,8 +37,9 @@ def app_loop_check(family, model, spec, data, static=None):
             sources, batch = held_out_sources(spec, data, length), static.batch_size
             graph = family.graph(model, max_steps=steps + 1)
         else:
+            # Every held-out row, as the gate runs `generate` on: the two figures side by side.
             steps, batch = spec.data.max_target_length, None
-            sources = np.asarray(data.samples["source_ids"][: spec.export.parity_samples])
+            sources = np.asarray(data.samples["source_ids"], np.int32)
             graph = family.graph(model)
         truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
         encode, decode_step = signature("encode"), signature("decode_step")

@@ -137,8 +137,8 @@ class PositionTable(ArgumentsConfig, keras.layers.Layer):
     Masking: none.
 
     Args:
-        sequence_length: int, number of positions (rows of the learned table; learned inputs
-            longer than this fail).
+        sequence_length: int, number of positions (rows of the table; inputs longer than
+            this fail).
         kind: `"sinusoidal"` or `"learned"`.
         max_wavelength: float, longest sinusoid wavelength. Defaults to 10000.
         initializer: initializer of the learned table. Defaults to `"glorot_uniform"`.
@@ -188,7 +188,15 @@ class PositionTable(ArgumentsConfig, keras.layers.Layer):
             self.encoding.build((None, self.sequence_length, self.dim))
 
     def call(self, inputs):
-        return self.encoding(inputs)  # (B, T, D)
+        if self.kind == "learned":
+            return self.encoding(inputs)  # (B, T, D)
+        # The first T rows of the whole table, the same values as computing them for T. The
+        # table's shape is static, so the converter folds it into a constant: an int8 file
+        # stores the encodings instead of running SIN on int8 angles up to `sequence_length`
+        # (measured on the date Transformer: 0.6 points of exact match lost that way).
+        shape = ops.shape(inputs)
+        rows = ops.slice(self.table(), (0, 0), (shape[1], self.dim))  # (T, D)
+        return ops.broadcast_to(ops.expand_dims(rows, 0), shape)
 
     def table(self):
         """All `(sequence_length, D)` encodings."""
