@@ -13,6 +13,7 @@ import tensorflow as tf
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
+from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.qa import encode_windows
 from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize
 
@@ -133,7 +134,7 @@ def test_readers(tmp_path):
     with pytest.raises(KseqError, match="2 tokens but 1 tags"):
         bert_data.read_tagging(tmp_path / "t.jsonl", DATA)
     qa = synthetic.qa(3, 0)
-    bert_data.write_examples("span_qa", qa, tmp_path / "squad.json")
+    bert_head("span_qa").write_examples(qa, tmp_path / "squad.json")
     assert bert_data.read_squad(tmp_path / "squad.json") == qa
     (tmp_path / "d.txt").write_text("first line\nstill first\n\nsecond\n")
     paragraphs = SimpleNamespace(documents="paragraphs")
@@ -146,7 +147,7 @@ def test_readers(tmp_path):
 
 def test_qa_answers_map_to_the_right_tokens():
     examples = synthetic.qa(200, 5)
-    tok = BertTokenizer.learn(bert_data.vocabulary_texts("span_qa", examples), vocab_size=600)
+    tok = BertTokenizer.learn(bert_head("span_qa").vocabulary_texts(examples), vocab_size=600)
     head = SimpleNamespace(max_query_length=24, doc_stride=None, no_answer_share=None)
     encoded = encode_windows(examples, tok, 96, head)
     starts, ends = encoded.targets["start_logits"], encoded.targets["end_logits"]
@@ -187,8 +188,8 @@ def test_batches_are_trimmed_and_masked():
     assert inputs["mask_positions"].shape == targets["logits"].shape
     assert inputs["mask_positions"].shape[1] <= 3
     tagging = synthetic.entities(20, 0)
-    tok = BertTokenizer.learn(bert_data.vocabulary_texts("token_classification", tagging), 200)
-    labels = bert_data.label_names("token_classification", tagging)
+    tok = BertTokenizer.learn(bert_head("token_classification").vocabulary_texts(tagging), 200)
+    labels = bert_head("token_classification").label_names(tagging)
     assert labels[0] == "O"
     encoded = bert_data.encode_tagging(tagging, tok, labels, 64)
     dataset = bert_data.make_dataset(encoded, 5, shuffle=True, seed=0, head="token_classification")

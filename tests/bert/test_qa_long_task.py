@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
-from kseq.models.bert.spec import SYNTHETIC_TASKS, synthetic_task
+from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.spec import synthetic_task
 from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
@@ -92,7 +92,7 @@ def test_context_lengths(examples):
     assert min(words) >= 250 and max(words) <= 490
     assert max(words) - min(words) > 80  # lengths vary
     # in WordPiece tokens with a vocabulary learned as for specs/bert_span_qa.yaml
-    texts = bert_data.vocabulary_texts("span_qa", examples)
+    texts = bert_head("span_qa").vocabulary_texts(examples)
     tokenizer = BertTokenizer.learn(texts, vocab_size=1200)
     pieces = [len(tokenizer.tokenize(e["context"])) for e in examples]
     assert min(pieces) >= 250 and max(pieces) <= 520
@@ -136,7 +136,8 @@ def test_spec_accepts_qa_long_for_span_qa_only():
     assert synthetic_task(spec) == "qa_long"
     auto = load_spec(SPECS / "bert_span_qa.yaml", ["data.synthetic.task=auto"])
     assert synthetic_task(auto) == "qa"
-    assert SYNTHETIC_TASKS["span_qa"][0] == "qa" and "qa_long" in SYNTHETIC_TASKS["span_qa"]
+    tasks = bert_head("span_qa").synthetic_tasks
+    assert tasks[0] == "qa" and "qa_long" in tasks
     with pytest.raises(SpecError, match="data.synthetic.task.*not a task for a classification"):
         load_spec(SPECS / "bert_classification.yaml", ["data.synthetic.task=qa_long"])
     with pytest.raises(SpecError, match="data.synthetic.task"):

@@ -283,7 +283,9 @@ def test_the_app_loop_over_the_tflite_gives_the_answers_of_kseq_predict(tmp_path
 def test_squad_2_training_evaluation_and_the_tuned_threshold(tmp_path):
     import kseq
     from kseq.models.bert import synthetic
-    from kseq.models.bert.data import write_examples
+    from kseq.models.bert.head_kinds import bert_head
+
+    write_examples = bert_head("span_qa").write_examples
 
     def squad2(count, seed):
         examples = synthetic.qa(count, seed)
@@ -292,8 +294,8 @@ def test_squad_2_training_evaluation_and_the_tuned_threshold(tmp_path):
             examples[index] = {**examples[index], "context": other, "answers": []}
         return examples
 
-    train = write_examples("span_qa", squad2(240, 1), tmp_path / "train.json")
-    valid = write_examples("span_qa", squad2(30, 2), tmp_path / "valid.json")
+    train = write_examples(squad2(240, 1), tmp_path / "train.json")
+    valid = write_examples(squad2(30, 2), tmp_path / "valid.json")
     spec_file = Path(__file__).resolve().parents[2] / "specs" / "bert_span_qa.yaml"
     overrides = [
         f"data.train={train}",

@@ -29,6 +29,7 @@ import numpy as np
 
 from kseq.data.files import read_text, text_lines
 from kseq.errors import KseqError
+from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.tokenizer import PACKED_KEYS, BertTokenizer, pack_one
 
 IGNORE = -1
@@ -220,55 +221,6 @@ def read_documents(path: str, data) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-READERS = {
-    "classification": read_classification,
-    "token_classification": read_tagging,
-    "span_qa": read_squad,
-    "masked_lm": read_documents,
-    "none": read_documents,
-}
-
-
-def write_examples(head: str, examples: list, path: str | Path) -> Path:
-    """Write examples in the head's file format (used to materialise the synthetic sets)."""
-    path = Path(path)
-    if head == "span_qa":
-        paragraphs = [
-            {"context": e["context"], "qas": [{k: e[k] for k in ("id", "question", "answers")}]}
-            for e in examples
-        ]
-        path.write_text(json.dumps({"data": [{"paragraphs": paragraphs}]}, ensure_ascii=False))
-    elif head in ("masked_lm", "none"):
-        path.write_text("".join(e + "\n" for e in examples), encoding="utf-8")
-    else:
-        path.write_text(
-            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
-        )
-    return path
-
-
-def vocabulary_texts(head: str, examples: list) -> list[str]:
-    """The texts a vocabulary is learned from."""
-    if head == "classification":
-        return [e["text"] for e in examples] + [
-            e["text_pair"] for e in examples if "text_pair" in e
-        ]
-    if head == "token_classification":
-        return [" ".join(e["tokens"]) for e in examples]
-    if head == "span_qa":
-        return [e["question"] for e in examples] + [e["context"] for e in examples]
-    return list(examples)
-
-
-def label_names(head: str, examples: list) -> list[str] | None:
-    if head == "classification":
-        return sorted({e["label"] for e in examples})
-    if head == "token_classification":
-        tags = sorted({t for e in examples for t in e["tags"]})
-        return (["O"] if "O" in tags else []) + [t for t in tags if t != "O"]
-    return None
-
-
 # --------------------------------------------------------------------------------------------------
 # encoding
 
@@ -382,24 +334,6 @@ def encode_documents(documents, tokenizer, length) -> Encoded:
     if not rows:
         raise KseqError("data: no text to train on (every document is empty)")
     return Encoded(_packed_arrays(rows, tokenizer), {})
-
-
-def encode_examples(
-    head, examples, tokenizer, labels, length, head_spec, training=False, no_answer=None
-) -> Encoded:
-    """Model rows of a head's examples; span_qa: windows (`kseq.models.bert.qa`), `training`
-    dropping the ones without the answer, `no_answer` labelling them at [CLS]."""
-    if not examples:
-        raise KseqError("data: no examples")
-    if head == "classification":
-        return encode_classification(examples, tokenizer, labels, length)
-    if head == "token_classification":
-        return encode_tagging(examples, tokenizer, labels, length)
-    if head == "span_qa":
-        from kseq.models.bert.qa import encode_windows
-
-        return encode_windows(examples, tokenizer, length, head_spec, training, no_answer)
-    return encode_documents(examples, tokenizer, length)
 
 
 def fixed_mask_positions(inputs, tokenizer, rate=0.15, seed=0):
@@ -520,14 +454,15 @@ def finish_batch(head: str, head_spec=None, tokenizer_info: dict | None = None):
     masked_lm (streamed batches too)."""
     import tensorflow as tf
 
-    sequence_targets = head == "token_classification"
+    kind = bert_head(head)
+    sequence_targets, masks_tokens = kind.sequence_targets, kind.takes_mask_positions
 
     def trim(inputs, targets):
         width = tf.maximum(tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], axis=1)), 1)
         inputs = {k: v[:, :width] for k, v in inputs.items()}
         if sequence_targets:
             targets = {k: v[:, :width] for k, v in targets.items()}
-        if head == "masked_lm":
+        if masks_tokens:
             ids, positions, labels = mask_tokens(
                 inputs["token_ids"], inputs["padding_mask"], tokenizer_info, head_spec
             )
@@ -558,11 +493,8 @@ def warn(message: str) -> None:
 __all__ = [
     "IGNORE",
     "PACKED_KEYS",
-    "READERS",
     "Encoded",
-    "encode_examples",
     "fixed_mask_positions",
-    "label_names",
     "make_dataset",
     "mask_tokens",
     "read_classification",
@@ -570,6 +502,4 @@ __all__ = [
     "read_squad",
     "read_tagging",
     "tokenizer_info",
-    "vocabulary_texts",
-    "write_examples",
 ]

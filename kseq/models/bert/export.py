@@ -27,6 +27,7 @@ import numpy as np
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.bert.data import context_words
+from kseq.models.bert.head_kinds import bert_head, encoder_agreement
 
 NUMERIC_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -45,25 +46,10 @@ def answer_allowed(segment_ids, padding_mask):
 
 
 def serving_outputs(model, spec, inputs: dict) -> dict:
-    """The model's outputs plus head-specific extras (probabilities, decoded spans)."""
-    from keras import ops
-
-    from kseq.models.bert.heads import best_span
-
+    """The model's outputs plus the head's extras (probabilities, decoded spans)."""
     outputs = dict(model(inputs, training=False))
-    head = spec.model.head.type
-    if head == "classification":
-        outputs["probabilities"] = ops.softmax(outputs["logits"], axis=-1)
-    elif head == "span_qa":
-        allowed = answer_allowed(inputs["segment_ids"], inputs["padding_mask"])
-        start, end, score = best_span(
-            outputs["start_logits"],
-            outputs["end_logits"],
-            allowed,
-            spec.model.head.max_answer_length,
-        )
-        outputs.update(answer_start=start, answer_end=end, answer_score=score)
-    return outputs
+    kind = bert_head(spec.model.head.type)
+    return {**outputs, **kind.serving_extras(outputs, inputs, spec.model.head)}
 
 
 def _fit_length(samples: dict, length: int | None, positions: int | None, pad_id: int) -> dict:
@@ -93,47 +79,19 @@ def _numeric_signature(names, length, positions):
     return specs
 
 
-def _text_inputs(head: str) -> tuple[str, ...]:
-    return {"span_qa": ("question", "context")}.get(head, ("text",))
-
-
 def _text_samples(spec, data, count) -> dict[str, np.ndarray]:
-    head = spec.model.head.type
     examples = data.info["validation_examples"][:count]
-
-    def column(values):
-        return np.array([v.encode("utf-8") for v in values], dtype=object)
-
-    if head == "span_qa":
-        return {
-            "question": column([e["question"] for e in examples]),
-            "context": column([e["context"] for e in examples]),
-        }
-    if head == "classification":
-        out = {"text": column([e["text"] for e in examples])}
-        if examples and "text_pair" in examples[0]:
-            out["text_pair"] = column([e["text_pair"] for e in examples])
-        return out
-    if head == "token_classification":
-        return {"text": column([" ".join(e["tokens"]) for e in examples])}
-    return {"text": column(list(examples))}
-
-
-def max_query_tokens(spec, length: int) -> int:
-    return max(1, min(spec.model.head.max_query_length, length - 4))
+    columns = bert_head(spec.model.head.type).text_columns(examples)
+    return {k: np.array([v.encode("utf-8") for v in vs], dtype=object) for k, vs in columns.items()}
 
 
 def pack_texts(tokenizer, spec, length, texts: dict) -> dict[str, np.ndarray]:
     """Python packing of string inputs exactly as the in-graph text endpoints do it."""
-    head = spec.model.head.type
-    if head == "span_qa":
-        questions = tokenizer.encode(texts["question"])
-        contexts = tokenizer.encode(texts["context"])
-        limit = max_query_tokens(spec, length)
-        return tokenizer.pack(questions, contexts, length, first_max=limit)
-    first = tokenizer.encode(texts["text"])
-    second = tokenizer.encode(texts["text_pair"]) if "text_pair" in texts else None
-    return tokenizer.pack(first, second, length)
+    names = list(texts)
+    first = tokenizer.encode(texts[names[0]])
+    second = tokenizer.encode(texts[names[1]]) if len(names) > 1 else None
+    limit = bert_head(spec.model.head.type).first_text_limit(spec.model.head, length)
+    return tokenizer.pack(first, second, length, first_max=limit)
 
 
 def _text_endpoint(name, model, spec, data, fast: bool, text_names):
@@ -141,9 +99,8 @@ def _text_endpoint(name, model, spec, data, fast: bool, text_names):
 
     tokenizer = data.info["tokenizer"]
     length = data.info["sequence_length"]
-    head = spec.model.head.type
     tokenize = tokenizer.fast_tokenize if fast else tokenizer.tf_tokenize
-    limit = max_query_tokens(spec, length) if head == "span_qa" else None
+    limit = bert_head(spec.model.head.type).first_text_limit(spec.model.head, length)
 
     def fn(**texts):
         ragged = [tokenize(texts[n]) for n in text_names]
@@ -178,15 +135,15 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
 
     from kseq.models.bert.network import backbone_of
 
-    head = spec.model.head.type
+    kind = bert_head(spec.model.head.type)
     tokenizer = data.info["tokenizer"]
     if sequence_length is not None and not 4 <= sequence_length <= spec.model.max_sequence_length:
         raise KseqError(
             f"--sequence-length must be in 4..{spec.model.max_sequence_length} "
             f"(model.max_sequence_length). Received: {sequence_length}"
         )
-    positions = spec.model.head.max_predictions if head == "masked_lm" else None
-    names = NUMERIC_INPUTS + (("mask_positions",) if head == "masked_lm" else ())
+    positions = spec.model.head.max_predictions if kind.takes_mask_positions else None
+    names = NUMERIC_INPUTS + (("mask_positions",) if kind.takes_mask_positions else ())
     fixed_positions = positions if sequence_length is not None else None
     signature = _numeric_signature(names, sequence_length, fixed_positions)
     samples = _fit_length(data.samples, sequence_length, positions, tokenizer.pad_id)
@@ -195,9 +152,7 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
         {k: v[i : i + 1] for k, v in calibration_rows.items()}
         for i in range(len(calibration_rows["token_ids"]))
     ]
-    text_names = _text_inputs(head)
-    if head == "classification" and "text_pair" in _text_samples(spec, data, 1):
-        text_names = ("text", "text_pair")
+    text_names = tuple(_text_samples(spec, data, 1))
 
     if part == "encoder":
         encoder = backbone_of(model)
@@ -217,17 +172,15 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
                 calibration=[{k: c[k] for k in encoder_names} for c in calibration],
             )
         ]
+    if part in ("text", "with_tokenizer") and not kind.serves_text:
+        raise KseqError(f"--part {part} is not available for {kind.name} heads")
     if part == "with_tokenizer":
-        if head == "masked_lm":
-            raise KseqError("--part with_tokenizer is not available for masked_lm heads")
         return [_text_endpoint("with_tokenizer", model, spec, data, True, text_names)]
 
     def serve(**inputs):
         return serving_outputs(model, spec, inputs)
 
     if part == "text":
-        if head == "masked_lm":
-            raise KseqError("--part text is not available for masked_lm heads")
         return [_text_endpoint("serving_text", model, spec, data, False, text_names)]
     return [
         Endpoint(
@@ -243,24 +196,9 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
 
 def quality_metric(spec, part):
     """Task agreement between the Keras model and an artifact (reported for quantized exports)."""
-    head = spec.model.head.type
-
-    def agreement(reference, candidate):
-        if head == "none" or part == "encoder":
-            a = np.asarray(reference["sequence_output"], np.float64).ravel()
-            b = np.asarray(candidate["sequence_output"], np.float64).ravel()
-            cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
-            return {"sequence_output_cosine": cosine}
-        if head == "span_qa":
-            same = (
-                np.asarray(reference["answer_start"]) == np.asarray(candidate["answer_start"])
-            ) & (np.asarray(reference["answer_end"]) == np.asarray(candidate["answer_end"]))
-            return {"same_answer_span": float(np.mean(same))}
-        ref = np.argmax(np.asarray(reference["logits"]), axis=-1)
-        got = np.argmax(np.asarray(candidate["logits"]), axis=-1)
-        return {"same_prediction": float(np.mean(ref == got))}
-
-    return agreement
+    if part == "encoder":
+        return encoder_agreement
+    return bert_head(spec.model.head.type).agreement
 
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
 from kseq.models.bert import stream
+from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
-from kseq.models.bert.qa import labels_no_answer
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
 from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 from kseq.models.family import Family, PreparedData
@@ -55,7 +54,7 @@ def _examples(spec, data_file, run_dir):
 
     head = spec.model.head.type
     data = spec.data
-    read = bert_data.READERS[head]
+    read = bert_head(head).read_examples
     if data_file is not None:
         examples = read(data_file, data)
         return examples, examples
@@ -111,7 +110,7 @@ def _tokenizer(spec, train_examples) -> BertTokenizer:
             lowercase=options.lowercase,
             strip_accents=options.strip_accents,
         )
-    texts = bert_data.vocabulary_texts(spec.model.head.type, train_examples)
+    texts = bert_head(spec.model.head.type).vocabulary_texts(train_examples)
     return BertTokenizer.learn(
         texts,
         vocab_size=options.vocab_size,
@@ -125,7 +124,7 @@ def _check_labels(spec, labels):
     head = spec.model.head
     wanted = getattr(head, "num_classes", None) or getattr(head, "num_tags", None)
     if wanted is not None and wanted != len(labels):
-        key = "num_classes" if head.type == "classification" else "num_tags"
+        key = "num_classes" if getattr(head, "num_classes", None) is not None else "num_tags"
         raise KseqError(
             f"model.head.{key} is {wanted} but the training data has {len(labels)} "
             f"label(s): {', '.join(labels[:10])}"
@@ -148,7 +147,8 @@ class BertFamily(Family):
     # ---- data ----------------------------------------------------------------------------------
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
         head = spec.model.head.type
-        if run_dir is None and data_file is None and head == "none":
+        kind = bert_head(head)
+        if run_dir is None and data_file is None and not kind.trains:
             raise KseqError(
                 "model.head: type none has no training objective; choose classification, "
                 "token_classification, span_qa or masked_lm"
@@ -157,7 +157,7 @@ class BertFamily(Family):
         if run_dir is None and spec.model.init.from_ is not None:
             source = _adopt_init(spec)
         streamed = (
-            head == "masked_lm"
+            kind.reads_corpus
             and data_file is None
             and spec.data.documents == "lines"
             and streams(spec.data)
@@ -175,7 +175,7 @@ class BertFamily(Family):
             labels = load_labels(run_dir)
         else:
             tokenizer = source["tokenizer"] if source else _tokenizer(spec, train_examples)
-            labels = bert_data.label_names(head, train_examples)
+            labels = kind.label_names(train_examples)
             if labels is not None:
                 _check_labels(spec, labels)
         if spec.model.vocab_size is not None and spec.model.vocab_size < tokenizer.vocab_size:
@@ -188,11 +188,13 @@ class BertFamily(Family):
             train_examples = train_examples[: spec.export.calibration_samples]
 
         # Unanswerable training questions (SQuAD 2.0) make [CLS] the no-answer label everywhere.
-        no_answer = head == "span_qa" and labels_no_answer(train_examples, spec.model.head)
+        no_answer = kind.no_answer_labels(train_examples, spec.model.head)
 
         def encode(examples, training=False):
-            return bert_data.encode_examples(
-                head, examples, tokenizer, labels, length, spec.model.head, training, no_answer
+            if not examples:
+                raise KseqError("data: no examples")
+            return kind.encode_examples(
+                examples, tokenizer, labels, length, spec.model.head, training, no_answer
             )
 
         train = encode(train_examples, training=run_dir is None)
@@ -203,7 +205,7 @@ class BertFamily(Family):
                 f"data: text pairs need model.num_segments >= 2. "
                 f"Received: num_segments={spec.model.num_segments}"
             )
-        info = bert_data.tokenizer_info(tokenizer) if head == "masked_lm" else None
+        info = bert_data.tokenizer_info(tokenizer) if kind.takes_mask_positions else None
 
         counts, files = {}, {}
         if streamed:  # every worker counts its own files' rows: the epoch's length
@@ -241,7 +243,7 @@ class BertFamily(Family):
 
         samples = _sample_rows(validation, spec.export.parity_samples)
         calibration = _sample_rows(train, spec.export.calibration_samples)
-        if head == "masked_lm":
+        if kind.takes_mask_positions:
             samples = bert_data.fixed_mask_positions(samples, tokenizer, spec.model.head.mask_rate)
             calibration = bert_data.fixed_mask_positions(
                 calibration, tokenizer, spec.model.head.mask_rate, seed=1
@@ -303,10 +305,10 @@ class BertFamily(Family):
         return model
 
     def compile(self, model, spec) -> None:
-        from kseq.models.bert.network import HEAD_OUTPUTS, learning_rate_factors
+        from kseq.models.bert.network import learning_rate_factors
         from kseq.models.bert.optim import with_layer_factors
 
-        head = spec.model.head.type
+        kind = bert_head(spec.model.head.type)
         if spec.train.loss not in (None, LOSS):
             raise KseqError(
                 f"train.loss: BERT heads train with {LOSS!r} (labels < 0 ignored). "
@@ -317,10 +319,10 @@ class BertFamily(Family):
             optimizer = with_layer_factors(
                 optimizer, learning_rate_factors(model, spec.model.layerwise_lr_decay)
             )
-        if head == "none":
+        if not kind.trains:
             model.compile(optimizer=optimizer)
             return
-        outputs = HEAD_OUTPUTS[head]
+        outputs = kind.outputs
         smoothing = getattr(spec.model.head, "label_smoothing", 0.0)  # classifier heads only
         model.compile(
             optimizer=optimizer,
@@ -331,32 +333,21 @@ class BertFamily(Family):
 
     # ---- evaluation ----------------------------------------------------------------------------
     def evaluate(self, model, spec, data) -> dict:
-        head = spec.model.head.type
-        if head == "none":
+        kind = bert_head(spec.model.head.type)
+        if not kind.trains:
             raise KseqError("evaluate: a BERT without a head has no task metric")
         metrics = {
             k: float(v)
             for k, v in model.evaluate(data.validation, return_dict=True, verbose=0).items()
         }
-        validation = data.info["validation"]
-        if head == "masked_lm":
-            metrics["perplexity"] = float(math.exp(min(metrics["loss"], 50.0)))
-        if head == "span_qa":
-            metrics.update(qa_metrics(model, spec, validation, data.info["validation_examples"]))
-        metrics["examples"] = (
-            len(data.info["validation_examples"])
-            if head == "span_qa"
-            else data.info.get("validation_rows", len(validation))
-        )
-        return metrics
+        return {**metrics, **kind.task_metrics(model, spec, data.info, metrics)}
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict(self, model, spec, run_dir, texts, strategy=None, **overrides) -> list[dict]:
-        from kseq.models.bert.predict import predict
-
         tokenizer, labels = load_tokenizer(run_dir), load_labels(run_dir)
         warn_unknown_input(tokenizer, texts)
-        return predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
+        kind = bert_head(spec.model.head.type)
+        return kind.predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
 
     def tokenize(self, run_dir, texts) -> list[list[int]]:
         from kseq.io.run_dir import SPEC_FILE
@@ -424,36 +415,3 @@ def copy_weights(source, target, keep_head: bool = False) -> list[str]:
         dst.set_weights(weights)
         copied.append(name)
     return copied
-
-
-def qa_metrics(model, spec, encoded, examples) -> dict:
-    """Official SQuAD exact match and F1 over whole examples (best span over their windows);
-    on data with unanswerable questions also the has/no-answer splits and the tuned threshold."""
-    from kseq.models.bert import qa
-    from kseq.models.bert.squad_metrics import best_null_threshold, squad_scores
-
-    start_logits, end_logits = qa.run_windows(model, encoded)
-    answers = qa.decode(start_logits, end_logits, encoded.meta, spec.model.head, n_best=1)
-    gold = [
-        {"id": str(i), "answers": [a["text"] for a in e.get("answers", [])]}
-        for i, e in enumerate(examples)
-    ]
-    found = {str(i): answers[i] for i in answers}
-    metrics = squad_scores(gold, {i: a["answer"] for i, a in found.items()})
-    metrics.pop("total", None)
-    if qa.has_unanswerable(examples):
-        best = best_null_threshold(
-            gold,
-            {i: a["span_answer"] for i, a in found.items()},
-            {i: a["null_margin"] for i, a in found.items()},
-        )
-        threshold = best["threshold"]
-        if not np.isfinite(threshold):  # "always no answer": any value below every margin
-            threshold = min(a["null_margin"] for a in found.values()) - 1.0
-        metrics.update(
-            best_null_threshold=threshold,
-            best_exact_match=best["exact_match"],
-            best_f1=best["f1"],
-        )
-    metrics["windows"] = len(encoded)
-    return metrics

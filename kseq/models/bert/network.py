@@ -27,13 +27,8 @@ import keras
 
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
-from kseq.models.bert.heads import (
-    FirstTokenPooler,
-    MaskedLMTransform,
-    OutputBias,
-    ReversibleEmbedding,
-    SpanLogits,
-)
+from kseq.models.bert.head_kinds import bert_head, head_of_model
+from kseq.models.bert.heads import FirstTokenPooler, ReversibleEmbedding
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 EMBEDDING_LAYERS = (
@@ -42,13 +37,6 @@ EMBEDDING_LAYERS = (
     "position_embedding",
     "embeddings_layer_norm",
 )
-HEAD_OUTPUTS = {
-    "none": ("sequence_output", "pooled_output"),
-    "classification": ("logits",),
-    "token_classification": ("logits",),
-    "span_qa": ("start_logits", "end_logits"),
-    "masked_lm": ("logits",),
-}
 
 
 @dataclass
@@ -165,52 +153,22 @@ def build_model(
         num_labels: classes (classification) or tags (token_classification).
         head_dropout: dropout before the classifier/tagger; None = `config.dropout`.
     """
-    if head not in HEAD_OUTPUTS:
-        raise ValueError(f"unknown head {head!r}; expected one of {', '.join(HEAD_OUTPUTS)}")
-    inputs = model_inputs(with_mask_positions=head == "masked_lm")
-    needs_pooler = head in ("none", "classification")
-    sequence, pooled, token_embedding = encode(inputs, config, pooled=needs_pooler)
-
-    def init():
-        return _initializer(config)
-
+    kind = bert_head(head)
+    inputs = model_inputs(with_mask_positions=kind.takes_mask_positions)
+    sequence, pooled, token_embedding = encode(inputs, config, pooled=kind.uses_pooler)
+    encoder = {
+        "sequence": sequence,
+        "pooled": pooled,
+        "token_embedding": token_embedding,
+        "inputs": inputs,
+    }
     dropout = config.dropout if head_dropout is None else head_dropout
-    if head == "none":
-        outputs = {"sequence_output": sequence, "pooled_output": pooled}
-    elif head == "classification":
-        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-        logits = keras.layers.Dense(num_labels, kernel_initializer=init(), name="classifier")(x)
-        outputs = {"logits": logits}  # (B, C)
-    elif head == "token_classification":
-        x = keras.layers.Dropout(dropout, name="tagger_dropout")(sequence)
-        logits = keras.layers.Dense(num_labels, kernel_initializer=init(), name="tagger")(x)
-        outputs = {"logits": logits}  # (B, S, T)
-    elif head == "span_qa":
-        start, end = SpanLogits(kernel_initializer=init(), name="span_logits")(sequence)
-        outputs = {"start_logits": start, "end_logits": end}  # (B, S) each
-    else:
-        hidden = MaskedLMTransform(
-            activation=config.activation,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            kernel_initializer=init(),
-            name="mlm_transform",
-        )(sequence, inputs["mask_positions"])  # (B, P, H)
-        logits = token_embedding(hidden, reverse=True)  # (B, P, V), tied weights
-        outputs = {"logits": OutputBias(name="mlm_bias")(logits)}
+    outputs = kind.build_outputs(encoder, config, num_labels, dropout, lambda: _initializer(config))
     return keras.Model(inputs, outputs, name=name)
 
 
 def head_type(model: keras.Model) -> str:
-    names = {layer.name for layer in model.layers}
-    for head, layer in (
-        ("classification", "classifier"),
-        ("token_classification", "tagger"),
-        ("span_qa", "span_logits"),
-        ("masked_lm", "mlm_transform"),
-    ):
-        if layer in names:
-            return head
-    return "none"
+    return head_of_model(model).name
 
 
 def num_encoder_layers(model: keras.Model) -> int:

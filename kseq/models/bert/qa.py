@@ -204,3 +204,35 @@ def run_windows(model, encoded: Encoded, batch: int = 64) -> tuple[np.ndarray, n
             values = np.asarray(outputs[name])
             out.append(np.pad(values, ((0, 0), (0, width - values.shape[1]))))
     return np.concatenate(starts), np.concatenate(ends)
+
+
+def qa_metrics(model, spec, encoded, examples) -> dict:
+    """Official SQuAD exact match and F1 over whole examples (best span over their windows);
+    on data with unanswerable questions also the has/no-answer splits and the tuned threshold."""
+    from kseq.models.bert.squad_metrics import best_null_threshold, squad_scores
+
+    start_logits, end_logits = run_windows(model, encoded)
+    answers = decode(start_logits, end_logits, encoded.meta, spec.model.head, n_best=1)
+    gold = [
+        {"id": str(i), "answers": [a["text"] for a in e.get("answers", [])]}
+        for i, e in enumerate(examples)
+    ]
+    found = {str(i): answers[i] for i in answers}
+    metrics = squad_scores(gold, {i: a["answer"] for i, a in found.items()})
+    metrics.pop("total", None)
+    if has_unanswerable(examples):
+        best = best_null_threshold(
+            gold,
+            {i: a["span_answer"] for i, a in found.items()},
+            {i: a["null_margin"] for i, a in found.items()},
+        )
+        threshold = best["threshold"]
+        if not np.isfinite(threshold):  # "always no answer": any value below every margin
+            threshold = min(a["null_margin"] for a in found.values()) - 1.0
+        metrics.update(
+            best_null_threshold=threshold,
+            best_exact_match=best["exact_match"],
+            best_f1=best["f1"],
+        )
+    metrics["windows"] = len(encoded)
+    return metrics

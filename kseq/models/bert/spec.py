@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kseq.data.shards import format_name, is_gzip, is_pattern
+from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.losses import LOSS  # importing registers the family's loss
 from kseq.registry import Registry
 from kseq.spec import data_paths
@@ -180,22 +181,6 @@ class MaskedLMHeadSpec(HeadSpec):
             )
 
 
-SYNTHETIC_TASKS = {
-    "classification": ("sentiment", "sentiment_pairs"),
-    "token_classification": ("entities",),
-    "span_qa": ("qa", "qa_long"),
-    "masked_lm": ("pretraining", "clinical"),
-    "none": ("pretraining", "clinical"),
-}
-FILE_TYPES = {
-    "classification": (".tsv", ".jsonl"),
-    "token_classification": (".tsv", ".conll", ".jsonl"),
-    "span_qa": (".json",),
-    "masked_lm": (".txt",),
-    "none": (".txt",),
-}
-
-
 @dataclass
 class BertSyntheticSpec:
     """Built-in, deterministically generated data sets, one per head (see kseq.models.bert.data).
@@ -278,17 +263,18 @@ class BertDataSpec:
     def check(self, checker, path):
         data_paths.check_data_paths(self, checker, path)
         head = checker.root.model.head.type
+        corpus = bert_head(head).reads_corpus
         for key in ("train", "validation"):
             value = getattr(self, key)
             several = isinstance(value, list) or (value is not None and is_pattern(value))
-            if head != "masked_lm" and (several or (value and is_gzip(value))):
+            if not corpus and (several or (value and is_gzip(value))):
                 checker.fail(
                     f"{path}.{key}",
                     f"a {head} head reads one plain file",
                     "one file (globs, lists and .gz are for masked_lm text)",
                     value,
                 )
-        if self.streaming and head != "masked_lm":
+        if self.streaming and not corpus:
             checker.fail(f"{path}.streaming", f"a {head} head reads into memory", "false or null")
         if self.streaming and self.documents == "paragraphs":
             checker.fail(
@@ -350,6 +336,7 @@ class BertSpec(ModelSpec):
 
     def check_with_data(self, checker, data: BertDataSpec):
         head = self.head.type
+        kind = bert_head(head)
         if data.sequence_length is not None and data.sequence_length > self.max_sequence_length:
             checker.fail(
                 "data.sequence_length",
@@ -358,21 +345,20 @@ class BertSpec(ModelSpec):
                 repr(data.sequence_length),
             )
         task = data.synthetic.task
-        if data.train is None and task != "auto" and task not in SYNTHETIC_TASKS[head]:
+        if data.train is None and task != "auto" and task not in kind.synthetic_tasks:
             checker.fail(
                 "data.synthetic.task",
                 f"not a task for a {head} head",
-                "auto or " + ", ".join(SYNTHETIC_TASKS[head]),
+                "auto or " + ", ".join(kind.synthetic_tasks),
                 repr(task),
             )
         for key in ("train", "validation"):
             for suffix, item in data_paths.path_items(getattr(data, key)):
-                if not format_name(item).endswith(FILE_TYPES[head]):
+                if not format_name(item).endswith(kind.file_types):
                     checker.fail(
                         f"data.{key}{suffix}",
                         f"unsupported file type for a {head} head",
-                        " or ".join(FILE_TYPES[head])
-                        + (" (or .gz)" if head == "masked_lm" else ""),
+                        " or ".join(kind.file_types) + (" (or .gz)" if kind.reads_corpus else ""),
                         item,
                     )
 
@@ -397,7 +383,7 @@ ARCHITECTURE_FIELDS = (
 
 def synthetic_task(spec) -> str:
     task = spec.data.synthetic.task
-    return SYNTHETIC_TASKS[spec.model.head.type][0] if task == "auto" else task
+    return bert_head(spec.model.head.type).synthetic_tasks[0] if task == "auto" else task
 
 
 __all__ = [
