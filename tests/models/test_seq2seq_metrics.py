@@ -4,7 +4,11 @@
 import numpy as np
 import pytest
 
-from kseq.models.seq2seq.metrics import positional_token_accuracy, token_error_rate
+from kseq.models.seq2seq.metrics import (
+    decoding_task_cost,
+    positional_token_accuracy,
+    token_error_rate,
+)
 
 
 def test_counts_substitutions_insertions_and_deletions_over_the_corpus():
@@ -88,3 +92,19 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
     bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="char").score
     assert metrics["bleu"] == round(bleu, 4) and 0 < metrics["bleu"] < 100
     assert (metrics["loss"], metrics["token_accuracy"], metrics["examples"]) == (0.5, 0.875, 4)
+
+
+def test_decoding_task_cost_by_hand():
+    references = [[1, 2], [3]]
+    keras_rows = [[1, 2], [4]]
+    export_rows = [[1, 2], [3, 5]]
+    # Positional accuracy counts the end as a token: keras 3/3 + 1/2, export 3/3 + 1/2; the
+    # export against Keras 3/3 + 0/2.
+    assert decoding_task_cost(references, keras_rows, export_rows) == {
+        "exact_match_keras": 0.5,
+        "exact_match_export": 0.5,
+        "token_accuracy_keras": 0.8,
+        "token_accuracy_export": 0.8,
+        "sequences_identical_to_keras": 0.5,
+        "tokens_identical_to_keras": 0.6,
+    }

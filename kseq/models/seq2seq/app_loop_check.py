@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.data.special_tokens import BOS_ID, EOS_ID
-from kseq.models.seq2seq.metrics import positional_token_accuracy, sequence_exact_match
+from kseq.models.seq2seq.metrics import decoding_task_cost
 from kseq.models.seq2seq.static import held_out_sources, static_lengths
 
 __all__ = ["app_loop_check"]
@@ -45,16 +45,8 @@ def app_loop_check(family, model, spec, data, static=None):
         encode, decode_step = signature("encode"), signature("decode_step")
 
         def figures(ids, keras_ids) -> dict:
-            rows, keras_rows = [strip_ids(r) for r in ids], [strip_ids(r) for r in keras_ids]
-            return {
-                "exact_match_export": sequence_exact_match(truth, rows),
-                "exact_match_keras": sequence_exact_match(truth, keras_rows),
-                "token_accuracy_export": positional_token_accuracy(rows, truth),
-                "token_accuracy_keras": positional_token_accuracy(keras_rows, truth),
-                "sequences_identical_to_keras": float(
-                    np.mean([a == b for a, b in zip(rows, keras_rows, strict=True)])
-                ),
-            }
+            rows = [strip_ids(r) for r in keras_ids], [strip_ids(r) for r in ids]
+            return decoding_task_cost(truth, *rows)
 
         keras_greedy = decoding.greedy(
             graph, tf.constant(sources), steps, bos_id=BOS_ID, eos_id=EOS_ID

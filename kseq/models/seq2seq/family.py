@@ -21,8 +21,7 @@ from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
 from kseq.models.seq2seq.metrics import (
-    positional_token_accuracy,
-    sequence_exact_match,
+    decoding_task_cost,
     token_error_rate,
 )
 from kseq.train.components import make_loss, make_optimizer
@@ -469,17 +468,7 @@ class Seq2SeqFamily(Family):
             ref, got = reference.get("target_ids"), candidate.get("target_ids")
             if ref is None:
                 return {}
-            truth = targets[: len(ref)]
-            ref_rows, got_rows = [strip_ids(r) for r in ref], [strip_ids(r) for r in got]
-            return {
-                "exact_match_keras": sequence_exact_match(truth, ref_rows),
-                "exact_match_export": sequence_exact_match(truth, got_rows),
-                "token_accuracy_keras": positional_token_accuracy(ref_rows, truth),
-                "token_accuracy_export": positional_token_accuracy(got_rows, truth),
-                "sequences_identical_to_keras": float(
-                    np.mean([np.array_equal(a, b) for a, b in zip(ref, got, strict=True)])
-                ),
-                "tokens_identical_to_keras": positional_token_accuracy(got_rows, ref_rows),
-            }
+            rows = [strip_ids(r) for r in ref], [strip_ids(r) for r in got]
+            return decoding_task_cost(targets[: len(ref)], *rows)
 
         return task_metric

@@ -52,3 +52,23 @@ def sequence_exact_match(
     return float(
         sum(list(h) == list(r) for r, h in zip(references, hypotheses, strict=True))
     ) / max(len(references), 1)
+
+
+def decoding_task_cost(
+    references: Sequence[Sequence[int]],
+    keras_rows: Sequence[Sequence[int]],
+    export_rows: Sequence[Sequence[int]],
+) -> dict[str, float]:
+    """Exact match and token accuracy of Keras's and an export's decodings of the same sources
+    (id lists without eos) against the references, and how far the export follows Keras: the
+    task cost of exporting (quantizing, an app's loop)."""
+    keras_rows, export_rows = [list(r) for r in keras_rows], [list(r) for r in export_rows]
+    same = sum(a == b for a, b in zip(keras_rows, export_rows, strict=True))
+    return {
+        "exact_match_keras": sequence_exact_match(references, keras_rows),
+        "exact_match_export": sequence_exact_match(references, export_rows),
+        "token_accuracy_keras": positional_token_accuracy(keras_rows, references),
+        "token_accuracy_export": positional_token_accuracy(export_rows, references),
+        "sequences_identical_to_keras": same / max(len(keras_rows), 1),
+        "tokens_identical_to_keras": positional_token_accuracy(export_rows, keras_rows),
+    }
