@@ -12,6 +12,7 @@ from helpers import FAST, SPECS
 import kseq
 from kseq.errors import KseqError
 from kseq.models.bert.network import backbone_of, learning_rate_factors
+from kseq.spec.errors import SpecError
 
 TINY = [
     *FAST,
@@ -173,6 +174,46 @@ def test_domain_adaptation_starts_from_a_run_freezes_and_decays(runs, tmp_path):
     assert factors["transformer_layer_1"] == pytest.approx(0.8)
     assert factors["transformer_layer_0"] == pytest.approx(0.64)
     assert factors["token_embedding"] == pytest.approx(0.512)
+
+
+def test_init_from_keeps_the_users_window(runs, tmp_path, capsys):
+    """With init.from the window is the spec's: the model keeps the checkpoint's first position
+    rows; the other architecture fields are the checkpoint's; a window longer than the
+    checkpoint's table is a located spec error."""
+    source = runs("masked_lm")
+    source_spec, _, source_model = kseq.load_run(source)
+    table = source_spec.model.max_sequence_length  # 64 in the example spec
+    spec = kseq.load_spec(
+        SPECS / "bert_domain_adaptation.yaml",
+        [
+            *TINY,
+            f"model.init.from={source}",
+            f"model.max_sequence_length={table // 2}",
+            "model.hidden_size=32",
+            "model.freeze.embeddings=true",
+        ],
+    )
+    run = kseq.train(spec, output=tmp_path / "windowed")
+    assert f"a window of {table // 2} tokens" in capsys.readouterr().err
+    trained_spec, family, model = kseq.load_run(run)
+    assert trained_spec.model.max_sequence_length == table // 2
+    assert trained_spec.model.hidden_size == source_spec.model.hidden_size
+    rows = model.get_layer("position_embedding").weights[0].numpy()
+    source_rows = source_model.get_layer("position_embedding").weights[0].numpy()
+    assert rows.shape[0] == table // 2
+    np.testing.assert_array_equal(rows, source_rows[: table // 2])
+    # The export's window is the spec's too.
+    data = family.load_data(trained_spec, run_dir=run)
+    with pytest.raises(KseqError, match=f"--sequence-length must be in 4..{table // 2}"):
+        family.endpoints(model, trained_spec, data, "full", sequence_length=table)
+
+    with pytest.raises(SpecError) as error:
+        kseq.load_spec(
+            SPECS / "bert_domain_adaptation.yaml",
+            [f"model.init.from={source}", f"model.max_sequence_length={table + 1}"],
+        )
+    message = str(error.value)
+    assert "model.max_sequence_length" in message and f"<= {table}" in message
 
 
 def test_layerwise_decay_scales_each_update():

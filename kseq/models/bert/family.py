@@ -24,6 +24,10 @@ from kseq.models.family import Family, PreparedData
 from kseq.train.components import make_optimizer
 from kseq.train.distribute import worker_shard
 
+# What `model.init.from` takes from the checkpoint: every field that shapes or computes the
+# network, except the window (`max_sequence_length`), which stays the user's.
+ADOPTED_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f != "max_sequence_length")
+
 ASSETS = "assets"
 # Held-out documents a streamed run keeps in memory for the export gate's samples.
 STREAM_HELD_OUT_DOCUMENTS = 10_000
@@ -89,8 +93,14 @@ def _adopt_init(spec) -> dict:
             f"model.init.from: {path} holds a {source.model.type} model; expected a bert run"
         )
     tokenizer = load_tokenizer(path)
+    table = source.model.max_sequence_length
+    if spec.model.max_sequence_length > table:  # also a located spec error (BertSpec.check)
+        raise KseqError(
+            f"model.max_sequence_length: {spec.model.max_sequence_length} is longer than the "
+            f"{table} positions of model.init.from ({path}); at most {table}"
+        )
     changed = []
-    for name in ARCHITECTURE_FIELDS:
+    for name in ADOPTED_FIELDS:
         value = getattr(source.model, name)
         if name == "vocab_size" and value is None:
             value = tokenizer.vocab_size
@@ -99,6 +109,11 @@ def _adopt_init(spec) -> dict:
             setattr(spec.model, name, value)
     if changed:
         bert_data.warn(f"model.init.from: architecture taken from {path}: {', '.join(changed)}")
+    if spec.model.max_sequence_length < table:
+        bert_data.warn(
+            f"model.init.from: a window of {spec.model.max_sequence_length} tokens "
+            f"(model.max_sequence_length), the first rows of the checkpoint's {table} positions"
+        )
     return {"path": path, "spec": source, "tokenizer": tokenizer}
 
 
@@ -391,7 +406,8 @@ class BertFamily(Family):
 def copy_weights(source, target, keep_head: bool = False) -> list[str]:
     """Copy the backbone (and, with `keep_head`, a same-type head) layer by layer.
 
-    Returns the names of the layers copied. Shapes must match.
+    Returns the names of the layers copied. Shapes must match, except the position table,
+    which may be longer in `source`: its first rows (the target's window) are copied.
     """
     from kseq.models.bert.network import backbone_layer_names, head_type
 
@@ -405,6 +421,10 @@ def copy_weights(source, target, keep_head: bool = False) -> list[str]:
     for name in sorted(names):
         src, dst = source.get_layer(name), target.get_layer(name)
         weights = src.get_weights()
+        if name == "position_embedding" and weights[0].shape[0] > dst.weights[0].shape[0]:
+            # The window's rows: all the model ever reads; a smaller table is a smaller model
+            # and export, and max_sequence_length means the table's size with or without init.
+            weights = [weights[0][: dst.weights[0].shape[0]]]
         shapes = [w.shape for w in weights]
         wanted = [tuple(w.shape) for w in dst.weights]
         if [tuple(s) for s in shapes] != wanted:

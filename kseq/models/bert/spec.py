@@ -54,8 +54,10 @@ class InitSpec:
     """Start from the weights of a trained or imported kseq BERT run (`init.from: RUN_DIR`).
 
     The backbone's weights are copied and its tokenizer is reused; the architecture (sizes,
-    epsilon, activation) is taken from that run. The head starts fresh unless `keep_head` is set
-    and the run has the same head type with the same shapes.
+    epsilon, activation) is taken from that run. The window (`model.max_sequence_length`)
+    stays the spec's, at most the run's position table, whose first rows are kept. The head
+    starts fresh unless `keep_head` is set and the run has the same head type with the same
+    shapes.
     """
 
     from_: str | None = option(
@@ -303,7 +305,11 @@ class BertSpec(ModelSpec):
         512, min=1, max=262_144, help="width of the feed-forward layers"
     )
     max_sequence_length: int = option(
-        128, min=4, max=1_000_000, help="rows of the position embedding"
+        128,
+        min=4,
+        max=1_000_000,
+        help="the window: rows of the position embedding (with init.from: up to the "
+        "checkpoint's, whose first rows are kept)",
     )
     num_segments: int = option(2, min=1, max=1024, help="segment (token type) embeddings")
     dropout: float = option(0.1, min=0.0, below=1.0)
@@ -326,6 +332,15 @@ class BertSpec(ModelSpec):
 
     def check(self, checker, path):
         check_heads_divide_width(checker, path, self.hidden_size, self.num_heads)
+        table = init_position_table(self.init.from_) if self.init.from_ else None
+        if table is not None and self.max_sequence_length > table:
+            checker.fail(
+                f"{path}.max_sequence_length",
+                f"longer than the {table} positions of model.init.from (the window is at most "
+                "the checkpoint's position table)",
+                f"<= {table}",
+                repr(self.max_sequence_length),
+            )
         if self.freeze.layers > self.num_layers:
             checker.fail(
                 f"{path}.freeze.layers",
@@ -379,6 +394,23 @@ ARCHITECTURE_FIELDS = (
     "activation",
     "norm_first",
 )
+
+
+def init_position_table(run_dir: str) -> int | None:
+    """Rows of the position table of the `init.from` run, from its spec.yaml; None when it
+    cannot be read (training checks the run itself, with its own message)."""
+    from pathlib import Path
+
+    from kseq.spec.errors import SpecError
+    from kseq.spec.source import read_spec_file
+
+    try:
+        value = read_spec_file(Path(run_dir).expanduser() / "spec.yaml").data["model"][
+            "max_sequence_length"
+        ]
+    except (SpecError, OSError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def synthetic_task(spec) -> str:
