@@ -11,6 +11,7 @@ from helpers import FAST, SPECS
 
 import kseq
 from kseq.errors import KseqError
+from kseq.models.bert.fine_tuning import peak_learning_rate
 from kseq.models.bert.network import backbone_of, learning_rate_factors
 from kseq.spec.errors import SpecError
 
@@ -194,9 +195,14 @@ def test_init_from_keeps_the_users_window(runs, tmp_path, capsys):
         ],
     )
     run = kseq.train(spec, output=tmp_path / "windowed")
-    assert f"a window of {table // 2} tokens" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"a window of {table // 2} tokens" in err and "fine-tuning recipe" in err
     trained_spec, family, model = kseq.load_run(run)
     assert trained_spec.model.max_sequence_length == table // 2
+    # No schedule in the spec: the fine-tuning recipe, recorded in the run's spec.
+    optimizer = trained_spec.train.optimizer
+    assert optimizer.schedule.type == "warmup_linear" and optimizer.schedule.warmup_steps >= 1
+    assert optimizer.learning_rate == peak_learning_rate(source_spec.model.hidden_size)
     assert trained_spec.model.hidden_size == source_spec.model.hidden_size
     rows = model.get_layer("position_embedding").weights[0].numpy()
     source_rows = source_model.get_layer("position_embedding").weights[0].numpy()

@@ -16,6 +16,7 @@ from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
 from kseq.models.bert import stream
+from kseq.models.bert.fine_tuning import fine_tuning_recipe
 from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
@@ -231,6 +232,12 @@ class BertFamily(Family):
                 "validation": data_files(spec.data.validation),
             }
             counts = {k: stream.count_rows(f, tokenizer, length) for k, f in files.items()}
+
+        if source is not None:  # a pretrained start, trained now: the field's recipe
+            recipe, line = fine_tuning_recipe(spec, counts.get("train", len(train)))
+            if recipe is not None:
+                spec.train.optimizer = recipe
+                bert_data.warn(line)
 
         def dataset(encoded, shuffle):
             if not streamed:
