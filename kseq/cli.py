@@ -68,7 +68,13 @@ def cmd_init(args) -> int:
     from kseq.init import init_spec
 
     text = init_spec(
-        args.data, args.validation, args.task, args.minutes, args.output, args.overwrite
+        args.data,
+        args.validation,
+        args.task,
+        args.minutes,
+        args.output,
+        args.overwrite,
+        pretrained=args.pretrained,
     )
     if args.output:
         print(f"kseq: spec written to {args.output}; train it with: kseq train {args.output}")
@@ -239,6 +245,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="a training time budget: epochs and schedule fit into N minutes (default: none; "
         "a number of epochs with early stopping)",
+    )
+    sub.add_argument(
+        "--from",
+        dest="pretrained",
+        metavar="RUN_DIR",
+        help="fine-tune this BERT (a `kseq import hf-bert` or trained RUN_DIR): its architecture "
+        "and tokenizer, the data's window up to its positions, the fine-tuning recipe",
     )
     sub.add_argument(
         "--output", "-o", metavar="SPEC", help="write the spec here (default: standard output)"

@@ -212,3 +212,53 @@ def test_a_bert_classification_spec_trains(tmp_path):
     path = _bert_files(tmp_path)["classification"]
     spec = kseq.load_spec(_spec(init_spec(str(path), task="classification")), FAST)
     assert (kseq.train(spec, output=tmp_path / "run") / "model.keras").is_file()
+
+
+def _pretrained_run(tmp_path, hidden: int, table: int):
+    """What `kseq init --from` reads of a BERT RUN_DIR: its spec.yaml."""
+    run = tmp_path / "minilm"
+    run.mkdir()
+    run.joinpath("spec.yaml").write_text(
+        f"name: imported\nmodel: {{type: bert, hidden_size: {hidden}, "
+        f"max_sequence_length: {table}, num_heads: 4}}\n"
+    )
+    return run
+
+
+def test_init_from_a_pretrained_bert_writes_the_fine_tuning_recipe(tmp_path):
+    """`--from`: no architecture or tokenizer of its own, the window cut to the checkpoint's
+    table (the stride with it), the recipe's peak for the width and a tenth of warmup."""
+    path = _bert_files(tmp_path)["qa"]
+    run = _pretrained_run(tmp_path, hidden=384, table=24)
+    text = init_spec(str(path), task="qa", pretrained=str(run))
+    spec = _spec(text)
+    model = spec["model"]
+    assert model["init"] == {"from": str(run)}
+    assert "hidden_size" not in model and "tokenizer" not in spec["data"]
+    assert model["max_sequence_length"] == 24 and model["head"]["doc_stride"] == 16
+    assert "at most the checkpoint's 24 positions" in _comment(text, "max_sequence_length")
+    optimizer = spec["train"]["optimizer"]
+    assert optimizer["learning_rate"] == 1e-4
+    assert optimizer["schedule"] == {"type": "warmup_linear", "warmup_fraction": 0.1}
+    assert spec["train"]["epochs"] == 3
+    wide = init_spec(str(path), task="qa", pretrained=str(_wide_run(tmp_path)))
+    assert _spec(wide)["train"]["optimizer"]["learning_rate"] == 5e-5
+
+
+def _wide_run(tmp_path):
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    wide.joinpath("spec.yaml").write_text(
+        "model: {type: bert, hidden_size: 768, max_sequence_length: 512}\n"
+    )
+    return wide
+
+
+def test_init_from_needs_a_bert_run_and_a_bert_task(tmp_path):
+    files = _bert_files(tmp_path)
+    result = run_cli("init", str(files["qa"]), "--task", "qa", "--from", str(tmp_path))
+    assert result.returncode == 2
+    assert "--from" in result.stderr and "expected a kseq BERT RUN_DIR" in result.stderr
+    pairs = _tsv(tmp_path / "pairs.tsv", [("a b", "c d")] * 20)
+    result = run_cli("init", str(pairs), "--from", str(_wide_run(tmp_path)))
+    assert result.returncode == 2 and "--from: a pretrained BERT needs --task" in result.stderr

@@ -70,14 +70,18 @@ def init_spec(
     minutes: float | None = None,
     output: str | None = None,
     overwrite: bool = False,
+    pretrained: str | None = None,
 ) -> str:
-    """The spec's YAML text; with `output`, also written there (atomically, validated first)."""
+    """The spec's YAML text; with `output`, also written there (atomically, validated first).
+    `pretrained`: a kseq BERT RUN_DIR to fine-tune (BERT tasks only)."""
     from kseq.spec.load import load_spec
 
     if task is not None and task not in TASKS:
         raise KseqError(f"--task: expected one of {', '.join(TASKS)}; received {task!r}")
     if minutes is not None and not 0 < minutes <= 60 * 24 * 30:
         raise KseqError(f"--minutes: expected a number in (0, 43200]; received {minutes}")
+    if pretrained is not None and (task or _task_of(data)) not in BERT_TASKS:
+        raise KseqError(f"--from: a pretrained BERT needs --task {'|'.join(BERT_TASKS)}")
     for path in (data, validation):
         if path is not None:
             head(path, 4096)  # exists, regular, not empty
@@ -85,7 +89,10 @@ def init_spec(
     if target is not None and target.exists() and not overwrite:
         raise KseqError(f"{target}: already exists; pass --overwrite to replace it")
     build = _builder(task or _task_of(data))
-    tree, header = build(data, validation, minutes, SpecPaths(target.parent if target else None))
+    where = SpecPaths(target.parent if target else None)
+    if pretrained is not None:
+        build = functools.partial(build, pretrained=pretrained)
+    tree, header = build(data, validation, minutes, where)
     text = render(tree, header)
     folder = target.parent if target else Path(tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,31 @@ def _vocabulary(texts: list[str]) -> tuple[int, str]:
     return size, f"{len(words):,} distinct words"
 
 
-def bert_spec(task: str, data: str, validation, minutes, where) -> tuple:
+def pretrained_facts(run_dir: str) -> tuple[int, int]:
+    """(hidden size, position-table rows) of a kseq BERT RUN_DIR (`kseq import hf-bert` or a
+    trained run), from its spec.yaml."""
+    from pathlib import Path
+
+    from kseq.errors import KseqError
+    from kseq.spec.errors import SpecError
+    from kseq.spec.source import read_spec_file
+
+    path = Path(run_dir).expanduser() / "spec.yaml"
+    try:
+        model = read_spec_file(path).data["model"]
+        facts = (model["hidden_size"], model["max_sequence_length"])
+        bert = model.get("type") == "bert"
+    except (SpecError, OSError, KeyError, TypeError):
+        bert = False
+    if not bert or not all(isinstance(n, int) and n > 0 for n in facts):
+        raise KseqError(
+            f"--from {run_dir}: expected a kseq BERT RUN_DIR (from `kseq import hf-bert` or "
+            f"`kseq train`); {path} is missing or not a BERT spec"
+        )
+    return facts
+
+
+def bert_spec(task: str, data: str, validation, minutes, where, pretrained=None) -> tuple:
     from kseq.models.bert import data as readers  # TensorFlow: only for BERT files
 
     head: dict = {"type": HEADS[task]}
@@ -70,6 +94,10 @@ def bert_spec(task: str, data: str, validation, minutes, where) -> tuple:
         texts = examples
         window, why_window = _window([len(t.split()) for t in texts], 2, most=128)
         head |= {"mask_rate": 0.15, "whole_word": True}
+    if pretrained is not None:
+        return _fine_tuning_spec(
+            task, data, validation, minutes, where, pretrained, head, window, why_window, examples
+        )
     vocab_size, why_vocab = _vocabulary(texts)
     large = len(examples) >= 10_000
     train = epochs_or_budget(minutes, 10) | {
@@ -107,6 +135,55 @@ def bert_spec(task: str, data: str, validation, minutes, where) -> tuple:
         "export": {"formats": ["saved_model", "tflite"]},
     }
     return tree, [f"Written by `kseq init --task {task}` from {data}."]
+
+
+def _fine_tuning_spec(
+    task, data, validation, minutes, where, pretrained, head, window, why_window, examples
+) -> tuple:
+    """A spec that fine-tunes the `--from` checkpoint: its architecture and tokenizer, the
+    data's window up to its position table, and the fine-tuning recipe written out (the same
+    one `kseq train` applies to `model.init.from` without a schedule)."""
+    from kseq.models.bert.fine_tuning import WARMUP_SHARE, peak_learning_rate
+
+    hidden, table = pretrained_facts(pretrained)
+    if window > table:
+        window, why_window = table, f"{why_window}; at most the checkpoint's {table} positions"
+    if "doc_stride" in head:
+        head["doc_stride"] = max(16, window // 2)
+    rate = peak_learning_rate(hidden)
+    train = epochs_or_budget(minutes, 3) | {
+        "batch_size": 32,
+        "optimizer": {
+            "type": "adamw",
+            "learning_rate": Choice(rate, f"fine-tuning peak for the checkpoint's width {hidden}"),
+            "schedule": Choice(
+                {"type": "warmup_linear", "warmup_fraction": WARMUP_SHARE},
+                "the fine-tuning recipe: warmup over a tenth of the steps, linear decay to 0",
+            ),
+        },
+    }
+    if not minutes:
+        train["epochs"] = Choice(3, "fine-tuning: a pretrained encoder needs 2-4 epochs")
+    data_section = {"train": Choice(where(data), f"{len(examples):,} examples")}
+    if validation:
+        data_section["validation"] = where(validation)
+    tree = {
+        "name": where.stem(data),
+        "model": {
+            "type": "bert",
+            "init": Choice(
+                {"from": pretrained},
+                "architecture and tokenizer from this run (relative to the working directory)",
+            ),
+            "max_sequence_length": Choice(window, why_window),
+            "dropout": 0.1,
+            "head": Choice(head, f"--task {task}"),
+        },
+        "data": data_section,
+        "train": train,
+        "export": {"formats": ["saved_model", "tflite"]},
+    }
+    return tree, [f"Written by `kseq init --task {task} --from {pretrained}` from {data}."]
 
 
 HEADS = {

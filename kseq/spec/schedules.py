@@ -72,6 +72,13 @@ class _WarmupDecaySpec(ScheduleSpec):
     warmup_steps: int = option(
         0, min=0, max=1 << 30, help="steps of the linear warmup from 0 to learning_rate"
     )
+    warmup_fraction: float | None = option(
+        None,
+        above=0.0,
+        below=1.0,
+        help="the warmup as a share of the run's steps (instead of warmup_steps), "
+        "e.g. 0.1 as BERT fine-tuning does; resolved to warmup_steps when training starts",
+    )
     decay_steps: int | None = option(
         None,
         min=1,
@@ -82,15 +89,28 @@ class _WarmupDecaySpec(ScheduleSpec):
 
     @property
     def needs_total_steps(self) -> bool:
-        return self.decay_steps is None
+        return self.decay_steps is None or self.warmup_fraction is not None
 
     def with_total_steps(self, total_steps: int) -> ScheduleSpec:
-        if self.decay_steps is not None:
-            return self
-        # A run shorter than its warmup (a smoke run of a preset) ends still warming up.
-        return dataclasses.replace(self, decay_steps=max(1, total_steps - self.warmup_steps))
+        warmup = self.warmup_steps
+        if self.warmup_fraction is not None:
+            warmup = max(1, round(self.warmup_fraction * total_steps))
+        decay = self.decay_steps
+        if decay is None:
+            # A run shorter than its warmup (a smoke run of a preset) ends still warming up.
+            decay = max(1, total_steps - warmup)
+        return dataclasses.replace(
+            self, warmup_steps=warmup, warmup_fraction=None, decay_steps=decay
+        )
 
     def check_rates(self, checker, path, learning_rate):
+        if self.warmup_fraction is not None and self.warmup_steps:
+            checker.fail(
+                f"{path}.warmup_fraction",
+                "given together with warmup_steps",
+                "one of warmup_steps and warmup_fraction",
+                repr(self.warmup_fraction),
+            )
         if self.final_learning_rate > learning_rate:
             checker.fail(
                 f"{path}.final_learning_rate",
@@ -100,11 +120,11 @@ class _WarmupDecaySpec(ScheduleSpec):
             )
 
     def _decay_steps(self) -> int:
-        if self.decay_steps is None:
+        if self.decay_steps is None or self.warmup_fraction is not None:
             raise KseqError(
-                "train.optimizer.schedule.decay_steps: null (the rest of training) is resolved "
-                "by `kseq train` from the data; set a number of steps to build this optimizer "
-                "outside training"
+                "train.optimizer.schedule: decay_steps null (the rest of training) and "
+                "warmup_fraction are resolved by `kseq train` from the data; set numbers of "
+                "steps to build this optimizer outside training"
             )
         return self.decay_steps
 

@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import yaml
 from helpers import FAST, SPECS
 
 import kseq
@@ -220,6 +221,34 @@ def test_init_from_keeps_the_users_window(runs, tmp_path, capsys):
         )
     message = str(error.value)
     assert "model.max_sequence_length" in message and f"<= {table}" in message
+
+
+def test_init_from_writes_a_spec_that_fine_tunes(runs, tmp_path):
+    """`kseq init --task classification --from RUN` trains unedited: the checkpoint's width and
+    first position rows, the recipe's rate and a tenth of the steps warming up."""
+    from kseq.init import init_spec
+
+    source = runs("masked_lm")
+    source_spec, _, source_model = kseq.load_run(source)
+    data = tmp_path / "reviews.tsv"
+    data.write_text("".join(f"word{i % 7} word{i % 5}\t{'ab'[i % 2]}\n" for i in range(64)))
+    text = init_spec(str(data), task="classification", pretrained=str(source))
+    spec = kseq.load_spec(yaml.safe_load(text), [*FAST, "train.epochs=2"])
+    run = kseq.train(spec, output=tmp_path / "fine-tuned")
+    trained_spec, _, model = kseq.load_run(run)
+    assert trained_spec.model.hidden_size == source_spec.model.hidden_size
+    schedule = trained_spec.train.optimizer.schedule
+    assert (schedule.warmup_steps, schedule.decay_steps) == (round(0.1 * 4) or 1, 3)
+    assert trained_spec.train.optimizer.learning_rate == peak_learning_rate(
+        source_spec.model.hidden_size
+    )
+    window = trained_spec.model.max_sequence_length
+    assert window == 32  # the data's few words, at least 32
+    rows = model.get_layer("position_embedding").weights[0].numpy()
+    source_rows = source_model.get_layer("position_embedding").weights[0].numpy()
+    # Started from the checkpoint's rows: 4 Adam steps of at most 1e-4 move them by < 1e-3.
+    assert rows.shape[0] == window
+    assert np.abs(rows - source_rows[:window]).max() < 1e-3
 
 
 def test_layerwise_decay_scales_each_update():

@@ -172,6 +172,27 @@ def test_null_decay_steps_is_the_rest_of_training():
         make_optimizer(spec.train.optimizer)
 
 
+def test_warmup_fraction_is_a_share_of_the_run():
+    """`warmup_fraction: 0.1` over a run of 3 epochs x 4 steps: round(1.2) = 1 warmup step and
+    11 of decay; the resolved spec holds plain step counts. With warmup_steps too: a spec error."""
+    overrides = [
+        *SMALL,
+        "train.epochs=3",
+        "train.steps_per_epoch=4",
+        "train.optimizer.schedule.type=warmup_linear",
+        "train.optimizer.schedule.warmup_fraction=0.25",
+    ]
+    spec = kseq.load_spec(SPEC, overrides)
+    schedule = schedules.resolve_schedule(spec, data=None).train.optimizer.schedule
+    assert (schedule.warmup_steps, schedule.decay_steps, schedule.warmup_fraction) == (3, 9, None)
+    with pytest.raises(KseqError, match="warmup_fraction"):
+        make_optimizer(spec.train.optimizer)  # unresolved: only `kseq train` knows the steps
+    with pytest.raises(SpecError) as error:
+        kseq.load_spec(SPEC, [*overrides, "train.optimizer.schedule.warmup_steps=2"])
+    assert "train.optimizer.schedule.warmup_fraction" in str(error.value)
+    assert "one of warmup_steps and warmup_fraction" in str(error.value)
+
+
 def test_constant_and_explicit_decay_need_no_data():
     spec = kseq.load_spec(SPEC, SMALL)
     assert schedules.resolve_schedule(spec, data=None) is spec
