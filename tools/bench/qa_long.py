@@ -16,6 +16,13 @@ of 128 (stride 64) and 384 (stride 128): SQuAD exact match / F1 after training, 
 start accuracy and the minutes of every epoch. Writes the "qa-pretrained" section.
 
     python tools/bench/qa_long.py --init minilm [--epochs N] [--train-size N]
+
+`--part epochs` trains the pretrained window-128 run for 1, 2, ... `--epochs` epochs, each a run
+of its own length (the recipe's warmup and decay span the run), for exact match and F1 per epoch
+and per CPU-minute ("qa-pretrained-epochs"). `--part classification` does the same comparison
+for `specs/bert_classification.yaml` on the built-in sentiment task: 32 labelled sentences and
+30 epochs per seed (the `bert` bench's low-resource protocol) and the spec's 2,000 sentences,
+from scratch and from the checkpoint ("classification-pretrained").
 """
 
 from __future__ import annotations
@@ -113,6 +120,125 @@ def run_pretrained(args, scratch: Path) -> list[tuple[str, dict]]:
     return results
 
 
+def window_128_overrides(imported: Path, args) -> list[str]:
+    return [
+        "data.synthetic.task=qa_long",
+        f"data.synthetic.train_size={args.train_size}",
+        f"data.synthetic.validation_size={args.validation_size}",
+        "train.verbose=2",
+        f"model.init.from={imported}",
+        "model.max_sequence_length=128",
+        "model.head.doc_stride=64",
+        "model.head.max_query_length=32",
+    ]
+
+
+def run_epochs(args, scratch: Path) -> list[tuple[int, dict]]:
+    imported = scratch / "imported"
+    kseq.api.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
+    results = []
+    for epochs in range(1, args.epochs + 1):
+        overrides = [*window_128_overrides(imported, args), f"train.epochs={epochs}"]
+        started = time.perf_counter()
+        run_dir = kseq.train(SPEC, scratch / f"epochs-{epochs}", overrides)
+        found = {"seconds": time.perf_counter() - started, **kseq.evaluate(run_dir)}
+        print(epochs, json.dumps(found), flush=True)
+        results.append((epochs, found))
+    return results
+
+
+def epochs_section(args, results) -> str:
+    rows = [
+        [
+            epochs,
+            f"{100 * m['exact_match']:.1f}",
+            f"{100 * m['f1']:.1f}",
+            f"{m['seconds'] / 60:.1f}",
+            f"{100 * m['exact_match'] / (m['seconds'] / 60):.1f}",
+        ]
+        for epochs, m in results
+    ]
+    columns = ["epochs", "exact match %", "F1 %", "training min", "exact match points per min"]
+    return (
+        f"`{args.init}` imported, window 128 (stride 64), on the `qa_long` questions of the "
+        f"section above ({args.train_size} to train, {args.validation_size} held out): one run "
+        "per row, trained for that many epochs by the fine-tuning recipe (its warmup and decay "
+        "span the row's run), so each row is what a user who sets `train.epochs` to it gets. "
+        "Minutes are wall-clock on this machine, tracing included.\n\n" + table(columns, rows)
+    )
+
+
+CLASSIFICATION_SPEC = ROOT / "specs" / "bert_classification.yaml"
+
+
+def run_classification(args, scratch: Path) -> list[dict]:
+    imported = scratch / "imported"
+    kseq.api.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
+    budgets = [(32, 30, seed) for seed in range(args.seeds)] + [(2000, 3, 0)]
+    results = []
+    for size, epochs, seed in budgets:
+        row = {"size": size, "epochs": epochs, "seed": seed}
+        for arm, extra in (("scratch", []), ("pretrained", [f"model.init.from={imported}"])):
+            overrides = [
+                f"data.synthetic.train_size={size}",
+                f"data.synthetic.seed={seed}",
+                f"train.seed={seed}",
+                f"train.epochs={epochs}",
+                "train.verbose=0",
+                *extra,
+            ]
+            started = time.perf_counter()
+            output = scratch / f"cls-{arm}-{size}-{seed}"
+            run_dir = kseq.train(CLASSIFICATION_SPEC, output, overrides)
+            seconds = time.perf_counter() - started
+            metrics = kseq.evaluate(run_dir)
+            accuracy = metrics.get("accuracy", metrics.get("logits_accuracy"))
+            row[arm] = {"accuracy": float(accuracy), "seconds": seconds}
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    return results
+
+
+def classification_section(args, results) -> str:
+    rows = []
+    small = [r for r in results if r["size"] == 32]
+    for r in results:
+        budget = f"{r['size']:,} examples, {r['epochs']} epochs"
+        rows.append(
+            [
+                budget,
+                r["seed"],
+                f"{100 * r['scratch']['accuracy']:.1f}% ({r['scratch']['seconds']:.0f} s)",
+                f"{100 * r['pretrained']['accuracy']:.1f}% ({r['pretrained']['seconds']:.0f} s)",
+            ]
+        )
+    if small:
+        mean = {
+            arm: 100 * sum(r[arm]["accuracy"] for r in small) / len(small)
+            for arm in ("scratch", "pretrained")
+        }
+        rows.insert(
+            len(small),
+            [
+                "32 examples, 30 epochs",
+                f"mean of {len(small)}",
+                f"**{mean['scratch']:.1f}%**",
+                f"**{mean['pretrained']:.1f}%**",
+            ],
+        )
+    columns = ["fine-tuning budget", "seed", "from scratch (the spec)", f"from `{args.init}`"]
+    return (
+        "Validation accuracy (200 held-out sentences) of the built-in sentiment task, "
+        "`specs/bert_classification.yaml` (from scratch: 2 layers of width 64, its own "
+        "vocabulary, AdamW 2e-3) against the same spec with `model.init.from` = the imported "
+        f"`{args.init}` (6 layers of width 384, its WordPiece vocabulary; the fine-tuning "
+        "recipe: warmup over a tenth of the steps to 1e-4, linear decay), window 64 for both. "
+        "The data and weight seed is the row's (`data.synthetic.seed`, `train.seed`): each "
+        "seed is a different small training set. Training seconds (wall-clock, tracing "
+        "included) in brackets.\n\n" + table(columns, rows)
+    )
+
+
 def pretrained_section(args, results) -> str:
     rows = []
     for label, m in results:
@@ -162,7 +288,32 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--init", help="pretrained BERT: a Hugging Face directory or `minilm`")
     parser.add_argument("--scratch-epochs", type=int, default=12, help="with --init")
+    parser.add_argument(
+        "--part", choices=["qa", "epochs", "classification"], default="qa", help="with --init"
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="--part classification")
     args = parser.parse_args()
+    if args.init and args.part != "qa":
+        runner, render, key, title = {
+            "epochs": (
+                run_epochs,
+                epochs_section,
+                "qa-pretrained-epochs",
+                "Question answering from a pretrained checkpoint, epoch by epoch",
+            ),
+            "classification": (
+                run_classification,
+                classification_section,
+                "classification-pretrained",
+                "Classification from a pretrained checkpoint",
+            ),
+        }[args.part]
+        with tempfile.TemporaryDirectory(prefix="kseq-bench-qa-") as scratch:
+            body = render(args, runner(args, Path(scratch)))
+        print(body)
+        if not args.no_write:
+            write_section(key, title, body)
+        return
     if args.init:
         with tempfile.TemporaryDirectory(prefix="kseq-bench-qa-") as scratch:
             body = pretrained_section(args, run_pretrained(args, Path(scratch)))
