@@ -86,3 +86,27 @@ def deferred():
         signum = _held[0]
         _held.clear()
         raise Interrupted(signum)
+
+
+def hold() -> None:
+    """Start holding signals, as `deferred` does, across calls: a training step begins in one
+    callback and ends in another. `release` ends it."""
+    global _depth
+    _depth += 1
+
+
+def release() -> None:
+    """End a `hold`; raise a signal that arrived meanwhile."""
+    global _depth
+    _depth = max(0, _depth - 1)
+    if not _depth and _held:
+        signum = _held[0]
+        _held.clear()
+        raise Interrupted(signum)
+
+
+def release_quietly() -> None:
+    """End a `hold` without raising: training failed, the error propagates instead; a held
+    signal is raised at the next safe point."""
+    global _depth
+    _depth = max(0, _depth - 1)

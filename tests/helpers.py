@@ -37,14 +37,14 @@ def crash_after_epoch(monkeypatch, epoch: int) -> None:
     """Make training die right after the checkpoint of `epoch` is on disk."""
     from kseq.train import resume
 
-    original = resume.EpochCheckpoint._save_model
+    original = resume.RunCheckpoint._write
 
-    def save_then_crash(self):
-        original(self)
-        if self._current_epoch == epoch:
+    def save_then_crash(self, finished: int, step: int):
+        original(self, finished, step)
+        if finished == epoch and not step:
             raise Crash(f"after epoch {epoch}")
 
-    monkeypatch.setattr(resume.EpochCheckpoint, "_save_model", save_then_crash)
+    monkeypatch.setattr(resume.RunCheckpoint, "_write", save_then_crash)
 
 
 def readme_app_loop(name: str = "greedy_decode"):

@@ -77,6 +77,26 @@ class DistributeSpec:
 
 
 @dataclass
+class CheckpointEverySpec:
+    """How often training writes a checkpoint inside an epoch (whichever comes first), besides
+    the one at every epoch's end; a killed run resumes at the next unseen batch."""
+
+    steps: int | None = option(None, min=1, max=1 << 30, help="every N training steps")
+    minutes: float | None = option(
+        None, above=0.0, max=60 * 24 * 7, help="every M minutes of training"
+    )
+
+    def check(self, checker, path):
+        if self.steps is None and self.minutes is None:
+            checker.fail(
+                path,
+                "names no interval",
+                "{steps: N} or {minutes: M} (or null: at epoch ends only)",
+                "{}",
+            )
+
+
+@dataclass
 class TrainSpec:
     """How `model.fit` runs."""
 
@@ -115,6 +135,10 @@ class TrainSpec:
     )
     restart: bool = option(
         False, help="discard an unfinished run of RUN_DIR instead of resuming it (--restart)"
+    )
+    checkpoint_every: CheckpointEverySpec | None = option(
+        CheckpointEverySpec(minutes=10.0),
+        help="checkpoints inside an epoch; null: at epoch ends only",
     )
 
     def check(self, checker, path):

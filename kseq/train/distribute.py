@@ -165,14 +165,28 @@ def multi_worker_logs(where: Placement) -> Iterator[None]:
         trainer.reduce_per_replica = original
 
 
-def agree_on_epoch(where: Placement, epoch: int) -> int:
-    """The epoch every worker resumes from; a worker whose checkpoint differs is an error.
+def agree_on_epoch(where: Placement, epoch: int, step: int = 0) -> int:
+    """The epoch every worker resumes from; a worker whose checkpoint differs (epoch, or step
+    inside it) is an error.
 
     Each worker keeps its own checkpoint; if one was lost (a new machine, --restart on only one),
     the workers would train from different states and the collectives would hang at the end.
     """
     if not where.multi_worker:
         return epoch
+    import tensorflow as tf
+
+    # Only SUM and MEAN reductions exist: the values agree iff their variances are zero.
+    value = tf.constant([float(epoch), float(step), float(epoch) ** 2, float(step) ** 2])
+    per_replica = where.strategy.run(lambda: tf.identity(value))
+    means = where.strategy.reduce("MEAN", per_replica, axis=None).numpy()
+    if abs(means[2] - means[0] ** 2) > 1e-3 or abs(means[3] - means[1] ** 2) > 1e-3:
+        at = f"epoch {epoch}" + (f", step {step} of the next" if step else "")
+        raise KseqError(
+            f"the workers' checkpoints disagree (this worker's is after {at}, the average "
+            f"epoch {means[0]:g}, step {means[1]:g}); start every worker again with --restart"
+        )
+    return epoch
     import tensorflow as tf
 
     # Only SUM and MEAN reductions exist: the epochs agree iff their variance is zero.

@@ -25,7 +25,13 @@ from kseq.spec.load import dump_spec
 
 
 def _callbacks(
-    spec, directory: Path, partial, state: dict | None, chief: bool = True, clock=None
+    spec,
+    directory: Path,
+    partial,
+    state: dict | None,
+    chief: bool = True,
+    clock=None,
+    batches_per_epoch: int | None = None,
 ) -> tuple[list, object]:
     """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
@@ -69,8 +75,17 @@ def _callbacks(
         callbacks.append(snapshots)
     if clock is not None:  # before the checkpoint, which records its state
         callbacks.append(clock)
-    checkpoint = resume.EpochCheckpoint(
-        partial, state, spec.train.epochs, stopping, best, plateau, snapshots, clock
+    checkpoint = resume.RunCheckpoint(
+        partial,
+        state,
+        spec.train.epochs,
+        spec.train.checkpoint_every,
+        batches_per_epoch,
+        stopping,
+        best,
+        plateau,
+        snapshots,
+        clock,
     )
     callbacks.append(checkpoint)  # last: it records the others' state after each epoch
     return callbacks, checkpoint
@@ -85,27 +100,38 @@ def _verbosity(setting) -> int:
 
 def fit(spec, data, model, directory: Path, partial, state: dict | None, where, clock=None) -> dict:
     """Run model.fit (resuming from `state`); returns the history of every epoch, earlier runs'
-    epochs included. `clock`: a `kseq.train.time_budget.BudgetClock` that stops at the deadline."""
+    epochs included. `clock`: a `kseq.train.time_budget.BudgetClock` that stops at the deadline.
+
+    A checkpoint inside an epoch resumes in two `fit` calls: the rest of that epoch (the data
+    without the batches already trained), then the remaining epochs, restored from the first
+    call's end-of-epoch checkpoint (so early stopping's end-of-fit restore of its best weights
+    in between changes nothing).
+    """
     from kseq.train import averaging, distribute
 
-    callbacks, checkpoint = _callbacks(spec, directory, partial, state, where.chief, clock)
+    train = distribute.shard_by_data(data.train, where)
+    validation = distribute.shard_by_data(data.validation, where)
+    batches = spec.train.steps_per_epoch or max(0, int(train.cardinality())) or None
+    finished = int(state["epoch"]) if state else 0
+    _replay_epoch_orders(train, finished, spec.train.steps_per_epoch)
+    step = int(state.get("step", 0)) if state and not state.get("stopped") else 0
     with distribute.multi_worker_logs(where), warnings.catch_warnings():
-        if spec.train.steps_per_epoch is None:
-            # Bucketed datasets have no known length: an epoch ends when the data does, which
-            # Keras reports as a warning on the first epoch. That is the intended end here.
+        if spec.train.steps_per_epoch is None or step:
+            # Bucketed datasets have no known length, and a resumed epoch is shorter: an epoch
+            # ends when the data does, which Keras reports as a warning. That is intended here.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-        train = distribute.shard_by_data(data.train, where)
-        _replay_epoch_orders(train, checkpoint.initial_epoch, spec.train.steps_per_epoch)
-        model.fit(
-            train,
-            validation_data=distribute.shard_by_data(data.validation, where),
-            epochs=spec.train.epochs,
-            initial_epoch=checkpoint.initial_epoch,
-            steps_per_epoch=spec.train.steps_per_epoch,
-            callbacks=callbacks,
-            verbose=_verbosity(spec.train.verbose),
-            shuffle=False,  # the dataset shuffles itself, with the spec's seed
-        )
+        if step:
+            rest = train if spec.train.steps_per_epoch else train.skip(step)
+            steps = spec.train.steps_per_epoch and spec.train.steps_per_epoch - step
+            checkpoint = _fit_epochs(
+                spec, model, rest, validation, directory, partial, state, where, clock, batches,
+                epochs=finished + 1, steps=steps,
+            )  # fmt: skip
+            state = partial.read_state()
+        checkpoint = _fit_epochs(
+            spec, model, train, validation, directory, partial, state, where, clock, batches,
+            epochs=spec.train.epochs, steps=spec.train.steps_per_epoch,
+        )  # fmt: skip
     stopping = checkpoint.early_stopping
     if stopping is not None and stopping.stopped_epoch > 0 and where.chief:
         print(early_stop_message(stopping, spec.train.epochs))
@@ -118,14 +144,52 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where, 
     return checkpoint.history
 
 
+def _fit_epochs(
+    spec, model, train, validation, directory, partial, state, where, clock, batches, epochs, steps
+):
+    """One `model.fit` from the checkpoint `state` up to `epochs`; returns its checkpoint
+    callback. SIGTERM/SIGINT inside an epoch's training leaves a checkpoint of the step reached."""
+    callbacks, checkpoint = _callbacks(
+        spec,
+        directory,
+        partial,
+        state,
+        where.chief,
+        clock,
+        batches_per_epoch=batches,
+    )
+    with where.scope():
+        checkpoint.restore(model)
+    try:  # with nothing left to run, fit still ends the run (early stopping's best weights)
+        model.fit(
+            train,
+            validation_data=validation,
+            epochs=epochs,
+            initial_epoch=checkpoint.initial_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=_verbosity(spec.train.verbose),
+            shuffle=False,  # the dataset shuffles itself, with the spec's seed
+        )
+    except Interrupted:
+        checkpoint.stop_holding()
+        checkpoint.save_interrupted()
+        raise
+    finally:
+        checkpoint.stop_holding()
+    return checkpoint
+
+
 def _replay_epoch_orders(dataset, finished_epochs: int, steps_per_epoch: int | None) -> None:
     """Give a resumed run the shuffle orders the uninterrupted run would see.
 
     A dataset reshuffled each iteration takes its orders from one seeded sequence that starts
     over in a new process, and every iterator opened takes the next. Keras 3 opens two per
     whole epoch when the dataset's length is known (one at the start, one ready for the next
-    epoch) and one otherwise; opening as many, unread, replays the sequence. With
-    `train.steps_per_epoch` an iterator spans epochs, and a resumed run starts a fresh one.
+    epoch) and one otherwise; opening as many, unread, replays the sequence. A resumed epoch
+    reads the same dataset without its first batches (`skip`: the same shuffle sequence, and
+    Keras again opens two). With `train.steps_per_epoch` an iterator spans epochs, and a
+    resumed run starts a fresh pass over the data.
     """
     if steps_per_epoch is not None or not finished_epochs:
         return
@@ -197,7 +261,12 @@ def _finish(spec, family, data, model, history: dict, directory: Path, target: P
 def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
     state = partial.read_state()
     if state is None:
-        message = "interrupted before the first epoch ended; nothing was kept"
+        message = "interrupted before the first checkpoint; nothing was kept"
+    elif state.get("step"):
+        message = (
+            f"interrupted at step {state['step']} of epoch {state['epoch'] + 1}; run the same "
+            "command to resume"
+        )
     else:
         message = (
             f"interrupted after epoch {state['epoch']} of {epochs}; run the same command to resume"
@@ -284,8 +353,16 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
             clock = None
             if spec.train.time_budget is not None:
                 trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
-            epoch = distribute.agree_on_epoch(where, int(state["epoch"]) if state else 0)
-            if state:
+            epoch = distribute.agree_on_epoch(
+                where, int(state["epoch"]) if state else 0, int((state or {}).get("step", 0))
+            )
+            if state and state.get("step"):
+                print(
+                    f"kseq: resuming epoch {epoch + 1} at step {state['step']} of "
+                    f"{state.get('batches_per_epoch') or '?'} ({target}; checkpoint in "
+                    f"{partial.path}; --restart starts afresh)"
+                )
+            elif state:
                 print(
                     f"kseq: resuming {target} after epoch {epoch} of {trained.train.epochs} "
                     f"(checkpoint in {partial.path}; --restart starts afresh)"

@@ -6,8 +6,11 @@
 runs/.x.partial/
   lock                   flock held while a process trains here (a killed process drops it)
   spec.json              the spec this run belongs to
-  state.json             last finished epoch, its weights file, history so far, callback states
-  epoch-0003.weights.h5  model + optimizer state after that epoch (Keras BackupAndRestore)
+  state.json             the newest checkpoint: epochs finished and steps of the next, its
+                         weights file, the files' SHA-256, history so far, callback states
+  state.previous.json    the checkpoint before it (the fallback if the newest is damaged)
+  epoch-0003.weights.h5  model + optimizer state after that epoch
+  epoch-0003-step-0000120.weights.h5  ... after 120 steps of the next (train.checkpoint_every)
   best-0002.npz          early stopping's best weights (with restore_best_weights)
   best-val-0002.weights.h5  the best epoch's weights, for run/checkpoints/best.weights.h5
   average-0003.npz       float weights after that epoch (train.average_checkpoints)
@@ -16,18 +19,21 @@ runs/.x.partial/
 
 Every file is written under a temporary name and renamed, and `state.json` is renamed last and
 names the weights file it belongs to: a SIGKILL at any moment leaves the previous consistent
-state. Run again with the same command, training resumes after the last finished epoch; when it
-ends, `run/` is renamed to RUN_DIR and the staging directory deleted. Non-chief workers of a
+state. Run again with the same command, training resumes where the newest intact checkpoint
+is: after an epoch, or inside one at the next unseen batch (`kseq.train.fit`); when it ends,
+`run/` is renamed to RUN_DIR and the staging directory deleted. Non-chief workers of a
 multi-worker run keep their own `runs/.x.partial.worker-1/` and delete it at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import struct
+import time
 from pathlib import Path
 
 import keras
@@ -38,6 +44,7 @@ from kseq.errors import DiskFullError, KseqError, write_error
 from kseq.io import atomic_save_arrays, atomic_write_bytes, atomic_write_text
 
 STATE_FILE = "state.json"
+PREVIOUS_STATE_FILE = "state.previous.json"
 SPEC_FILE = "spec.json"
 LOCK_FILE = "lock"
 RUN_SUBDIR = "run"
@@ -51,6 +58,7 @@ RESUMABLE_CHANGES = {
     "train.epochs",
     "train.distribute",
     "train.jit_compile",
+    "train.checkpoint_every",
 }
 
 
@@ -207,13 +215,51 @@ class PartialRun:
 
     # ---- state -----------------------------------------------------------------------------------
     def read_state(self) -> dict | None:
+        """The newest checkpoint whose files are there (checksums unread)."""
+        for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+            state, problem = self._load_state(name)
+            if problem is None:
+                return state
+        return None
+
+    def _load_state(self, name: str) -> tuple[dict | None, str | None]:
         try:
-            state = json.loads((self.path / STATE_FILE).read_text())
+            state = json.loads((self.path / name).read_text())
+        except FileNotFoundError:
+            return None, "missing"
         except (OSError, ValueError):
-            return None
-        if not isinstance(state, dict) or not (self.path / str(state.get("weights"))).is_file():
-            return None
-        return state
+            return None, f"{name} is unreadable"
+        if not isinstance(state, dict) or not isinstance(state.get("weights"), str):
+            return None, f"{name} is unreadable"
+        if not (self.path / state["weights"]).is_file():
+            return None, f"{state['weights']} is missing"
+        return state, None
+
+    def verified_state(self) -> dict | None:
+        """The newest checkpoint whose files match the checksums its state records; one line
+        says so when a damaged newest checkpoint leaves the previous one."""
+        damaged = []
+        for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+            state, problem = self._load_state(name)
+            for file, digest in (state or {}).get("files", {}).items():
+                path = self.path / file
+                if problem is None and (not path.is_file() or file_checksum(path) != digest):
+                    problem = f"{file} does not match its checksum"
+            if problem is None:
+                if damaged:
+                    print(
+                        f"kseq: the newest checkpoint in {self.path} is damaged ({damaged[0]}); "
+                        f"resuming from the one before it ({describe(state)})"
+                    )
+                return state
+            if problem != "missing":
+                damaged.append(problem)
+        if damaged:
+            print(
+                f"kseq: no intact checkpoint in {self.path} ({'; '.join(damaged)}); "
+                "training starts afresh"
+            )
+        return None
 
     def read_spec(self) -> dict | None:
         try:
@@ -229,7 +275,7 @@ class PartialRun:
                 spec (names the fields; `--restart` discards it).
         """
         self.lock()
-        state = self.read_state()
+        state = None if restart else self.verified_state()
         if state is not None and self.run.is_dir() and not restart:
             stored = self.read_spec() or {}
             changed = spec_differences(stored, spec_data)
@@ -253,6 +299,7 @@ class PartialRun:
         """Empty the directory but keep the lock file we hold; the state goes first, so a kill
         half-way leaves no checkpoint that looks usable."""
         (self.path / STATE_FILE).unlink(missing_ok=True)
+        (self.path / PREVIOUS_STATE_FILE).unlink(missing_ok=True)
         for entry in self.path.iterdir():
             if entry.name == LOCK_FILE:
                 continue
@@ -360,14 +407,19 @@ class BestWeights(keras.callbacks.Callback):
         atomic_write_bytes(self.destination, (self.staging / self.file).read_bytes())
 
 
-class EpochCheckpoint(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore into the staging directory, atomic, with the history and callback states.
+class RunCheckpoint(keras.callbacks.Callback):
+    """Checkpoints into the staging directory: at every epoch's end and, with
+    `train.checkpoint_every`, inside an epoch; atomic, checksummed, with the history, the
+    position in the data and the other callbacks' states. Keras's public Callback API only:
+    `restore` loads the weights before `fit`, which gets `initial_epoch` explicitly.
 
-    Keras's own `_save_model` overwrites `latest.weights.h5` and then the metadata in place, so a
-    kill in between leaves a torn or inconsistent checkpoint; here each epoch gets a new weights
-    file and `state.json` (renamed into place last) says which one is current. It must come after
-    the callbacks whose state it records (early stopping, best weights, the plateau schedule,
-    the averaging snapshots) in the callback list.
+    Each checkpoint gets a new weights file; `state.json` (renamed into place last) says which
+    is current and holds the SHA-256 of every file it names, and the checkpoint before it stays
+    as `state.previous.json` with its files, so a damaged newest checkpoint falls back to the
+    previous one. A training step holds SIGTERM/SIGINT until its end, so the step count always
+    matches the weights: an interrupted run writes a checkpoint of the step it reached. It must
+    come after the callbacks whose state it records (early stopping, best weights, the plateau
+    schedule, the averaging snapshots, the time budget) in the callback list.
     """
 
     def __init__(
@@ -375,16 +427,20 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         partial: PartialRun,
         state: dict | None,
         epochs: int,
+        every=None,
+        batches_per_epoch: int | None = None,
         early_stopping: ResumableEarlyStopping | None = None,
         best: BestWeights | None = None,
         plateau=None,
         snapshots=None,
         clock=None,
     ):
-        super().__init__(backup_dir=str(partial.path), save_freq="epoch", delete_checkpoint=False)
+        super().__init__()
         self.partial = partial
         self.state = state
         self.epochs = epochs
+        self.every = every  # kseq.spec.common.CheckpointEverySpec or None
+        self.batches_per_epoch = batches_per_epoch
         self.early_stopping = early_stopping
         self.best = best
         self.plateau = plateau  # kseq.train.schedules.PlateauDecay
@@ -396,6 +452,13 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
         }
         self._best_weights_file = (state or {}).get("best_weights")
         self._saved_best_weights = early_stopping._restored_weights if early_stopping else None
+        self.epoch = int((state or {}).get("epoch", 0))  # the epoch in progress, from 0
+        self.step = int((state or {}).get("step", 0))  # its batches trained
+        self._written = state  # the newest checkpoint on disk
+        self._since = 0
+        self._last_write = time.monotonic()
+        self._holding = False
+        self._training = False
 
     @property
     def initial_epoch(self) -> int:
@@ -405,45 +468,98 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             return self.epochs  # early stopping had ended it: nothing left to run
         return min(int(self.state["epoch"]), self.epochs)
 
-    def _load_model(self):
+    def restore(self, model) -> None:
+        """Load the checkpoint's model and optimizer weights (before `fit`)."""
         if not self.state:
             return
-        model = self.model
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(str(self.partial.path / self.state["weights"]))
-        model._initial_epoch = self.initial_epoch
+
+    # ---- Keras hooks -----------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._last_write = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self.epoch:
+            self.epoch, self.step = epoch, 0
+        self._training = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        interrupt.hold()  # until this step's callbacks are done: weights and count agree
+        self._holding = True
 
     def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self._since += 1
+        self.stop_holding(raise_held=True)
         interrupt.raise_if_swallowed()
-        super().on_train_batch_end(batch, logs)
+        if self._due():
+            with interrupt.deferred():
+                self._write(self.epoch, self.step)
+
+    def on_test_begin(self, logs=None):
+        self._training = False  # the epoch's batches are done; its checkpoint comes at its end
 
     def on_epoch_end(self, epoch, logs=None):
+        self._training = False
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.clock is not None:  # what a time budget bought so far
             self.history.setdefault("steps", []).append(float(self.clock.steps))
             self.history.setdefault("seconds", []).append(round(self.clock.seconds(), 1))
-        super().on_epoch_end(epoch, logs)
-
-    def _save_model(self):
         with interrupt.deferred():  # a signal waits until the checkpoint is whole
-            self._write_checkpoint()
+            self._write(epoch + 1, 0)
+        self.epoch, self.step = epoch + 1, 0
 
-    def _write_checkpoint(self):
+    # ---- for kseq.train.fit ----------------------------------------------------------------------
+    def stop_holding(self, raise_held: bool = False) -> None:
+        if self._holding:
+            self._holding = False
+            if raise_held:
+                interrupt.release()
+            else:
+                interrupt.release_quietly()
+
+    def save_interrupted(self) -> None:
+        """After SIGTERM/SIGINT inside an epoch's training: a checkpoint of the step reached,
+        unless the newest one is already there."""
+        written = self._written or {}
+        already = (int(written.get("epoch", 0)), int(written.get("step", 0)))
+        if self._training and self.step and (self.epoch, self.step) != already:
+            with interrupt.deferred():
+                self._write(self.epoch, self.step)
+
+    # ---- writing ---------------------------------------------------------------------------------
+    def _due(self) -> bool:
+        every = self.every
+        if every is None or not self._training:
+            return False
+        if every.steps is not None and self._since >= every.steps:
+            return True
+        return every.minutes is not None and time.monotonic() - self._last_write >= (
+            60 * every.minutes
+        )
+
+    def _write(self, epoch: int, step: int) -> None:
+        """A checkpoint after `epoch` finished epochs and `step` batches of the next."""
         directory = self.partial.path
-        epoch = self._current_epoch
-        weights = f"epoch-{epoch:04d}.weights.h5"
+        name = f"epoch-{epoch:04d}" + (f"-step-{step:07d}" if step else "")
+        weights = f"{name}.weights.h5"
         _atomic_save_weights(self.model, directory / weights)
         stopping = self.early_stopping
         if stopping is not None and stopping.best_weights is not self._saved_best_weights:
             self._best_weights_file = f"best-{epoch:04d}.npz"
             atomic_save_arrays(stopping.best_weights, directory / self._best_weights_file)
             self._saved_best_weights = stopping.best_weights
+        named = [weights, self._best_weights_file, self.best.file if self.best else None]
         state = {
             "epoch": epoch,
+            "step": step,
+            "batches_per_epoch": self.batches_per_epoch,
             "weights": weights,
-            "stopped": bool(self.model.stop_training),
+            "files": {n: file_checksum(directory / n) for n in named if n},
+            "stopped": bool(self.model.stop_training) and not step,
             "history": self.history,
             "early_stopping": stopping.state() if stopping is not None else None,
             "best_weights": self._best_weights_file,
@@ -452,9 +568,15 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
             "reduce_on_plateau": self.plateau.state() if self.plateau is not None else None,
             "time_budget": self.clock.state() if self.clock is not None else None,
         }
+        if self._written is not None:  # the fallback if the new one turns out damaged
+            atomic_write_text(directory / PREVIOUS_STATE_FILE, json.dumps(self._written) + "\n")
         atomic_write_text(directory / STATE_FILE, json.dumps(state) + "\n")
-        # Only now are the older files unreferenced.
-        keep = {weights, self._best_weights_file, state["best_val_file"]}
+        previous, self._written = self._written, state
+        self._since, self._last_write = 0, time.monotonic()
+        # Only now are the files that neither checkpoint names unreferenced.
+        keep = set(named) | set((previous or {}).get("files", {}))
+        keep |= {(previous or {}).get("weights"), (previous or {}).get("best_weights")}
+        keep.add((previous or {}).get("best_val_file"))
         if self.snapshots is not None:
             from kseq.train.averaging import kept_epoch
 
@@ -465,8 +587,19 @@ class EpochCheckpoint(keras.callbacks.BackupAndRestore):
                 with contextlib.suppress(OSError):
                     path.unlink()
 
-    def on_train_end(self, logs=None):
-        pass  # the staging directory goes when RUN_DIR is in place, not before
+
+def describe(state: dict) -> str:
+    """`epoch 3` (after it) or `step 120 of epoch 4` (inside it)."""
+    epoch, step = int(state["epoch"]), int(state.get("step", 0))
+    return f"step {step} of epoch {epoch + 1}" if step else f"after epoch {epoch}"
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def restored_best_weights(partial: PartialRun, state: dict | None) -> list | None:

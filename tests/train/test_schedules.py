@@ -168,7 +168,7 @@ def test_null_decay_steps_is_the_rest_of_training():
     # A run no longer than its warmup (a smoke run) ends warming up: one step of decay is kept.
     assert schedules.resolve_schedule(too_long, data).train.optimizer.schedule.decay_steps == 1
     # Outside `kseq train` nobody knows the run's length.
-    with pytest.raises(KseqError, match="decay_steps: null"):
+    with pytest.raises(KseqError, match="decay_steps null"):
         make_optimizer(spec.train.optimizer)
 
 
