@@ -251,7 +251,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="pretrained",
         metavar="RUN_DIR",
         help="fine-tune this BERT (a `kseq import hf-bert` or trained RUN_DIR): its architecture "
-        "and tokenizer, the data's window up to its positions, the fine-tuning recipe",
+        "and tokenizer, the data's window up to its positions, the fine-tuning recipe "
+        "(default: none, a model trained from scratch)",
     )
     sub.add_argument(
         "--output", "-o", metavar="SPEC", help="write the spec here (default: standard output)"

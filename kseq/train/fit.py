@@ -32,6 +32,7 @@ def _callbacks(
     chief: bool = True,
     clock=None,
     batches_per_epoch: int | None = None,
+    multi_worker: bool = False,
 ) -> tuple[list, object]:
     """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
@@ -86,6 +87,7 @@ def _callbacks(
         plateau,
         snapshots,
         clock,
+        multi_worker=multi_worker,
     )
     callbacks.append(checkpoint)  # last: it records the others' state after each epoch
     return callbacks, checkpoint
@@ -157,6 +159,7 @@ def _fit_epochs(
         where.chief,
         clock,
         batches_per_epoch=batches,
+        multi_worker=where.multi_worker,
     )
     with where.scope():
         checkpoint.restore(model)
@@ -351,6 +354,13 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
         state = partial.open(_spec_data(spec), spec.train.restart)
         try:
             clock = None
+            every = spec.train.checkpoint_every
+            if where.multi_worker and where.chief and every and every.steps is None:
+                print(
+                    "kseq: multi-worker training checkpoints at epoch ends only "
+                    "(train.checkpoint_every.minutes would differ between workers; "
+                    "{steps: N} checkpoints inside epochs)"
+                )
             if spec.train.time_budget is not None:
                 trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
             epoch = distribute.agree_on_epoch(

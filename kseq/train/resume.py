@@ -434,9 +434,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         plateau=None,
         snapshots=None,
         clock=None,
+        multi_worker: bool = False,
     ):
         super().__init__()
         self.partial = partial
+        # Workers must checkpoint at the same steps (their checkpoints are compared on a
+        # resume): by step count only, never by their own clocks or signals.
+        self.multi_worker = multi_worker
         self.state = state
         self.epochs = epochs
         self.every = every  # kseq.spec.common.CheckpointEverySpec or None
@@ -524,6 +528,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     def save_interrupted(self) -> None:
         """After SIGTERM/SIGINT inside an epoch's training: a checkpoint of the step reached,
         unless the newest one is already there."""
+        if self.multi_worker:
+            return
         written = self._written or {}
         already = (int(written.get("epoch", 0)), int(written.get("step", 0)))
         if self._training and self.step and (self.epoch, self.step) != already:
@@ -537,9 +543,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             return False
         if every.steps is not None and self._since >= every.steps:
             return True
-        return every.minutes is not None and time.monotonic() - self._last_write >= (
-            60 * every.minutes
-        )
+        if self.multi_worker or every.minutes is None:
+            return False
+        return time.monotonic() - self._last_write >= 60 * every.minutes
 
     def _write(self, epoch: int, step: int) -> None:
         """A checkpoint after `epoch` finished epochs and `step` batches of the next."""
