@@ -393,6 +393,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# How often one `kseq train` rejoins its cluster after losing a worker before it gives up.
+MOST_REJOINS = 10
+
+
+def _rejoin(error) -> int:
+    """A multi-worker run lost a worker: start this process again with the same command (a
+    new process rejoins the cluster, which TensorFlow's collectives cannot do in place); it
+    waits for the lost worker to be started again, then every worker resumes from the newest
+    checkpoint they all hold."""
+    rejoins = int(os.environ.get("KSEQ_REJOINS", "0") or 0)
+    if rejoins >= MOST_REJOINS:
+        print(f"kseq: {error}; gave up after {rejoins} rejoins", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"kseq: {error}; rejoining the cluster to resume", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ["KSEQ_REJOINS"] = str(rejoins + 1)
+    os.execv(sys.executable, [sys.executable, "-m", "kseq.cli", *sys.argv[1:]])
+    return EXIT_INTERNAL_ERROR  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not os.environ.get("KSEQ_DEBUG"):
@@ -402,11 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command not in ("validate", "schema", "init"):  # these need no TensorFlow
         _quiet_tensorflow()
     from kseq import interrupt
-    from kseq.errors import DiskFullError, KseqError
+    from kseq.errors import DiskFullError, KseqError, WorkerLost
 
     interrupt.install()
     try:
         return args.handler(args)
+    except WorkerLost as error:
+        return _rejoin(error)
     except interrupt.Interrupted as stop:
         print(f"kseq: {stop.message}", file=sys.stderr)
         return stop.exit_code

@@ -21,6 +21,13 @@ class DiskFullError(KseqError):
         super().__init__(f"no space left on device while writing {path}{detail}")
 
 
+class WorkerLost(KseqError):
+    """A multi-worker run lost a worker (its collectives were aborted); every worker's
+    checkpoint is intact and the same command rejoins the cluster and resumes."""
+
+    label = ""
+
+
 def write_error(path, error: OSError, kind: type[KseqError] = KseqError) -> KseqError:
     """The one-line error for an OSError raised while writing `path` (disk full, or `kind`)."""
     import errno

@@ -65,9 +65,11 @@ class WeightSnapshots(keras.callbacks.Callback):
     def epochs(self, kept: int) -> range:
         return range(max(1, kept - self.window + 1), kept + 1)
 
-    def needed(self, kept: int, last: int) -> set[str]:
-        """Snapshots that may still be averaged: the kept epoch's window, and the last N-1 epochs
-        (a later best epoch's window reaches back to them)."""
+    def needed(self, stopping, last: int) -> set[str]:
+        """Snapshots that may still be averaged after epoch `last`: the window of the epoch
+        early stopping keeps, and the last N-1 epochs (a later best epoch's window reaches back
+        to them)."""
+        kept = kept_epoch(stopping, last)
         epochs = {*self.epochs(kept), *range(max(1, last - self.window + 2), last + 1)}
         return {snapshot_name(epoch) for epoch in epochs}
 

@@ -38,6 +38,8 @@ class Placement:
     chief: bool = True
     task: str | None = None
     multi_worker: bool = False
+    workers: int = 1  # tasks that train (chief and workers) and this one's index among them
+    index: int = 0
 
     @property
     def replicas(self) -> int:
@@ -111,7 +113,10 @@ def placement(spec) -> Placement:
     except (RuntimeError, ValueError) as error:
         raise KseqError(f"train.distribute.strategy: multi_worker: {error}") from None
     chief, task = _is_chief(config)
-    return Placement(strategy, chief=chief, task=task, multi_worker=True)
+    workers, index = worker_shard(spec)
+    return Placement(
+        strategy, chief=chief, task=task, multi_worker=True, workers=workers, index=index
+    )
 
 
 def prepare_model(model, element_spec, where: Placement) -> None:
@@ -165,37 +170,83 @@ def multi_worker_logs(where: Placement) -> Iterator[None]:
         trainer.reduce_per_replica = original
 
 
-def agree_on_epoch(where: Placement, epoch: int, step: int = 0) -> int:
-    """The epoch every worker resumes from; a worker whose checkpoint differs (epoch, or step
-    inside it) is an error.
+def _position(state: dict | None) -> int:
+    """A checkpoint's place in the run as one number: steps-in-epoch below 2**24 per epoch."""
+    if not state:
+        return 0
+    return int(state["epoch"]) * (1 << 24) + int(state.get("step", 0))
 
-    Each worker keeps its own checkpoint; if one was lost (a new machine, --restart on only one),
-    the workers would train from different states and the collectives would hang at the end.
+
+def _gathered(where: Placement, values: list[float]) -> list[list[float]]:
+    """Every worker's `values` (the same length on each), by a SUM of one-hot rows: only SUM
+    and MEAN reductions exist across workers."""
+    import tensorflow as tf
+
+    rows = [[0.0] * len(values) for _ in range(where.workers)]
+    rows[where.index] = [float(v) for v in values]
+    per_replica = where.strategy.run(lambda: tf.identity(tf.constant(rows, tf.float64)))
+    summed = where.strategy.reduce("SUM", per_replica, axis=None).numpy()
+    return summed.tolist()
+
+
+def agree_on_checkpoint(where: Placement, states: list[dict]) -> dict | None:
+    """The checkpoint every worker resumes from: the newest one that every worker holds intact
+    (each keeps its newest and the one before, so a worker killed while the others wrote their
+    next checkpoint still agrees on the previous). None: every worker starts afresh.
+
+    Raises:
+        KseqError: no checkpoint is common to all workers (a worker's was lost, or --restart on
+            only one); the collectives would hang at the end.
     """
+    newest = states[0] if states else None
     if not where.multi_worker:
-        return epoch
+        return newest
+    mine = [float(_position(s)) for s in states[:2]] + [-1.0] * (2 - len(states[:2]))
+    everyone = _gathered(where, mine if states else [0.0, -1.0])
+    agreed = common_position(everyone)
+    if agreed is None:
+        raise KseqError(
+            "the workers' checkpoints disagree (no checkpoint is common to every worker: their "
+            "newest are at " + ", ".join(_described(row[0]) for row in everyone) + "); start "
+            "every worker again with --restart"
+        )
+    for state in states:
+        if _position(state) == agreed:
+            if state is not newest:
+                print(
+                    f"kseq: resuming from this worker's previous checkpoint "
+                    f"({_described(agreed)}), the newest every worker holds"
+                )
+            return state
+    return None  # every worker starts afresh
+
+
+def common_position(everyone: list[list[float]]) -> float | None:
+    """The newest checkpoint position every worker holds: the oldest of their newest ones, if
+    each holds it (as its newest or the one before); a fresh start (0) counts only when every
+    worker has none."""
+    agreed = min(row[0] for row in everyone)
+    return agreed if all(agreed in row for row in everyone) else None
+
+
+def _described(position: float) -> str:
+    epoch, step = divmod(int(position), 1 << 24)
+    if position <= 0:
+        return "the start"
+    return f"step {step} of epoch {epoch + 1}" if step else f"after epoch {epoch}"
+
+
+def lost_worker(error: BaseException) -> bool:
+    """Whether `error` is what a multi-worker `fit` raises when a peer is gone: TensorFlow's
+    health check aborts the collectives (Unavailable), a restarted peer answers
+    FailedPrecondition, a collective may time out."""
     import tensorflow as tf
 
-    # Only SUM and MEAN reductions exist: the values agree iff their variances are zero.
-    value = tf.constant([float(epoch), float(step), float(epoch) ** 2, float(step) ** 2])
-    per_replica = where.strategy.run(lambda: tf.identity(value))
-    means = where.strategy.reduce("MEAN", per_replica, axis=None).numpy()
-    if abs(means[2] - means[0] ** 2) > 1e-3 or abs(means[3] - means[1] ** 2) > 1e-3:
-        at = f"epoch {epoch}" + (f", step {step} of the next" if step else "")
-        raise KseqError(
-            f"the workers' checkpoints disagree (this worker's is after {at}, the average "
-            f"epoch {means[0]:g}, step {means[1]:g}); start every worker again with --restart"
-        )
-    return epoch
-    import tensorflow as tf
-
-    # Only SUM and MEAN reductions exist: the epochs agree iff their variance is zero.
-    value = tf.constant([float(epoch), float(epoch) ** 2])
-    per_replica = where.strategy.run(lambda: tf.identity(value))
-    mean, mean_square = where.strategy.reduce("MEAN", per_replica, axis=None).numpy()
-    if abs(mean_square - mean**2) > 1e-3:
-        raise KseqError(
-            f"the workers' checkpoints disagree (this worker's is after epoch {epoch}, the "
-            f"average {mean:g}); start every worker again with --restart"
-        )
-    return epoch
+    kinds = (
+        tf.errors.UnavailableError,
+        tf.errors.FailedPreconditionError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+        tf.errors.AbortedError,
+    )
+    return isinstance(error, kinds)

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from kseq import interrupt
-from kseq.errors import DiskFullError, write_error
+from kseq.errors import DiskFullError, WorkerLost, write_error
 from kseq.interrupt import Interrupted
 from kseq.io import atomic_write_text
 from kseq.io import run_dir as layout
@@ -326,7 +326,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     from kseq.train import distribute
     from kseq.train.budget import check_model_fits
     from kseq.train.precision import dtype_policy, set_jit_compile
-    from kseq.train.resume import PartialRun
+    from kseq.train.resume import PartialRun, describe
     from kseq.train.schedules import resolve_schedule
 
     where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
@@ -353,6 +353,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
         partial = PartialRun(target, where.task)
         state = partial.open(_spec_data(spec), spec.train.restart)
         try:
+            state = distribute.agree_on_checkpoint(where, partial.states)
             clock = None
             every = spec.train.checkpoint_every
             if where.multi_worker and where.chief and every and every.steps is None:
@@ -363,9 +364,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
                 )
             if spec.train.time_budget is not None:
                 trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
-            epoch = distribute.agree_on_epoch(
-                where, int(state["epoch"]) if state else 0, int((state or {}).get("step", 0))
-            )
+            epoch = int(state["epoch"]) if state else 0
             if state and state.get("step"):
                 print(
                     f"kseq: resuming epoch {epoch + 1} at step {state['step']} of "
@@ -396,6 +395,17 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
             error = _interrupted(signal, partial, spec.train.epochs)
             partial.abandon_if_empty()
             raise error from None
+        except Exception as error:
+            lost = where.multi_worker and distribute.lost_worker(error)
+            partial.abandon_if_empty()
+            if lost:
+                state = partial.read_state()
+                kept = f"this worker's checkpoint ({describe(state)})" if state else "no checkpoint"
+                raise WorkerLost(
+                    f"a worker of the cluster was lost ({' '.join(str(error).split())[:160]}); "
+                    f"{kept} is kept: run the same command on every worker lost to resume"
+                ) from None
+            raise
         except BaseException:
             partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
             raise

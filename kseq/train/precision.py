@@ -51,8 +51,12 @@ def float32_copy(spec, family, data, model):
 
 
 def _is_float32(model) -> bool:
+    """Every layer takes the global policy it was built under, so the top-level layers (public
+    `Model.layers`) tell how the whole model computes."""
+    import keras
+
     return all(
-        layer.dtype_policy.name == "float32"
-        for layer in model._flatten_layers(include_self=False)
-        if hasattr(layer, "dtype_policy")
+        layer.compute_dtype == "float32"
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)  # int inputs keep their own dtype
     )

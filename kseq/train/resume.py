@@ -160,6 +160,7 @@ class PartialRun:
         self.path = partial_dir(target, task)
         self.run = self.path / RUN_SUBDIR
         self._lock: int | None = None
+        self.states: list[dict] = []  # the intact checkpoints `open` found, newest first
 
     # ---- locking ---------------------------------------------------------------------------------
     def lock(self) -> None:
@@ -235,10 +236,11 @@ class PartialRun:
             return None, f"{state['weights']} is missing"
         return state, None
 
-    def verified_state(self) -> dict | None:
-        """The newest checkpoint whose files match the checksums its state records; one line
-        says so when a damaged newest checkpoint leaves the previous one."""
-        damaged = []
+    def intact_states(self) -> list[dict]:
+        """The checkpoints whose files match the checksums their states record, newest first
+        (at most two); one line says so when a damaged newest checkpoint leaves the previous
+        one, or none is left."""
+        damaged, intact = [], []
         for name in (STATE_FILE, PREVIOUS_STATE_FILE):
             state, problem = self._load_state(name)
             for file, digest in (state or {}).get("files", {}).items():
@@ -246,20 +248,20 @@ class PartialRun:
                 if problem is None and (not path.is_file() or file_checksum(path) != digest):
                     problem = f"{file} does not match its checksum"
             if problem is None:
-                if damaged:
-                    print(
-                        f"kseq: the newest checkpoint in {self.path} is damaged ({damaged[0]}); "
-                        f"resuming from the one before it ({describe(state)})"
-                    )
-                return state
-            if problem != "missing":
+                intact.append(state)
+            elif problem != "missing" and not intact:
                 damaged.append(problem)
-        if damaged:
+        if damaged and intact:
+            print(
+                f"kseq: the newest checkpoint in {self.path} is damaged ({damaged[0]}); "
+                f"resuming from the one before it ({describe(intact[0])})"
+            )
+        elif damaged:
             print(
                 f"kseq: no intact checkpoint in {self.path} ({'; '.join(damaged)}); "
                 "training starts afresh"
             )
-        return None
+        return intact
 
     def read_spec(self) -> dict | None:
         try:
@@ -275,7 +277,8 @@ class PartialRun:
                 spec (names the fields; `--restart` discards it).
         """
         self.lock()
-        state = None if restart else self.verified_state()
+        self.states = [] if restart else self.intact_states()
+        state = self.states[0] if self.states else None
         if state is not None and self.run.is_dir() and not restart:
             stored = self.read_spec() or {}
             changed = spec_differences(stored, spec_data)
@@ -291,6 +294,7 @@ class PartialRun:
                 trim_event_file(events)
             return state
         self.clear()
+        self.states = []
         atomic_write_text(self.path / SPEC_FILE, json.dumps(spec_data, indent=1) + "\n")
         self.run.mkdir()
         return None
@@ -584,9 +588,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         keep |= {(previous or {}).get("weights"), (previous or {}).get("best_weights")}
         keep.add((previous or {}).get("best_val_file"))
         if self.snapshots is not None:
-            from kseq.train.averaging import kept_epoch
-
-            keep |= self.snapshots.needed(kept_epoch(stopping, epoch), epoch)
+            keep |= self.snapshots.needed(stopping, epoch)
         old = ["epoch-*.weights.h5", "best-*", "average-*.npz"]
         for path in [path for pattern in old for path in directory.glob(pattern)]:
             if path.name not in keep:

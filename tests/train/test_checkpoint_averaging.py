@@ -4,6 +4,7 @@ ends at the kept epoch, snapshots outlive a crash and only the needed ones stay 
 from __future__ import annotations
 
 import shutil
+import types
 from collections import namedtuple
 
 import keras
@@ -192,9 +193,10 @@ def test_only_float_variables_are_averaged(tmp_path):
 def test_needed_snapshots():
     cb = averaging.WeightSnapshots(None, window=3)
     names = lambda *epochs: {averaging.snapshot_name(e) for e in epochs}  # noqa: E731
-    assert cb.needed(kept=10, last=10) == names(8, 9, 10)
-    assert cb.needed(kept=4, last=10) == names(2, 3, 4, 9, 10)
-    assert cb.needed(kept=1, last=1) == names(1)
+    best_of_4 = types.SimpleNamespace(best_weights=[], best_epoch=3)  # early stopping's best: 4
+    assert cb.needed(None, last=10) == names(8, 9, 10)
+    assert cb.needed(best_of_4, last=10) == names(2, 3, 4, 9, 10)
+    assert cb.needed(None, last=1) == names(1)
 
 
 def test_a_full_disk_is_refused_before_a_snapshot_is_written(tmp_path, monkeypatch):

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
@@ -173,3 +175,82 @@ def test_chief_is_the_chief_task_or_worker_zero():
     with_chief = {"chief": ["c:1"], **workers}
     assert _is_chief({"cluster": with_chief, "task": {"type": "chief", "index": 0}})[0]
     assert not _is_chief({"cluster": with_chief, "task": {"type": "worker", "index": 0}})[0]
+
+
+@pytest.mark.parametrize(
+    ("everyone", "agreed"),
+    [
+        ([[5.0, 3.0], [5.0, 3.0]], 5.0),  # the same newest checkpoint
+        ([[7.0, 5.0], [5.0, 3.0]], 5.0),  # one worker was killed before it wrote 7
+        ([[9.0, 7.0], [5.0, 3.0]], None),  # two apart: nothing common
+        ([[0.0, -1.0], [0.0, -1.0]], 0.0),  # every worker starts afresh
+        ([[3.0, -1.0], [0.0, -1.0]], None),  # one lost its checkpoint
+    ],
+)
+def test_workers_resume_from_the_newest_checkpoint_they_all_hold(everyone, agreed):
+    from kseq.train.distribute import common_position
+
+    assert common_position(everyone) == agreed
+
+
+@pytest.mark.slow
+def test_a_killed_worker_started_again_rejoins_and_the_cluster_finishes(tmp_path):
+    """Two workers on localhost; worker 1 is killed (SIGKILL) inside an epoch and started again
+    with the same command. The survivor's collectives are aborted by TensorFlow's health check,
+    it starts itself again, both resume from the newest checkpoint they both hold, and the
+    chief writes a whole RUN_DIR."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    output = tmp_path / "runs" / "mw"
+    overrides = [
+        *OVERRIDES,
+        "data.synthetic.samples=12800",  # 360 steps of 32 per epoch
+        "train.checkpoint_every.steps=20",
+        "train.distribute.strategy=multi_worker",
+    ]
+    command = [sys.executable, "-m", "kseq.cli", "train", SPEC, "--output", str(output)]
+    command += [arg for item in overrides for arg in ("--set", item)]
+
+    def start(index: int, log):
+        env = _env()
+        task = {"type": "worker", "index": index}
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+
+    logs = [open(tmp_path / f"worker-{i}.log", "w+") for i in range(2)]  # noqa: SIM115
+    workers = [start(0, logs[0]), start(1, logs[1])]
+    state_file = output.parent / ".mw.partial.worker-1" / "state.json"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and workers[1].poll() is None:
+            try:
+                if json.loads(state_file.read_text())["step"] >= 40:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.01)
+        workers[1].send_signal(signal.SIGKILL)
+        workers[1].wait(timeout=60)
+        assert workers[1].returncode == -signal.SIGKILL, "training ended before the kill"
+        killed_at = json.loads(state_file.read_text())
+        assert killed_at["epoch"] == 0
+        workers[1] = start(1, logs[1])
+        for worker in workers:
+            worker.wait(timeout=400)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    text = []
+    for log in logs:
+        log.seek(0)
+        text.append(log.read())
+        log.close()
+    for worker, out in zip(workers, text, strict=True):
+        assert worker.returncode == 0, out[-3000:]
+    assert "a worker of the cluster was lost" in text[0] and "rejoining the cluster" in text[0]
+    assert all("kseq: resuming epoch 1 at step" in out for out in text)
+    assert "trained model written" in text[0]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["mw"]
+    assert [e["epoch"] for e in json.loads((output / "history.json").read_text())] == [1, 2]
+    assert (output / "model.keras").is_file()

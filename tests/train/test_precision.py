@@ -52,6 +52,25 @@ def test_mixed_training_saves_float32_and_exports_within_the_gate(tmp_path, poli
     assert parity["max_abs_diff"] < 1e-4
 
 
+@pytest.mark.parametrize(
+    "spec_file", ["autoencoder_dense.yaml", "rnn_seq2seq_bahdanau.yaml", "bert_classification.yaml"]
+)
+def test_a_float32_model_is_kept_and_a_mixed_one_rebuilt(spec_file):
+    """`float32_copy` rebuilds only a model built under a mixed policy (integer token inputs do
+    not count)."""
+    spec = kseq.load_spec(SPECS / spec_file, ["train.precision=mixed_bfloat16"])
+    family = family_for(spec)
+    data = family.load_data(spec)
+    plain = family.build(spec, data)
+    assert precision.float32_copy(spec, family, data, plain) is plain
+    with precision.dtype_policy("mixed_bfloat16"):
+        mixed = family.build(spec, data)
+    copy = precision.float32_copy(spec, family, data, mixed)
+    assert copy is not mixed
+    assert {layer.compute_dtype for layer in copy.layers} >= {"float32"}
+    assert "bfloat16" not in {layer.compute_dtype for layer in copy.layers}
+
+
 def test_policy_is_reset_after_an_error():
     with pytest.raises(RuntimeError), precision.dtype_policy("mixed_bfloat16"):
         assert keras.config.dtype_policy().name == "mixed_bfloat16"

@@ -177,28 +177,64 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path, monkeypatch
     assert (target / "model.keras").is_file()
 
 
-def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
-    """A real SIGKILL at any moment inside an epoch of a streamed corpus loses at most the
-    steps since the last checkpoint; the same command says where it resumes."""
+def _streamed_corpus(tmp_path, pairs: int) -> list[str]:
     rng = np.random.default_rng(0)
     words = ["alpha", "beta", "gamma", "delta", "eps", "zeta"]
     lines = []
-    for _ in range(6000):
+    for _ in range(pairs + 200):
         source = " ".join(rng.choice(words, size=int(rng.integers(1, 4))))
         lines.append(f"{source}\t{source[::-1]}\n")
-    (tmp_path / "train.tsv").write_text("".join(lines[:5000]))
-    (tmp_path / "valid.tsv").write_text("".join(lines[5000:5200]))
+    (tmp_path / "train.tsv").write_text("".join(lines[:pairs]))
+    (tmp_path / "valid.tsv").write_text("".join(lines[pairs:]))
+    return [
+        f"data.train={tmp_path / 'train.tsv'}",
+        f"data.validation={tmp_path / 'valid.tsv'}",
+        "data.streaming=true",
+        "train.early_stopping=null",
+        "train.verbose=0",
+        "train.tensorboard=false",
+    ]
+
+
+def test_a_streamed_corpus_resumes_at_the_next_batch(tmp_path, monkeypatch, capsys):
+    """The same exact count for a corpus read from a file as it trains (shuffle buffer and
+    bucketing in the input pipeline)."""
+    overrides = [
+        *_streamed_corpus(tmp_path, 640),
+        "train.epochs=2",
+        "train.batch_size=32",
+        "train.checkpoint_every.steps=4",
+    ]
+    spec = kseq.load_spec(SPECS / "rnn_seq2seq_none.yaml", overrides)
+    with monkeypatch.context() as patch:
+        whole = record_batches(patch)
+        kseq.train(spec, tmp_path / "whole")
+    per_epoch = len(whole) // 2
+    assert per_epoch >= 16 and whole[:per_epoch] != whole[per_epoch:]
+    target = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        first = record_batches(patch)
+        crash_at(patch, finished=1, step=8)
+        with pytest.raises(Crash):
+            kseq.train(spec, target)
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        second = record_batches(patch)
+        kseq.train(spec, target)
+    assert f"kseq: resuming epoch 2 at step 8 of {per_epoch}" in capsys.readouterr().out
+    assert first == whole[: per_epoch + 8] and first + second == whole
+
+
+def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
+    """A real SIGKILL at any moment inside an epoch of a streamed corpus loses at most the
+    steps since the last checkpoint; the same command says where it resumes."""
     output = tmp_path / "runs" / "s2s"
     command = [sys.executable, "-m", "kseq.cli", "train", str(SPECS / "rnn_seq2seq_none.yaml")]
     command += ["--output", str(output)]
     for item in [
-        f"data.train={tmp_path / 'train.tsv'}",
-        f"data.validation={tmp_path / 'valid.tsv'}",
-        "data.streaming=true",
+        *_streamed_corpus(tmp_path, 5000),
         "train.epochs=2",
         "train.batch_size=16",
-        "train.early_stopping=null",
-        "train.verbose=0",
         "train.checkpoint_every.steps=20",
     ]:
         command += ["--set", item]

@@ -85,7 +85,7 @@ def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> floa
 
     import kseq
     from kseq.models.family import family_for
-    from kseq.models.seq2seq.family import pad_ids, strip_ids
+    from kseq.models.seq2seq.pairs import pad_ids, strip_ids
 
     spec = kseq.load_run(run_dir)[0]
     tokenizers = family_for(spec).load_tokenizers(run_dir)

@@ -29,7 +29,7 @@ import numpy as np
 
 from kseq.data.files import read_text, text_lines
 from kseq.errors import KseqError
-from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.head_registry import bert_head
 from kseq.models.bert.tokenizer import PACKED_KEYS, BertTokenizer, pack_one
 
 IGNORE = -1
@@ -252,7 +252,7 @@ def _pad_rows(rows: list[list[int]], width: int, value: int) -> np.ndarray:
     return out
 
 
-def _packed_arrays(rows, tokenizer, width=None):
+def packed_arrays(rows, tokenizer, width=None):
     """rows: (ids, segments) -> the three input arrays, padded to the longest (or `width`)."""
     width = width or max((len(ids) for ids, _ in rows), default=1)
     ids = _pad_rows([r[0] for r in rows], width, tokenizer.pad_id)
@@ -271,7 +271,7 @@ def encode_classification(examples, tokenizer, labels, length) -> Encoded:
         for i, a in enumerate(firsts)
     ]
     targets = np.array([index.get(e["label"], IGNORE) for e in examples], np.int32)
-    return Encoded(_packed_arrays(rows, tokenizer), {"logits": targets})
+    return Encoded(packed_arrays(rows, tokenizer), {"logits": targets})
 
 
 def encode_tagging(examples, tokenizer, tags, length) -> Encoded:
@@ -294,7 +294,7 @@ def encode_tagging(examples, tokenizer, tags, length) -> Encoded:
         rows.append(([tokenizer.cls_id, *ids, tokenizer.sep_id], [0] * (len(ids) + 2)))
         targets.append(labels)
         meta.append({"tokens": example["tokens"], "first_piece": first_piece})
-    inputs = _packed_arrays(rows, tokenizer)
+    inputs = packed_arrays(rows, tokenizer)
     return Encoded(
         inputs, {"logits": _pad_rows(targets, inputs["token_ids"].shape[1], IGNORE)}, meta
     )
@@ -315,7 +315,7 @@ def context_words(context: str) -> list[tuple[str, int, int]]:
     return words
 
 
-def _improve_span(pieces, start, end, answer_ids):
+def improve_span(pieces, start, end, answer_ids):
     """BERT's `_improve_answer_span`: the tightest sub-span equal to the tokenized answer."""
     for new_start in range(start, end + 1):
         for new_end in range(end, new_start - 1, -1):
@@ -333,7 +333,7 @@ def encode_documents(documents, tokenizer, length) -> Encoded:
             rows.append(([tokenizer.cls_id, *chunk, tokenizer.sep_id], [0] * (len(chunk) + 2)))
     if not rows:
         raise KseqError("data: no text to train on (every document is empty)")
-    return Encoded(_packed_arrays(rows, tokenizer), {})
+    return Encoded(packed_arrays(rows, tokenizer), {})
 
 
 def fixed_mask_positions(inputs, tokenizer, rate=0.15, seed=0):

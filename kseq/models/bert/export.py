@@ -27,9 +27,18 @@ import numpy as np
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.bert.data import context_words
-from kseq.models.bert.head_kinds import bert_head, encoder_agreement
+from kseq.models.bert.head_registry import bert_head
 
 NUMERIC_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def encoder_agreement(reference: dict, candidate: dict) -> dict:
+    """The cosine between the two `sequence_output`s (an encoder has no prediction)."""
+    a = np.asarray(reference["sequence_output"], np.float64).ravel()
+    b = np.asarray(candidate["sequence_output"], np.float64).ravel()
+    return {
+        "sequence_output_cosine": float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+    }
 
 
 def answer_allowed(segment_ids, padding_mask):

@@ -21,39 +21,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kseq.errors import KseqError
-from kseq.registry import Registry
+from kseq.models.bert.head_registry import bert_head, bert_heads, head_of_model, register_bert_head
 
 __all__ = [
     "BertHead",
     "bert_head",
-    "encoder_agreement",
     "bert_heads",
     "head_of_model",
     "register_bert_head",
 ]
-
-bert_heads: Registry = Registry("head type")
-
-
-def register_bert_head(cls: type[BertHead]) -> type[BertHead]:
-    """Class decorator: make `cls` available under `cls.name`."""
-    return bert_heads.register(cls.name)(cls)
-
-
-def bert_head(name: str) -> BertHead:
-    """The head kind registered as `name`."""
-    if name not in bert_heads:
-        raise ValueError(f"`head`: {bert_heads.unknown_message(name)}")
-    return bert_heads.get(name)()
-
-
-def head_of_model(model) -> BertHead:
-    """The head kind of a built BERT model, read from the layer its head adds."""
-    names = {layer.name for layer in model.layers}
-    for _, kind in bert_heads.items():
-        if kind.layer is not None and kind.layer in names:
-            return kind()
-    return bert_head("none")
 
 
 class BertHead:
@@ -71,6 +47,11 @@ class BertHead:
     reads_corpus: ClassVar[bool] = False
     sequence_targets: ClassVar[bool] = False  # targets per token (trimmed with the inputs)
     serves_text: ClassVar[bool] = True  # string endpoints (`--part text|with_tokenizer`)
+    # Hugging Face import (`kseq import hf-bert --head`): a tensor whose presence says the
+    # checkpoint holds this head (None: the head-less choice), and an output matrix that must
+    # be tied to the word embeddings (checked, not copied).
+    hf_marker: ClassVar[str | None] = None
+    hf_tied_decoder: ClassVar[str | None] = None
 
     # -- data ----------------------------------------------------------------------------------
     def read_examples(self, path, data_spec) -> list:
@@ -92,6 +73,11 @@ class BertHead:
     def vocabulary_texts(self, examples: list) -> list[str]:
         """The texts a vocabulary is learned from."""
         return list(examples)
+
+    def hf_weights(self, hidden: int, vocab: int) -> dict[str, tuple[str, bool, tuple]] | None:
+        """kseq variable path -> (Hugging Face tensor, transposed?, its shape) of this head's
+        own weights in a `BertForPreTraining`-style checkpoint; None: not importable."""
+        return None
 
     def label_names(self, examples: list) -> list[str] | None:
         """The labels the examples use, in the model's order; None: the head has none."""
@@ -175,15 +161,6 @@ class BertHead:
         raise NotImplementedError
 
 
-def encoder_agreement(reference: dict, candidate: dict) -> dict:
-    """The cosine between the two `sequence_output`s (an encoder has no prediction)."""
-    a = np.asarray(reference["sequence_output"], np.float64).ravel()
-    b = np.asarray(candidate["sequence_output"], np.float64).ravel()
-    return {
-        "sequence_output_cosine": float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
-    }
-
-
 def _write_lines(documents: list[str], path):
     from pathlib import Path
 
@@ -212,10 +189,18 @@ class EncoderOnly(BertHead):
     def write_examples(self, examples, path):
         return _write_lines(examples, path)
 
+    def hf_weights(self, hidden, vocab):
+        return {
+            "pooler/dense/kernel": ("pooler.dense.weight", True, (hidden, hidden)),
+            "pooler/dense/bias": ("pooler.dense.bias", False, (hidden,)),
+        }
+
     def build_outputs(self, encoder, config, num_labels, dropout, init):
         return {"sequence_output": encoder["sequence"], "pooled_output": encoder["pooled"]}
 
     def agreement(self, reference, candidate):
+        from kseq.models.bert.export import encoder_agreement  # TensorFlow: only when used
+
         return encoder_agreement(reference, candidate)
 
     def encode_texts(self, texts, tokenizer, labels, length):
@@ -485,9 +470,21 @@ class MaskedLM(BertHead):
     synthetic_tasks = ("pretraining", "clinical")
     file_types = (".txt",)
     reads_corpus = True
+    hf_marker = "cls.predictions.bias"
+    hf_tied_decoder = "cls.predictions.decoder.weight"
 
     def write_examples(self, examples, path):
         return _write_lines(examples, path)
+
+    def hf_weights(self, hidden, vocab):
+        mlm = "cls.predictions.transform"
+        return {
+            "mlm_transform/dense/kernel": (f"{mlm}.dense.weight", True, (hidden, hidden)),
+            "mlm_transform/dense/bias": (f"{mlm}.dense.bias", False, (hidden,)),
+            "mlm_transform/layer_norm/gamma": (f"{mlm}.LayerNorm.weight", False, (hidden,)),
+            "mlm_transform/layer_norm/beta": (f"{mlm}.LayerNorm.bias", False, (hidden,)),
+            "mlm_bias/bias": ("cls.predictions.bias", False, (vocab,)),
+        }
 
     def task_metrics(self, model, spec, info, metrics):
         perplexity = math.exp(min(metrics["loss"], 50.0))
@@ -520,7 +517,7 @@ class MaskedLM(BertHead):
             ids = [tokenizer.cls_id, *ids[: length - 2], tokenizer.sep_id]
             rows.append((ids, [0] * len(ids)))
             positions.append([i for i, t in enumerate(ids) if t == tokenizer.mask_id] or [0])
-        inputs = bert_data._packed_arrays(rows, tokenizer)
+        inputs = bert_data.packed_arrays(rows, tokenizer)
         inputs["mask_positions"] = bert_data._pad_rows(positions, max(map(len, positions)), 0)
         return bert_data.Encoded(inputs, {}, [{"count": len(p)} for p in positions])
 

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kseq.errors import KseqError
+from kseq.models.bert.head_registry import bert_head, bert_heads
 from kseq.train.budget import available_memory
 
 ACTIVATIONS = {
@@ -85,7 +86,6 @@ DTYPE_BYTES = {
 FLOAT_DTYPES = ("F32", "F16", "F64")
 BYTES_PER_PARAMETER = 4  # float32
 IMPORT_COPIES = 4  # loaded arrays, transformed copies, Keras variables, the saved file's buffers
-DECODER = "cls.predictions.decoder.weight"  # tied to the word embeddings; checked, not mapped
 
 
 def _received(value) -> str:
@@ -467,7 +467,7 @@ def _layer_weights(i: int, hidden: int, heads: int, inner: int) -> dict[str, Wei
 def weight_map(arch: dict, head: str) -> dict[str, Weight]:
     """kseq variable path -> (HF tensor name, transform of the HF array, HF shape)."""
     hidden, vocab = arch["hidden_size"], arch["vocab_size"]
-    square, vector = (hidden, hidden), (hidden,)
+    vector = (hidden,)
     positions, segments = arch["max_sequence_length"], arch["num_segments"]
     rows = [
         ("token_embedding/embeddings", "word_embeddings.weight", (vocab, hidden)),
@@ -479,24 +479,17 @@ def weight_map(arch: dict, head: str) -> dict[str, Weight]:
     out = {path: Weight(f"embeddings.{hf}", _same, shape) for path, hf, shape in rows}
     for i in range(arch["num_layers"]):
         out.update(_layer_weights(i, hidden, arch["num_heads"], arch["intermediate_size"]))
-    if head == "none":
-        out["pooler/dense/kernel"] = Weight("pooler.dense.weight", _transposed, square)
-        out["pooler/dense/bias"] = Weight("pooler.dense.bias", _same, vector)
-    if head == "masked_lm":
-        mlm = "cls.predictions.transform"
-        out["mlm_transform/dense/kernel"] = Weight(f"{mlm}.dense.weight", _transposed, square)
-        out["mlm_transform/dense/bias"] = Weight(f"{mlm}.dense.bias", _same, vector)
-        out["mlm_transform/layer_norm/gamma"] = Weight(f"{mlm}.LayerNorm.weight", _same, vector)
-        out["mlm_transform/layer_norm/beta"] = Weight(f"{mlm}.LayerNorm.bias", _same, vector)
-        out["mlm_bias/bias"] = Weight("cls.predictions.bias", _same, (vocab,))
+    for path, (hf, transposed, shape) in bert_head(head).hf_weights(hidden, vocab).items():
+        out[path] = Weight(hf, _transposed if transposed else _same, shape)
     return out
 
 
 def _expected_shapes(mapping: dict[str, Weight], arch: dict, head: str, index: dict) -> dict:
     """Canonical HF name -> shape, of every tensor the import reads."""
     expected = {weight.hf_name: weight.hf_shape for weight in mapping.values()}
-    if head == "masked_lm" and DECODER in index:
-        expected[DECODER] = (arch["vocab_size"], arch["hidden_size"])
+    decoder = bert_head(head).hf_tied_decoder
+    if decoder is not None and decoder in index:
+        expected[decoder] = (arch["vocab_size"], arch["hidden_size"])
     return expected
 
 
@@ -572,23 +565,36 @@ def _weights_file(directory: Path) -> Path:
     return weights
 
 
+def _tied_decoders() -> set[str]:
+    return {kind.hf_tied_decoder for _, kind in bert_heads.items() if kind.hf_tied_decoder}
+
+
+def importable_heads() -> list[str]:
+    """The head kinds a checkpoint can be imported with: those that map their weights."""
+    return [name for name, kind in bert_heads.items() if kind().hf_weights(1, 1) is not None]
+
+
 def _resolve_head(head: str, index: dict, directory: Path) -> str:
-    has_mlm = "cls.predictions.bias" in index
+    """`auto`: the head whose marker tensor the checkpoint holds, else the head-less kind."""
+    names = importable_heads()
     if head == "auto":
-        head = "masked_lm" if has_mlm else "none"
-    if head not in ("none", "masked_lm"):
-        raise KseqError(f"head must be auto, none or masked_lm. Received: head={head!r}")
-    if head == "masked_lm" and not has_mlm:
-        raise KseqError(f"{directory}: the checkpoint has no masked-LM head (cls.predictions.*)")
+        found = [n for n in names if bert_head(n).hf_marker in index]
+        head = found[0] if found else next(n for n in names if bert_head(n).hf_marker is None)
+    if head not in names:
+        raise KseqError(f"head must be auto, {' or '.join(names)}. Received: head={head!r}")
+    marker = bert_head(head).hf_marker
+    if marker is not None and marker not in index:
+        raise KseqError(f"{directory}: the checkpoint has no {head} head ({marker} is missing)")
     return head
 
 
 def _check_tied(tensors: dict, head: str, directory: Path) -> None:
-    decoder = tensors.get(DECODER)
+    name = bert_head(head).hf_tied_decoder
+    decoder = tensors.get(name) if name else None
     word_embeddings = tensors["embeddings.word_embeddings.weight"]
-    if head == "masked_lm" and decoder is not None and not np.array_equal(decoder, word_embeddings):
+    if decoder is not None and not np.array_equal(decoder, word_embeddings):
         raise KseqError(
-            f"{directory}: the masked-LM decoder is not tied to the word embeddings; "
+            f"{directory}: the {head} decoder is not tied to the word embeddings; "
             "kseq BERT ties them"
         )
 
@@ -645,7 +651,9 @@ def import_hf_bert(
     header = read_safetensors_header(weights)
     index = tensor_index(header, weights)
     head = _resolve_head(head, index, directory)
-    check_fits_in_memory(arch, head == "masked_lm", available_memory(), config_path)
+    check_fits_in_memory(
+        arch, bert_head(head).takes_mask_positions, available_memory(), config_path
+    )
     mapping = weight_map(arch, head)
     expected = _expected_shapes(mapping, arch, head, index)
     _check_entries(expected, index, header, weights)
@@ -675,7 +683,8 @@ def import_hf_bert(
             "head": head,
             "architecture": arch,
             "tensors_imported": len(used),
-            "tensors_ignored": sorted(set(index) - used - {DECODER}),
+            # Tied output matrices are checked against the word embeddings, not copied.
+            "tensors_ignored": sorted(set(index) - used - _tied_decoders()),
         }
         return _write_run(Path(output), model, spec, tokenizer, report)
 

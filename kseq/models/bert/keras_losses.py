@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kseq.models.bert.losses import LOSS
 from kseq.train.sequence_losses import CountedAccuracy, smoothed_cross_entropy
 
 
@@ -18,7 +17,7 @@ class IgnoreIndexCrossentropy(keras.losses.Loss):
     ε the target is (1 - ε) on the label plus ε / C on every class.
     """
 
-    def __init__(self, label_smoothing=0.0, name=LOSS, **kwargs):
+    def __init__(self, label_smoothing=0.0, name="ignore_index_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = float(label_smoothing)
 

@@ -17,7 +17,7 @@ def ignore_index_crossentropy(label_smoothing: float = 0.0):
     """Sparse categorical cross-entropy from logits; labels < 0 are ignored."""
     from kseq.models.bert.keras_losses import IgnoreIndexCrossentropy
 
-    return IgnoreIndexCrossentropy(label_smoothing=label_smoothing)
+    return IgnoreIndexCrossentropy(label_smoothing=label_smoothing, name=LOSS)
 
 
 def masked_accuracy(name: str = "accuracy"):

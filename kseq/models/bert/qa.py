@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kseq.errors import KseqError
-from kseq.models.bert.data import IGNORE, Encoded, _improve_span, _packed_arrays, context_words
+from kseq.models.bert.data import IGNORE, Encoded, context_words, improve_span, packed_arrays
 
 
 @dataclass
@@ -61,7 +61,7 @@ def answer_pieces(example, words, pieces, owners, tokenizer) -> tuple[int, int] 
     span = [p for p, owner in enumerate(owners) if hit[0] <= owner <= hit[-1]]
     if not span:
         return None
-    return _improve_span(pieces, span[0], span[-1], tokenizer.encode([answer["text"]])[0])
+    return improve_span(pieces, span[0], span[-1], tokenizer.encode([answer["text"]])[0])
 
 
 def has_unanswerable(examples) -> bool:
@@ -125,7 +125,7 @@ def encode_windows(
     if not rows:
         raise KseqError("data: no question has its answer inside a window (check the answers)")
     targets = {"start_logits": np.array(starts, np.int32), "end_logits": np.array(ends, np.int32)}
-    return Encoded(_packed_arrays(rows, tokenizer), targets, meta)
+    return Encoded(packed_arrays(rows, tokenizer), targets, meta)
 
 
 def _window_spans(start_logits, end_logits, window: Window, max_answer_length: int, count: int):

@@ -30,7 +30,7 @@ def app_loop_check(family, model, spec, data, static=None):
 
         from kseq import decoding
         from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
-        from kseq.models.seq2seq.family import strip_ids
+        from kseq.models.seq2seq.pairs import strip_ids
 
         if static is not None:
             length, steps = static_lengths(spec, static)

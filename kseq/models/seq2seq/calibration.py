@@ -66,7 +66,7 @@ class Seq2SeqCalibration:
     def _batches(self):
         """(sources, targets) batches of one shape: TF's calibrator sizes a signature's tensors
         on its first batch only, so a batch of another shape would run with stale sizes."""
-        from kseq.models.seq2seq.family import pad_ids
+        from kseq.models.seq2seq.pairs import pad_ids
 
         size = min(BATCH_SIZE, len(self.pairs))
         source_length = self.source_length or max(len(s) for s, _ in self.pairs)

@@ -150,12 +150,8 @@ def refuse_int8(spec) -> None:
         )
 
 
-def seq2seq_endpoints(family, model, spec, data, static=None) -> list[Endpoint]:
-    """The signatures above; with `static` (a `StaticShape`), `kseq.models.seq2seq.static`'s."""
-    if static is not None:
-        from kseq.models.seq2seq.static import static_seq2seq_endpoints
-
-        return static_seq2seq_endpoints(family, model, spec, data, static)
+def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
+    """The signatures above (fixed-size ones: `kseq.models.seq2seq.static`)."""
     import tensorflow as tf
 
     refuse_int8(spec)
@@ -254,7 +250,7 @@ def _code_point_endpoint(tokenizers, generate, texts, max_source, calibration) -
 
     def reference(inputs):
         # Independently of the tables: the Python tokenizer, Keras decoding, the vocabulary list.
-        from kseq.models.seq2seq.family import pad_ids
+        from kseq.models.seq2seq.pairs import pad_ids
 
         texts = ["".join(chr(c) for c in row if c > 0) for row in inputs["codepoints"].tolist()]
         rows = [ids[:max_source] or [UNK_ID] for ids in tokenizers.source.encode(texts)]

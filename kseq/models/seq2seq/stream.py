@@ -13,16 +13,16 @@ from kseq.data.lengths import LengthProfile
 from kseq.data.shards import data_files
 from kseq.errors import KseqError
 from kseq.models.family import PreparedData
-from kseq.models.seq2seq.family import (
+from kseq.models.seq2seq.pairs import (
     STREAM_DECODED_PAIRS,
-    _print_skipped,
-    _warn_about_unknown_tokens,
     calibration_pairs,
     check_training_lengths,
     encode_pairs,
     held_out_samples,
     length_sides,
+    print_skipped,
     tokenized_pairs,
+    warn_about_unknown_tokens,
     with_lengths,
 )
 from kseq.train.distribute import worker_shard
@@ -67,7 +67,7 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     sample_tokens = tokenized_pairs(tokenizers, sample)
     if not run_dir:
         checked_tokens = sample_tokens[:_UNKNOWN_CHECK_PAIRS]
-        _warn_about_unknown_tokens(
+        warn_about_unknown_tokens(
             data.sides(),
             tokenizers,
             [s for s, _ in checked_tokens],
@@ -88,7 +88,7 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
     def checked(files, fmt):
         checks = streaming.check_files(files, fmt, tokenizers, lengths, data.on_error)
         for check in checks:
-            _print_skipped(check.path, check.skipped, check.messages)
+            print_skipped(check.path, check.skipped, check.messages)
         return checks, _length_counts(checks, data.length_policy)
 
     train_checks, train_counts = checked(mine, train_format)
