@@ -186,20 +186,26 @@ def _fit_epochs(
 def _replay_epoch_orders(dataset, finished_epochs: int, steps_per_epoch: int | None) -> None:
     """Give a resumed run the shuffle orders the uninterrupted run would see.
 
-    A dataset reshuffled each iteration takes its orders from one seeded sequence that starts
-    over in a new process, and every iterator opened takes the next. Keras 3 opens two per
-    whole epoch when the dataset's length is known (one at the start, one ready for the next
-    epoch) and one otherwise; opening as many, unread, replays the sequence. A resumed epoch
-    reads the same dataset without its first batches (`skip`: the same shuffle sequence, and
-    Keras again opens two). With `train.steps_per_epoch` an iterator spans epochs, and a
-    resumed run starts a fresh pass over the data.
+    A dataset reshuffled each iteration takes its orders from seeded sequences that start over
+    in a new process, and iterators take the next seeds: some shuffles when the iterator is
+    opened, others (those behind a stage that batches, as in a streamed corpus) at its first
+    element. Keras 3 opens per whole epoch one iterator it reads and, when the dataset's
+    length is known, one more it leaves unread (ready for an epoch that never uses it);
+    opening as many, the first read for one element, replays both kinds of sequence (one
+    shuffle buffer filled per replayed epoch). A resumed epoch reads the same dataset without
+    its first batches (`skip`: the same shuffles). With `train.steps_per_epoch` an iterator
+    spans epochs, and a resumed run starts a fresh pass over the data.
     """
     if steps_per_epoch is not None or not finished_epochs:
         return
 
     known = int(dataset.cardinality()) >= 0
-    for _ in range(finished_epochs * (2 if known else 1)):
-        iter(dataset)
+    for _ in range(finished_epochs):
+        read = iter(dataset)
+        next(read, None)
+        del read
+        if known:
+            iter(dataset)
 
 
 def early_stop_message(stopping, epochs: int) -> str:

@@ -100,7 +100,7 @@ def test_bad_checkpoints_fail_cleanly_and_write_nothing(tmp_path):
     config = {**HF_CONFIG, "hidden_act": "swish"}
     with pytest.raises(KseqError, match="hidden_act 'swish' is not supported"):
         import_hf_bert(write_hf_checkpoint(tmp_path / "act", config=config), tmp_path / "run")
-    with pytest.raises(KseqError, match="no masked-LM head"):
+    with pytest.raises(KseqError, match="has no masked_lm head"):
         import_hf_bert(write_hf_checkpoint(tmp_path / "plain", tensors=tensors | {
             "bert.encoder.layer.1.output.dense.bias": np.zeros(12, np.float32)
         }), tmp_path / "run", head="masked_lm")  # fmt: skip

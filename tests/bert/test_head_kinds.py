@@ -80,6 +80,9 @@ class MeanPooledSpec(bert_spec.ClassificationHeadSpec):
     type: str = "mean_pooled"
 
 
+MeanPooledSpec.type_name = "mean_pooled"  # what `@variant` sets; the test registers by hand
+
+
 def test_a_head_registered_in_a_test_trains_exports_and_predicts(monkeypatch, tmp_path):
     """A new head is its kind and its spec variant: nothing else changes."""
     monkeypatch.setitem(bert_heads._items, "mean_pooled", MeanPooledClassification)
