@@ -250,3 +250,17 @@ def lost_worker(error: BaseException) -> bool:
         tf.errors.AbortedError,
     )
     return isinstance(error, kinds)
+
+
+def lost_worker_cause(error: BaseException) -> str:
+    """The line of TensorFlow's message that says what happened (it also holds a traceback of
+    the graph node that failed)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    said = [
+        line
+        for line in lines
+        if line
+        and not line.startswith(("File ", "Detected at node", "[[", "Graph execution error"))
+        and not line.endswith(":")
+    ]
+    return f"{type(error).__name__}: {said[0][:200] if said else 'collectives failed'}"

@@ -9,6 +9,7 @@ and precision (`kseq.train.precision`) are applied around the family's own build
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 import time
@@ -405,10 +406,12 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
             lost = where.multi_worker and distribute.lost_worker(error)
             partial.abandon_if_empty()
             if lost:
+                if os.environ.get("KSEQ_DEBUG"):
+                    print(f"kseq: debug: {type(error).__name__}: {error}", file=sys.stderr)
                 state = partial.read_state()
                 kept = f"this worker's checkpoint ({describe(state)})" if state else "no checkpoint"
                 raise WorkerLost(
-                    f"a worker of the cluster was lost ({' '.join(str(error).split())[:160]}); "
+                    f"a worker of the cluster was lost ({distribute.lost_worker_cause(error)}); "
                     f"{kept} is kept: run the same command on every worker lost to resume"
                 ) from None
             raise
