@@ -4,6 +4,7 @@ weights equal an uninterrupted run's — and a damaged checkpoint falls back to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -76,6 +77,30 @@ def crash_at(monkeypatch, finished: int, step: int) -> None:
     monkeypatch.setattr(resume.RunCheckpoint, "_write", write_then_crash)
 
 
+def signal_at(monkeypatch, epoch: int, step: int) -> None:
+    """SIGTERM to this process while the step after `step` steps of epoch `epoch + 1` runs."""
+    original = resume.RunCheckpoint.on_train_batch_end
+
+    def signal_during_step(self, batch, logs=None):
+        if (self.epoch, self.step) == (epoch, step):  # this step has run; its count is next
+            os.kill(os.getpid(), signal.SIGTERM)
+        original(self, batch, logs)
+
+    monkeypatch.setattr(resume.RunCheckpoint, "on_train_batch_end", signal_during_step)
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """kseq's signal handlers (as the CLI installs them), then the previous ones back."""
+    previous = {s: signal.getsignal(s) for s in interrupt.SIGNALS}
+    interrupt.install()
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @pytest.fixture
 def uninterrupted(tmp_path_factory):
     """The batches and final weights of the run every resumed run must reproduce."""
@@ -119,24 +144,11 @@ def test_sigterm_mid_step_checkpoints_the_step_it_reached(
     batches, weights = uninterrupted
     target = tmp_path / "run"
     spec = kseq.load_spec(SPEC, [*SMALL, "train.checkpoint_every.steps=100"])
-    original = resume.RunCheckpoint.on_train_batch_end
-
-    def signal_during_step(self, batch, logs=None):
-        if (self.epoch, self.step) == (1, 3):  # the 4th step of epoch 2 has just run
-            os.kill(os.getpid(), signal.SIGTERM)
-        original(self, batch, logs)
-
-    previous = {s: signal.getsignal(s) for s in interrupt.SIGNALS}
-    interrupt.install()
-    try:
-        with monkeypatch.context() as patch:
-            first = record_batches(patch)
-            patch.setattr(resume.RunCheckpoint, "on_train_batch_end", signal_during_step)
-            with pytest.raises(Interrupted) as stopped:
-                kseq.train(spec, target)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with monkeypatch.context() as patch, sigterm_raises():
+        first = record_batches(patch)
+        signal_at(patch, epoch=1, step=3)  # the 4th step of epoch 2 has just run
+        with pytest.raises(Interrupted) as stopped:
+            kseq.train(spec, target)
     assert stopped.value.message == (
         "interrupted at step 4 of epoch 2; run the same command to resume"
     )
@@ -196,9 +208,11 @@ def _streamed_corpus(tmp_path, pairs: int) -> list[str]:
     ]
 
 
-def test_a_streamed_corpus_resumes_at_the_next_batch(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("stop", ["crash", "sigterm"])
+def test_a_streamed_corpus_resumes_at_the_next_batch(stop, tmp_path, monkeypatch, capsys):
     """The same exact count for a corpus read from a file as it trains (shuffle buffer and
-    bucketing in the input pipeline)."""
+    bucketing in the input pipeline), after a crash at a step checkpoint and after SIGTERM
+    between two of them."""
     overrides = [
         *_streamed_corpus(tmp_path, 640),
         "train.epochs=2",
@@ -212,17 +226,23 @@ def test_a_streamed_corpus_resumes_at_the_next_batch(tmp_path, monkeypatch, caps
     per_epoch = len(whole) // 2
     assert per_epoch >= 16 and whole[:per_epoch] != whole[per_epoch:]
     target = tmp_path / "run"
+    stopped_at = 8 if stop == "crash" else 9  # SIGTERM: one step past the last checkpoint
     with monkeypatch.context() as patch:
         first = record_batches(patch)
-        crash_at(patch, finished=1, step=8)
-        with pytest.raises(Crash):
-            kseq.train(spec, target)
+        if stop == "crash":
+            crash_at(patch, finished=1, step=8)
+            with pytest.raises(Crash):
+                kseq.train(spec, target)
+        else:
+            signal_at(patch, epoch=1, step=8)
+            with sigterm_raises(), pytest.raises(Interrupted):
+                kseq.train(spec, target)
     capsys.readouterr()
     with monkeypatch.context() as patch:
         second = record_batches(patch)
         kseq.train(spec, target)
-    assert f"kseq: resuming epoch 2 at step 8 of {per_epoch}" in capsys.readouterr().out
-    assert first == whole[: per_epoch + 8] and first + second == whole
+    assert f"kseq: resuming epoch 2 at step {stopped_at} of {per_epoch}" in capsys.readouterr().out
+    assert first == whole[: per_epoch + stopped_at] and first + second == whole
 
 
 def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):

@@ -101,7 +101,9 @@ def test_a_plan_that_is_too_hopeful_stops_at_the_deadline(tmp_path, monkeypatch,
 def test_a_resumed_run_keeps_its_plan_and_the_time_already_spent(tmp_path, monkeypatch, capsys):
     # The first session takes 2 s more than the resumed one can (its probe is slow).
     calls = _fake_probe(monkeypatch, TIMING, takes=2.0)
-    spec = kseq.load_spec(SPEC, [*SMALL, "train.epochs=50", "train.time_budget=0.5"])
+    # Two epochs at most, in a budget with room to spare: a loaded machine (the suite's other
+    # workers) must not reach the deadline before the second epoch ends.
+    spec = kseq.load_spec(SPEC, [*SMALL, "train.epochs=2", "train.time_budget=2"])
     with monkeypatch.context() as patch:
         crash_after_epoch(patch, 1)
         with pytest.raises(Crash):

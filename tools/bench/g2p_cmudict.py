@@ -13,6 +13,10 @@ docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share o
     python tools/bench/g2p_cmudict.py [--presets rnn transformer] [--set path=value ...]
     python tools/bench/g2p_cmudict.py --prepare DIR   # only write train/validation/test TSVs
     python tools/bench/g2p_cmudict.py --render        # only rewrite the section from the results
+    python tools/bench/g2p_cmudict.py --presets rnn --lever "LABEL" --set train.time_budget=60
+
+`--lever LABEL` keeps the run as a row of the "levers tried" table (what a change to a preset
+buys on the same split and machine) instead of replacing the preset's row.
 """
 
 from __future__ import annotations
@@ -137,6 +141,7 @@ def main() -> None:
     parser.add_argument("--prepare", type=Path, help="only write the TSV splits into this folder")
     parser.add_argument("--notes", default="", help="a paragraph appended to the section")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--lever", help="record the run as this row of the levers table")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the stored results"
     )
@@ -153,7 +158,11 @@ def main() -> None:
             found = bench(name, paths, Path(scratch), args.set)
             found["overrides"] = args.set
             print(name, json.dumps(found), flush=True)
-            stored[name] = found
+            if args.lever:
+                found["preset"] = name
+                stored.setdefault("levers", {})[args.lever] = found
+            else:
+                stored[name] = found
             if not args.no_write:
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
                 RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
@@ -206,6 +215,35 @@ def main() -> None:
         "phonemes. Published rows are the papers' own figures on their CMUdict splits, cited for "
         "scale, not rerun here.\n\n" + table(columns, rows)
     )
+    levers = stored.get("levers", {})
+    if levers:
+        lever_rows = [
+            [
+                label,
+                f"`specs/g2p_{m['preset']}.yaml`",
+                "`" + " ".join(m["overrides"]) + "`",
+                pct(m["wer_greedy"]),
+                pct(m["per_greedy"]),
+                pct(m["wer_beam"]),
+                m["epochs"],
+                f"{m['minutes']:.0f}",
+                f"{m['parameters']:,}",
+            ]
+            for label, m in levers.items()
+        ]
+        lever_columns = [
+            "lever",
+            "preset",
+            "overrides",
+            "test WER % (greedy)",
+            "PER %",
+            "WER % (beam 4)",
+            "epochs",
+            "training min",
+            "parameters",
+        ]
+        body += "\n\nLevers tried (same split, same machine, one change to a preset each):\n\n"
+        body += table(lever_columns, lever_rows)
     if args.notes:
         body += "\n\n" + args.notes
     print(body)
