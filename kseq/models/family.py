@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kseq.errors import KseqError
+from kseq.spec.fields import named_object
 
 
 @dataclass
@@ -120,5 +120,4 @@ class Family:
 
 def family_for(spec) -> Family:
     """A new instance of the `Family` class that the spec's model section names."""
-    module, name = type(spec.model).family.split(":")
-    return getattr(importlib.import_module(module), name)()
+    return named_object(type(spec.model).family)()

@@ -1,10 +1,22 @@
-"""Every model family, once: importing its spec module registers its `type:` name, and the spec
-class names the family's `Family` class (imported only when a model is built or loaded).
+"""Every model family, once, named by module: importing a family's spec module registers its
+`type:` name (and the spec class names the family's `Family` class, imported only when a model
+is built or loaded); `kseq.train.components` registers the optimizers and losses specs choose.
 
-Spec modules are pure Python (no TensorFlow), so `kseq validate` stays fast.
+Named as strings, so the spec package imports nothing of the families or of training (it is a
+leaf: they import it). Spec modules are pure Python (no TensorFlow): `kseq validate` stays fast.
 """
 
-from kseq.models.autoencoder import spec as _autoencoder  # noqa: F401
-from kseq.models.bert import spec as _bert  # noqa: F401
-from kseq.models.seq2seq.rnn import spec as _rnn_seq2seq  # noqa: F401
-from kseq.models.seq2seq.transformer import spec as _transformer_seq2seq  # noqa: F401
+from __future__ import annotations
+
+import importlib
+
+MODULES = (
+    "kseq.train.components",
+    "kseq.models.autoencoder.spec",
+    "kseq.models.bert.spec",
+    "kseq.models.seq2seq.rnn.spec",
+    "kseq.models.seq2seq.transformer.spec",
+)
+
+for _module in MODULES:
+    importlib.import_module(_module)

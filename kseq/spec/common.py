@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from kseq.registry import Registry
+from kseq.spec.components import losses, optimizers
 from kseq.spec.fields import Variant, option
 from kseq.spec.schedules import ConstantScheduleSpec, ScheduleSpec
-from kseq.train.components import losses, optimizers
 
 
 class ModelSpec(Variant):

@@ -81,6 +81,15 @@ def variant(name: str):
     return decorator
 
 
+def named_object(target: str):
+    """The object a spec names as `"module:Name"` (a family, a Keras schedule): imported only
+    when it is built, so the spec package imports nothing of the code that builds."""
+    import importlib
+
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _is_variant_base(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Variant) and "variants" in tp.__dict__
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kseq.errors import KseqError
 from kseq.registry import Registry
-from kseq.spec.fields import Variant, option, variant
+from kseq.spec.fields import Variant, named_object, option, variant
 
 
 class ScheduleSpec(Variant):
@@ -61,9 +61,8 @@ class InverseSqrtScheduleSpec(ScheduleSpec):
     warmup_steps: int = option(4000, min=1, max=1 << 30, help="steps of the linear warmup")
 
     def keras_learning_rate(self, learning_rate):
-        from kseq.train.schedules import InverseSqrtDecay
-
-        return InverseSqrtDecay(learning_rate, self.warmup_steps)
+        decay = named_object("kseq.train.schedules:InverseSqrtDecay")
+        return decay(learning_rate, self.warmup_steps)
 
 
 @dataclass
@@ -137,9 +136,7 @@ class WarmupCosineScheduleSpec(_WarmupDecaySpec):
     type: str = "warmup_cosine"
 
     def keras_learning_rate(self, learning_rate):
-        from kseq.train.schedules import WarmupCosineDecay
-
-        return WarmupCosineDecay(
+        return named_object("kseq.train.schedules:WarmupCosineDecay")(
             learning_rate, self.warmup_steps, self._decay_steps(), self.final_learning_rate
         )
 
@@ -152,9 +149,7 @@ class WarmupLinearScheduleSpec(_WarmupDecaySpec):
     type: str = "warmup_linear"
 
     def keras_learning_rate(self, learning_rate):
-        from kseq.train.schedules import WarmupLinearDecay
-
-        return WarmupLinearDecay(
+        return named_object("kseq.train.schedules:WarmupLinearDecay")(
             learning_rate, self.warmup_steps, self._decay_steps(), self.final_learning_rate
         )
 
@@ -173,9 +168,7 @@ class ReduceOnPlateauScheduleSpec(ScheduleSpec):
     cooldown: int = option(0, min=0, max=10_000, help="epochs after a reduction before counting")
 
     def epoch_callback(self, restored=None, announce=True):
-        from kseq.train.schedules import PlateauDecay
-
-        return PlateauDecay(
+        return named_object("kseq.train.schedules:PlateauDecay")(
             restored=restored,
             announce=announce,
             monitor=self.monitor,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from kseq.registry import Registry
+from kseq.spec.components import losses, optimizers  # the spec chooses from their names
 
-optimizers: Registry = Registry("optimizer")
-losses: Registry = Registry("loss")
+__all__ = ["losses", "make_loss", "make_optimizer", "optimizers"]
 
 
 def _keras():

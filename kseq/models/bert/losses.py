@@ -7,7 +7,7 @@ registry at import; the Keras classes live in `keras_losses`, imported when the 
 
 from __future__ import annotations
 
-from kseq.train.components import losses
+from kseq.spec.components import losses
 
 LOSS = "ignore_index_crossentropy"
 
