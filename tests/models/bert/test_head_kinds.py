@@ -17,7 +17,7 @@ from kseq.models.bert.head_kinds import bert_head, bert_heads, head_of_model
 from kseq.models.bert.network import BertConfig, build_model
 from kseq.models.bert.spec import HeadSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = BertConfig(vocab_size=40, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=12)
 
 

@@ -18,7 +18,7 @@ from kseq.export.static_shapes import StaticShape
 from kseq.export.summary import format_report
 from kseq.models.seq2seq.metrics import positional_token_accuracy
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = [
     "train.epochs=1",
     "train.steps_per_epoch=6",

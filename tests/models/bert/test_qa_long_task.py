@@ -16,7 +16,7 @@ from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
 
-SPECS = Path(__file__).resolve().parents[2] / "specs"
+SPECS = Path(__file__).resolve().parents[3] / "specs"
 FULL_NAMES = [f"{first} {last}" for first in synthetic.FIRST_NAMES for last in synthetic.LAST_NAMES]
 
 # sha256 of json.dumps([train, validation], ensure_ascii=False, sort_keys=True) for

@@ -242,7 +242,7 @@ def test_the_app_loop_over_the_tflite_gives_the_answers_of_kseq_predict(tmp_path
     from kseq.models.bert.family import load_tokenizer
     from kseq.spec.load import load_spec
 
-    spec_file = Path(__file__).resolve().parents[2] / "specs" / "bert_span_qa.yaml"
+    spec_file = Path(__file__).resolve().parents[3] / "specs" / "bert_span_qa.yaml"
     overrides = [
         "data.synthetic.task=qa_long",
         "data.synthetic.train_size=300",
@@ -296,7 +296,7 @@ def test_squad_2_training_evaluation_and_the_tuned_threshold(tmp_path):
 
     train = write_examples(squad2(240, 1), tmp_path / "train.json")
     valid = write_examples(squad2(30, 2), tmp_path / "valid.json")
-    spec_file = Path(__file__).resolve().parents[2] / "specs" / "bert_span_qa.yaml"
+    spec_file = Path(__file__).resolve().parents[3] / "specs" / "bert_span_qa.yaml"
     overrides = [
         f"data.train={train}",
         f"data.validation={valid}",

@@ -102,7 +102,7 @@ def test_plot_titles_name_the_run_the_model_and_the_data(tmp_path):
     from kseq.io.run_dir import plot_title
     from kseq.plots import tick_label
 
-    spec_file = Path(__file__).resolve().parents[1] / "specs" / "rnn_seq2seq_bahdanau.yaml"
+    spec_file = Path(__file__).resolve().parents[2] / "specs" / "rnn_seq2seq_bahdanau.yaml"
     spec = kseq.load_spec(spec_file)
     assert plot_title(tmp_path / "numbers", spec) == "numbers: rnn_seq2seq on built-in dates"
     (tmp_path / "n.tsv").write_text("1\tone\n", encoding="utf-8")
