@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -16,7 +17,7 @@ from kseq.models.family import family_for
 from kseq.spec.load import load_spec
 
 if TYPE_CHECKING:
-    from kseq.export.static_shapes import StaticShape
+    from kseq.export.request import ExportRequest
 from kseq.io import run_dir as layout
 
 
@@ -150,80 +151,43 @@ def _default_export_path(
     return run_dir / layout.EXPORT_DIR / f"{stem}{suffix}.tflite"
 
 
-def export(
-    run_dir,
-    format: str = "tflite",
-    quantize: str | None = None,
-    output=None,
-    part: str = "full",
-    overrides=(),
-    sequence_length: int | None = None,
-    static: StaticShape | None = None,
-    io: str = "float",
-) -> dict:
+def export(run_dir, request: ExportRequest | None = None, *, overrides=(), **fields) -> dict:
     """Export a RUN_DIR to SavedModel or builtin-only TFLite; returns the artifact's report.
 
-    Every artifact passes the parity gate against the Keras model before it is moved into place.
-    `static` (a `kseq.export.static_shapes.StaticShape`): a TFLite file for accelerators, every
-    shape fixed and no control flow (checked on the file). `io="int8"` (with int8
-    quantization): float inputs and outputs are int8 too, for all-int8 accelerators.
+    `request`: a `kseq.export.request.ExportRequest`, or its fields as keywords (`format=`,
+    `quantize=`, `part=`, `output=`, `sequence_length=`, `static=`, `io=`). `overrides`: spec
+    fields set for this export (`export.parity_samples=...`). Every artifact passes the parity
+    gate against the Keras model before it is moved into place. A static request (a
+    `kseq.export.static_shapes.StaticShape`) makes a TFLite file for accelerators, every shape
+    fixed and no control flow (checked on the file); `io="int8"` (with int8 quantization) makes
+    float inputs and outputs int8 too, for all-int8 accelerators.
     """
     from kseq.export import convert, write_saved_model, write_tflite
-    from kseq.export.int8_io import IO_MODES
-    from kseq.export.static_shapes import MAX_STATIC_BATCH, with_fixed_batch
+    from kseq.export.request import ExportRequest
+    from kseq.export.static_shapes import with_fixed_batch
 
+    if request is None:
+        request = ExportRequest(**fields)
+    elif fields:
+        raise TypeError("export: give an ExportRequest or its fields as keywords, not both")
     run_dir = Path(run_dir)
     spec, family, model = load_run(run_dir, overrides)
-    if format not in ("saved_model", "tflite"):
-        raise KseqError(f"--format: unknown format {format!r}; expected saved_model or tflite")
-    parts = type(spec.model).parts
-    if part not in parts:
-        raise KseqError(
-            f"--part: {spec.model.type} has no part {part!r}; expected one of " + ", ".join(parts)
-        )
-    quantize = spec.export.quantize = quantize or spec.export.quantize  # endpoints read it
-    if format == "saved_model" and quantize != "none":
-        raise KseqError("--quantize applies to TFLite exports only")
-    if io not in IO_MODES:
-        raise KseqError(f"--io: expected one of {', '.join(IO_MODES)}; received {io!r}")
-    if io == "int8" and (format != "tflite" or quantize != "int8"):
-        raise KseqError(
-            "--io int8 needs --format tflite --quantize int8 (full-integer kernels); "
-            f"received --format {format} --quantize {quantize}"
-        )
-    if io == "int8" and static is None and family.int8_io_needs_static:
-        raise KseqError(
-            f"--io int8 needs --static for {spec.model.type}: {family.int8_io_needs_static}"
-        )
+    request = request.resolved(spec, family)
+    # The endpoints read the quantization from the spec: a copy that says this request's.
+    spec = dataclasses.replace(
+        spec, export=dataclasses.replace(spec.export, quantize=request.quantize)
+    )
+    format, quantize, part, static, io = (
+        request.format,
+        request.quantize,
+        request.part,
+        request.static,
+        request.io,
+    )
+    output = request.output
     data = family.load_data(spec, run_dir=run_dir)
     _require_spec_matches_model(family, spec, data, model, run_dir)
-    options = {}
-    if static is not None:
-        if format != "tflite":
-            raise KseqError("--static applies to TFLite exports only")
-        if sequence_length is not None:
-            raise KseqError("with static=, give the sequence length as static.sequence_length")
-        if family.custom_ops(part):
-            raise KseqError(
-                f"--static: --part {part} runs tensorflow-text custom ops, which accelerators "
-                "do not compile; export the numeric part"
-            )
-        if not 1 <= static.batch_size <= MAX_STATIC_BATCH:
-            raise KseqError(
-                f"--batch-size must be in 1..{MAX_STATIC_BATCH}. Received: {static.batch_size}"
-            )
-        for name in ("sequence_length", "target_length"):
-            if getattr(static, name) is not None and name not in family.static_lengths:
-                flag = "--" + name.replace("_", "-")
-                raise KseqError(f"{flag}: {spec.model.type} exports have no such axis")
-        options["static"] = static
-    elif sequence_length is not None:
-        if not family.fixes_sequence_length:
-            raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
-        if sequence_length < 1:
-            raise KseqError(f"--sequence-length: must be >= 1; received {sequence_length}")
-        options["sequence_length"] = sequence_length
-    endpoints = family.endpoints(model, spec, data, part, **options)
+    endpoints = family.endpoints(model, spec, data, part, **request.endpoint_options())
     if static is not None:
         endpoints = [with_fixed_batch(ep, static.batch_size) for ep in endpoints if ep.tflite]
     custom_ops = family.custom_ops(part)  # tokenizer-in-graph parts need tensorflow-text ops

@@ -107,6 +107,7 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from kseq import api
     from kseq.errors import KseqError
+    from kseq.export.request import ExportRequest
     from kseq.export.static_shapes import StaticShape
     from kseq.export.summary import format_report
 
@@ -116,17 +117,16 @@ def cmd_export(args) -> int:
         static = StaticShape(batch, args.sequence_length, args.target_length)
     elif args.batch_size is not None or args.target_length is not None:
         raise KseqError("--batch-size and --target-length fix shapes of a --static export only")
-    report = api.export(
-        args.run_dir,
-        args.format,
-        args.quantize,
-        args.output,
-        args.part,
-        args.set,
+    request = ExportRequest(
+        format=args.format,
+        quantize=args.quantize,
+        part=args.part,
+        output=args.output,
         sequence_length=None if args.static else args.sequence_length,
         static=static,
         io=args.io,
     )
+    report = api.export(args.run_dir, request, overrides=args.set)
     print(format_report(report))
     return 0
 

@@ -77,6 +77,26 @@ class Family:
     # `endpoints` takes `sequence_length=`.
     fixes_sequence_length: bool = False
 
+    def check_export(self, request, spec) -> None:
+        """Refuse (KseqError, naming the flag) what this family's exports cannot do; `request`
+        is a `kseq.export.request.ExportRequest` already checked for the format and the model."""
+        if request.io == "int8" and request.static is None and self.int8_io_needs_static:
+            raise KseqError(
+                f"--io int8 needs --static for {spec.model.type}: {self.int8_io_needs_static}"
+            )
+        if request.static is not None:
+            if self.custom_ops(request.part):
+                raise KseqError(
+                    f"--static: --part {request.part} runs tensorflow-text custom ops, which "
+                    "accelerators do not compile; export the numeric part"
+                )
+            for name in ("sequence_length", "target_length"):
+                if getattr(request.static, name) is not None and name not in self.static_lengths:
+                    flag = "--" + name.replace("_", "-")
+                    raise KseqError(f"{flag}: {spec.model.type} exports have no such axis")
+        elif request.sequence_length is not None and not self.fixes_sequence_length:
+            raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
+
     def endpoints(self, model, spec, data: PreparedData, part: str, static=None) -> list:
         """Serving signatures (kseq.export.Endpoint) of one part of the model.
 
