@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ class PreparedData:
         train / validation: tf.data datasets yielding (inputs, targets) batches.
         samples: held-out model inputs (dict name -> array) for parity checks and reports.
         calibration: training inputs (dict name -> array) for int8 calibration.
-        info: family-specific facts the builder needs (shapes, vocabularies, ...).
+        info: the family's own dataclass of what else it knows (tokenizers, shapes, the
+            held-out examples): `Seq2SeqInfo`, `BertInfo`, `AutoencoderInfo`.
         spec: the spec with every value taken from the data made concrete (`auto` lengths);
             None when the data settles nothing. The model is built from it and RUN_DIR records it.
     """
@@ -27,7 +28,7 @@ class PreparedData:
     validation: Any
     samples: dict
     calibration: dict
-    info: dict = field(default_factory=dict)
+    info: Any = None
     spec: Any = None
 
     def concrete(self, spec):

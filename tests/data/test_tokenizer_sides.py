@@ -145,7 +145,7 @@ def test_each_side_is_fitted_with_its_own_kind_saved_and_reloaded(tmp_path, caps
     spec = spec_with(tmp_path, data)
     family = family_for(spec)
     prepared = family.load_data(spec)
-    toks = prepared.info["tokenizers"]
+    toks = prepared.info.tokenizers
     assert (toks.source.kind, toks.target.kind) == ("char", "whitespace")
     assert set(toks.source.vocab[4:]) == set("".join(WORDS))
     assert set(toks.target.vocab[4:]) == {p for phones in WORDS.values() for p in phones.split()}
@@ -159,14 +159,14 @@ def test_each_side_is_fitted_with_its_own_kind_saved_and_reloaded(tmp_path, caps
     loaded = family.load_tokenizers(run_dir)
     assert (loaded.source.vocab, loaded.target.vocab) == (toks.source.vocab, toks.target.vocab)
     again = family.load_data(spec, run_dir=run_dir)
-    assert again.info["train_ids"] == prepared.info["train_ids"]
+    assert again.info.train_ids == prepared.info.train_ids
 
 
 def test_the_shorthand_fits_one_tokenizer_for_both_sides(tmp_path):
     spec = spec_with(tmp_path, {"tokenizer": {"type": "whitespace"}})
     family = family_for(spec)
     prepared = family.load_data(spec)
-    toks = prepared.info["tokenizers"]
+    toks = prepared.info.tokenizers
     assert toks.source is toks.target and "seven" in toks.source.vocab and "AH" in toks.source.vocab
     family.save_assets(tmp_path / "run", prepared)
     assert not (tmp_path / "run" / "assets" / "target_tokenizer").exists()
@@ -216,7 +216,7 @@ def test_no_unk_warning_at_or_below_five_percent(tmp_path, capsys):
     }
     spec = load_spec({"model": {"type": "rnn_seq2seq"}, "data": data})
     prepared = family_for(spec).load_data(spec)
-    toks = prepared.info["tokenizers"]
+    toks = prepared.info.tokenizers
     assert toks.source.encode(["zq"]) == [[1, 1]] and toks.target.encode(["Z Q"]) == [[1, 1]]
     assert _unk_lines(capsys) == []
 

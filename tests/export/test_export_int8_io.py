@@ -187,7 +187,7 @@ def test_seq2seq_int8_io_needs_a_static_file(tmp_path):
     ids = greedy_app_loop(
         signature("encode"), signature("decode_step"), sources, spec.data.max_target_length, 1
     )
-    truth = [t for _, t in data.info["validation_ids"][:6]]
+    truth = [t for _, t in data.info.validation_ids[:6]]
     rows = [[t for t in row if t] for row in ids.tolist()]
     app_loop = report["app_loop"]
     assert app_loop["rows"] == 6

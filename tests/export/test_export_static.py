@@ -146,7 +146,7 @@ def test_static_seq2seq_is_loop_free_and_the_app_loop_gives_keras_ids(spec_name,
     assert sum(map(len, expected)) > 0
 
     # The report scores the same loop on the same rows against the true targets.
-    truth = [t for _, t in data.info["validation_ids"][:rows]]
+    truth = [t for _, t in data.info.validation_ids[:rows]]
     app_loop = report["app_loop"]
     assert app_loop["rows"] == rows
     assert app_loop["sequences_identical_to_keras"] == 1.0

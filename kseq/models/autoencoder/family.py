@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,6 +57,13 @@ def _arrays(spec, data_file: str | None):
     return train, validation
 
 
+@dataclass
+class AutoencoderInfo:
+    """What the autoencoder's prepared data knows besides its datasets: one sample's shape."""
+
+    sample_shape: list[int]
+
+
 class AutoencoderFamily(Family):
     """Reconstruct the input through a bottleneck; the encoder doubles as an embedding model."""
 
@@ -85,13 +93,13 @@ class AutoencoderFamily(Family):
             validation_ds,
             samples={"inputs": samples},
             calibration={"inputs": calibration},
-            info={"sample_shape": list(train.shape[1:])},
+            info=AutoencoderInfo(sample_shape=list(train.shape[1:])),
         )
 
     def build(self, spec, data):
         from kseq.models.autoencoder.build import build_autoencoder
 
-        return build_autoencoder(spec, data.info["sample_shape"], seed=spec.train.seed)
+        return build_autoencoder(spec, data.info.sample_shape, seed=spec.train.seed)
 
     def compile(self, model, spec) -> None:
         loss = make_loss(spec.train.loss or spec.model.default_loss)
@@ -108,7 +116,7 @@ class AutoencoderFamily(Family):
             return code[0] if spec.model.variational else code  # the mean is the embedding
 
         # part -> (signature, input name, input shape, output name, function)
-        sample_shape = tuple(data.info["sample_shape"])
+        sample_shape = tuple(data.info.sample_shape)
         parts = {
             "full": ("serving_default", "inputs", sample_shape, "reconstruction", model),
             "encoder": ("encode", "inputs", sample_shape, "embedding", encode),

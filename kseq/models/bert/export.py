@@ -89,7 +89,7 @@ def _numeric_signature(names, length, positions):
 
 
 def _text_samples(spec, data, count) -> dict[str, np.ndarray]:
-    examples = data.info["validation_examples"][:count]
+    examples = data.info.validation_examples[:count]
     columns = bert_head(spec.model.head.type).text_columns(examples)
     return {k: np.array([v.encode("utf-8") for v in vs], dtype=object) for k, vs in columns.items()}
 
@@ -106,8 +106,8 @@ def pack_texts(tokenizer, spec, length, texts: dict) -> dict[str, np.ndarray]:
 def _text_endpoint(name, model, spec, data, fast: bool, text_names):
     import tensorflow as tf
 
-    tokenizer = data.info["tokenizer"]
-    length = data.info["sequence_length"]
+    tokenizer = data.info.tokenizer
+    length = data.info.sequence_length
     tokenize = tokenizer.fast_tokenize if fast else tokenizer.tf_tokenize
     limit = bert_head(spec.model.head.type).first_text_limit(spec.model.head, length)
 
@@ -145,7 +145,7 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
     from kseq.models.bert.network import backbone_of
 
     kind = bert_head(spec.model.head.type)
-    tokenizer = data.info["tokenizer"]
+    tokenizer = data.info.tokenizer
     if sequence_length is not None and not 4 <= sequence_length <= spec.model.max_sequence_length:
         raise KseqError(
             f"--sequence-length must be in 4..{spec.model.max_sequence_length} "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +157,21 @@ def _sample_rows(encoded, count):
     return {k: v[:, :width] for k, v in rows.inputs.items()}
 
 
+@dataclass
+class BertInfo:
+    """What a BERT family's prepared data knows besides its datasets: the tokenizer, the
+    labels (None for heads without), the `init.from` source, the window, and the held-out data
+    (encoded, as examples, and its row count)."""
+
+    tokenizer: Any
+    labels: list[str] | None
+    init: Any
+    sequence_length: int
+    validation: Any
+    validation_examples: list
+    validation_rows: int
+
+
 class BertFamily(Family):
     """BERT encoders with a classification, tagging, span-QA or masked-LM head."""
 
@@ -275,15 +292,15 @@ class BertFamily(Family):
             validation=dataset(validation, False),
             samples=samples,
             calibration=calibration,
-            info={
-                "tokenizer": tokenizer,
-                "labels": labels,
-                "init": source,
-                "sequence_length": length,
-                "validation": validation,
-                "validation_examples": validation_examples,
-                "validation_rows": counts.get("validation", len(validation)),
-            },
+            info=BertInfo(
+                tokenizer=tokenizer,
+                labels=labels,
+                init=source,
+                sequence_length=length,
+                validation=validation,
+                validation_examples=validation_examples,
+                validation_rows=counts.get("validation", len(validation)),
+            ),
         )
 
     def activation_length(self, spec) -> int:
@@ -291,10 +308,10 @@ class BertFamily(Family):
 
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         directory = assets_dir(run_dir)
-        data.info["tokenizer"].save(directory)
-        if data.info["labels"] is not None:
+        data.info.tokenizer.save(directory)
+        if data.info.labels is not None:
             (directory / LABELS_FILE).write_text(
-                json.dumps({"labels": data.info["labels"]}, ensure_ascii=False, indent=2) + "\n",
+                json.dumps({"labels": data.info.labels}, ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
 
@@ -308,8 +325,8 @@ class BertFamily(Family):
         from kseq.models.bert.network import BertConfig, build_model, freeze
 
         head = spec.model.head
-        labels = data.info["labels"]
-        config = BertConfig.from_spec(spec.model, data.info["tokenizer"].vocab_size)
+        labels = data.info.labels
+        config = BertConfig.from_spec(spec.model, data.info.tokenizer.vocab_size)
         model = build_model(
             config,
             head.type,
@@ -317,7 +334,7 @@ class BertFamily(Family):
             head_dropout=getattr(head, "dropout", None),
             name=re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name) or "bert",
         )
-        source = data.info.get("init")
+        source = data.info.init
         if source is not None:
             source_model = keras.saving.load_model(
                 source["path"] / "model.keras", safe_mode=True, compile=False

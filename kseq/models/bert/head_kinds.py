@@ -96,9 +96,9 @@ class BertHead:
         return False
 
     # -- evaluation ----------------------------------------------------------------------------
-    def task_metrics(self, model, spec, info: dict, metrics: dict) -> dict:
+    def task_metrics(self, model, spec, info, metrics: dict) -> dict:
         """The head's metrics beside Keras's (`metrics`), and the examples they cover."""
-        return {"examples": info.get("validation_rows", len(info["validation"]))}
+        return {"examples": info.validation_rows}
 
     # -- the network -------------------------------------------------------------------------
     def build_outputs(self, encoder: dict[str, Any], config, num_labels, dropout, init) -> dict:
@@ -386,8 +386,8 @@ class SpanQA(BertHead):
         """SQuAD exact match and F1 over whole questions (best span over their windows)."""
         from kseq.models.bert.qa import qa_metrics
 
-        examples = info["validation_examples"]
-        return {**qa_metrics(model, spec, info["validation"], examples), "examples": len(examples)}
+        examples = info.validation_examples
+        return {**qa_metrics(model, spec, info.validation, examples), "examples": len(examples)}
 
     def serving_extras(self, outputs, inputs, head_spec):
         from kseq.models.bert.export import answer_allowed

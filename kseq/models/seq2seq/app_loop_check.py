@@ -41,7 +41,7 @@ def app_loop_check(family, model, spec, data, static=None):
             steps, batch = spec.data.max_target_length, None
             sources = np.asarray(data.samples["source_ids"], np.int32)
             graph = family.graph(model)
-        truth = [t for _, t in data.info["validation_ids"][: len(sources)]]
+        truth = [t for _, t in data.info.validation_ids[: len(sources)]]
         encode, decode_step = signature("encode"), signature("decode_step")
 
         def figures(ids, keras_ids) -> dict:

@@ -162,7 +162,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         data.calibration["target_ids"],
         spec.data.max_source_length,
     )
-    tokenizers = data.info["tokenizers"]
+    tokenizers = data.info.tokenizers
     all_sources = data.samples["source_ids"]
     samples = all_sources[: spec.export.parity_samples]
     samples = samples[:, : max(1, int((samples > 0).sum(axis=1).max()))]  # drop all-pad columns
@@ -193,7 +193,7 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         ids = _model_source(tf.cast(ragged.to_tensor(default_value=0), tf.int32), max_source)
         return {"translation": tokenizers.target.tf_detokenize(generate(ids)["target_ids"])}
 
-    texts = [s for s, _ in data.info["validation_pairs"][: len(samples)]]
+    texts = [s for s, _ in data.info.validation_pairs[: len(samples)]]
 
     def translate_reference(inputs):
         decoded = [t.decode("utf-8") for t in np.asarray(inputs["text"]).tolist()]

@@ -23,6 +23,7 @@ from kseq.models.seq2seq.metrics import (
 from kseq.models.seq2seq.pairs import (
     SOURCE_TOKENIZER,
     TARGET_TOKENIZER,
+    Seq2SeqInfo,
     Tokenizers,
     calibration_pairs,
     check_training_lengths,
@@ -93,7 +94,7 @@ class Seq2SeqFamily(Family):
         return {"source": tokenizers.source, "target": tokenizers.target}
 
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
-        tokenizers = data.info["tokenizers"]
+        tokenizers = data.info.tokenizers
         tokenizers.source.save(Path(run_dir) / "assets" / SOURCE_TOKENIZER)
         if tokenizers.target is not tokenizers.source:
             tokenizers.target.save(Path(run_dir) / "assets" / TARGET_TOKENIZER)
@@ -147,20 +148,18 @@ class Seq2SeqFamily(Family):
             validation=dataset(validation_ids, False),
             samples=held_out_samples(validation_ids),
             calibration=calibration_pairs(spec, train_ids),
-            info={
-                "tokenizers": tokenizers,
-                "validation_pairs": [
-                    (s, t) for s, t in validation_pairs if s.strip() and t.strip()
-                ],
-                "train_ids": train_ids,
-                "validation_ids": validation_ids,
-                "length_counts": {"train": train_counts, "validation": validation_counts},
-            },
+            info=Seq2SeqInfo(
+                tokenizers=tokenizers,
+                validation_pairs=[(s, t) for s, t in validation_pairs if s.strip() and t.strip()],
+                train_ids=train_ids,
+                validation_ids=validation_ids,
+                length_counts={"train": train_counts, "validation": validation_counts},
+            ),
         )
 
     # ---- model ---------------------------------------------------------------------------------
     def build(self, spec, data):
-        tokenizers = data.info["tokenizers"]
+        tokenizers = data.info.tokenizers
         return self.build_network(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
 
     def compile(self, model, spec) -> None:
@@ -221,8 +220,8 @@ class Seq2SeqFamily(Family):
         import sacrebleu
 
         metrics = model.evaluate(data.validation, return_dict=True, verbose=0)
-        pairs = data.info["validation_pairs"]
-        tokenizers = data.info["tokenizers"]
+        pairs = data.info.validation_pairs
+        tokenizers = data.info.tokenizers
         sources = tokenizers.source.encode([s for s, _ in pairs])
         sources = [s[: spec.data.max_source_length] or [1] for s in sources]
         hypotheses = [
@@ -308,11 +307,11 @@ class Seq2SeqFamily(Family):
         return app_loop_check(self, model, spec, data, static)
 
     def trackables(self, model, data) -> list:
-        tokenizers = data.info["tokenizers"]
+        tokenizers = data.info.tokenizers
         return [model, tokenizers.source, tokenizers.target]  # lookup tables of `translate`
 
     def quality(self, spec, data, part):
-        targets = [t for _, t in data.info["validation_ids"][: len(data.samples["source_ids"])]]
+        targets = [t for _, t in data.info.validation_ids[: len(data.samples["source_ids"])]]
 
         def task_metric(reference, candidate):
             """Task metric of `generate`: exact match and token accuracy against the true

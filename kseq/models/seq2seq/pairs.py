@@ -178,3 +178,17 @@ def calibration_pairs(spec, train_ids) -> dict:
     count = min(len(train_ids), spec.export.calibration_samples)
     spread = [train_ids[i] for i in np.linspace(0, len(train_ids) - 1, count).astype(int)]
     return {"source_ids": [s for s, _ in spread], "target_ids": [t for _, t in spread]}
+
+
+@dataclass
+class Seq2SeqInfo:
+    """What a seq2seq family's prepared data knows besides its datasets (`PreparedData.info`):
+    the tokenizers, the held-out pairs as text and as ids, what the length policy did, and for a
+    streamed corpus its files and pairs."""
+
+    tokenizers: Tokenizers
+    validation_pairs: list
+    validation_ids: list
+    length_counts: dict
+    train_ids: list | None = None  # in-memory data only
+    streamed: dict | None = None

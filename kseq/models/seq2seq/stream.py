@@ -15,6 +15,7 @@ from kseq.errors import KseqError
 from kseq.models.family import PreparedData
 from kseq.models.seq2seq.pairs import (
     STREAM_DECODED_PAIRS,
+    Seq2SeqInfo,
     calibration_pairs,
     check_training_lengths,
     encode_pairs,
@@ -131,16 +132,16 @@ def load_stream(family, spec, run_dir=None) -> PreparedData:
         validation=dataset(validation_files, validation_format, validation_counts["kept"], False),
         samples=held_out_samples(validation_ids),
         calibration=calibration_pairs(spec, spread_ids),
-        info={
-            "tokenizers": tokenizers,
-            "validation_pairs": validation_pairs,
-            "validation_ids": validation_ids,
-            "length_counts": {"train": train_counts, "validation": validation_counts},
-            "streamed": {
+        info=Seq2SeqInfo(
+            tokenizers=tokenizers,
+            validation_pairs=validation_pairs,
+            validation_ids=validation_ids,
+            length_counts={"train": train_counts, "validation": validation_counts},
+            streamed={
                 "train_files": len(mine),
                 "train_pairs": train_counts["kept"],
                 "validation_pairs": validation_counts["kept"],
                 "vocabulary_sample": len(sample),
             },
-        },
+        ),
     )

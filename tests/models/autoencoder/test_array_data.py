@@ -66,7 +66,7 @@ def test_user_files_train_with_validation_and_rank_checked(tmp_path):
     )
     spec = kseq.load_spec(tmp_path / "spec.yaml")
     data = family_for(spec).load_data(spec)
-    assert data.info["sample_shape"] == [8]
+    assert data.info.sample_shape == [8]
     assert len(data.samples["inputs"]) == 10
     images = f"data.train={tmp_path / 'images.npy'}"
     spec = kseq.load_spec(tmp_path / "spec.yaml", [images])

@@ -153,13 +153,13 @@ def test_masked_lm_spec_streams_gzip_shards_like_the_in_memory_path(tmp_path):
     streamed, in_memory = _spec(tmp_path), _spec(tmp_path, streaming=False)
     family = family_for(streamed)
     data, reference = family.load_data(streamed), family.load_data(in_memory)
-    assert data.info["tokenizer"].vocab == reference.info["tokenizer"].vocab
-    rows = len(bert_data.encode_documents(documents[:75], data.info["tokenizer"], 16))
+    assert data.info.tokenizer.vocab == reference.info.tokenizer.vocab
+    rows = len(bert_data.encode_documents(documents[:75], data.info.tokenizer, 16))
     assert int(data.train.cardinality()) == math.ceil(rows / 8) == len(list(data.train))
     assert int(data.train.cardinality()) == int(reference.train.cardinality())
     for key, value in reference.samples.items():
         np.testing.assert_array_equal(data.samples[key], value)
-    assert data.info["validation_rows"] == len(reference.info["validation"])
+    assert data.info.validation_rows == len(reference.info.validation)
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,7 @@ def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, 
     ids = readme_app_loop()(report["path"], sources, steps)
 
     rows = [[t for t in row if t] for row in ids.tolist()]
-    truth = [t for _, t in data.info["validation_ids"][: len(rows)]]
+    truth = [t for _, t in data.info.validation_ids[: len(rows)]]
     app_loop = report["app_loop"]
     assert app_loop["rows"] == len(rows)
     assert app_loop["token_accuracy_export"] == pytest.approx(

@@ -103,13 +103,13 @@ def test_streamed_load_data_reports_and_counts_like_the_in_memory_path(tmp_path,
         "(18.9%); sources: longest 58, 99th percentile 49 tokens; "
         "--set data.max_source_length=58 keeps them"
     ) in stream_messages
-    assert data.info["length_counts"] == reference.info["length_counts"]
-    kept = data.info["length_counts"]["train"]["kept"]
+    assert data.info.length_counts == reference.info.length_counts
+    kept = data.info.length_counts["train"]["kept"]
     assert int(data.train.cardinality()) == math.ceil(kept / 16) == len(list(data.train))
-    assert data.info["tokenizers"].source.vocab == reference.info["tokenizers"].source.vocab
-    assert data.info["validation_pairs"] == reference.info["validation_pairs"]
+    assert data.info.tokenizers.source.vocab == reference.info.tokenizers.source.vocab
+    assert data.info.validation_pairs == reference.info.validation_pairs
     assert (data.samples["source_ids"] == reference.samples["source_ids"]).all()
-    assert data.info["streamed"]["train_files"] == 3
+    assert data.info.streamed["train_files"] == 3
 
 
 def test_cli_trains_on_gzip_shards_and_a_bad_line_fails_with_exit_2(tmp_path):

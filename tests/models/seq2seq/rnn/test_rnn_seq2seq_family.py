@@ -157,7 +157,7 @@ def test_user_tsv_files_with_set_overrides(tmp_path):
     ]
     spec = kseq.load_spec(SPECS / "rnn_seq2seq_luong_general.yaml", overrides)
     data = family_for(spec).load_data(spec)
-    assert [s for s, _ in data.info["validation_pairs"]] == [s for s, _ in pairs[24:]]
+    assert [s for s, _ in data.info.validation_pairs] == [s for s, _ in pairs[24:]]
     run_dir = kseq.train(spec, output=tmp_path / "run")
     assert kseq.evaluate(run_dir)["examples"] == 4
 
