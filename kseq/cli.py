@@ -10,9 +10,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from kseq import __version__
+from kseq import __version__, api, interrupt, quiet
+from kseq.data.preflight import check_data
+from kseq.errors import DiskFullError, KseqError, WorkerLost
+from kseq.init import init_spec
 from kseq.spec import catalog  # noqa: F401  (registers every model type, for --part's help)
 from kseq.spec.common import ModelSpec
+from kseq.spec.load import load_spec, spec_schema
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -20,7 +24,6 @@ EXIT_INTERNAL_ERROR = 1
 
 def _quiet_tensorflow() -> None:
     """Import TensorFlow now, with its C++ start-up chatter hidden (`kseq.quiet`)."""
-    from kseq import quiet
 
     quiet.install()
     import tensorflow  # noqa: F401
@@ -45,7 +48,6 @@ def _default_spec() -> str:
         candidate = base / "specs" / "default.yaml"
         if candidate.is_file():
             return str(candidate)
-    from kseq.errors import KseqError
 
     raise KseqError("no SPEC given and no specs/default.yaml found; pass a spec file")
 
@@ -55,8 +57,6 @@ def _print_json(value) -> None:
 
 
 def cmd_validate(args) -> int:
-    from kseq.data.preflight import check_data
-    from kseq.spec.load import load_spec
 
     spec = load_spec(args.spec, args.set)
     data = check_data(spec)  # without TensorFlow, bounded reads
@@ -65,7 +65,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from kseq.init import init_spec
 
     text = init_spec(
         args.data,
@@ -84,29 +83,24 @@ def cmd_init(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from kseq.spec.load import spec_schema
 
     _print_json(spec_schema())
     return 0
 
 
 def cmd_train(args) -> int:
-    from kseq import api
 
     api.train(args.spec, args.output, args.set, overwrite=args.overwrite)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from kseq import api
 
     print(json.dumps(api.evaluate(args.run_dir, args.data, args.set)))
     return 0
 
 
 def cmd_export(args) -> int:
-    from kseq import api
-    from kseq.errors import KseqError
     from kseq.export.request import ExportRequest
     from kseq.export.static_shapes import StaticShape
     from kseq.export.summary import format_report
@@ -132,7 +126,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from kseq import api
 
     path = api.import_checkpoint(args.kind, args.directory, args.output, overwrite=args.overwrite)
     print(f"kseq: imported {args.directory} into {path}")
@@ -140,7 +133,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from kseq import api
     from kseq.export.summary import format_reports
 
     reports = api.run(args.spec or _default_spec(), args.output, args.set, overwrite=args.overwrite)
@@ -157,7 +149,6 @@ def _texts(args) -> list[str]:
 
 
 def cmd_predict(args) -> int:
-    from kseq import api
 
     options = {}
     if args.beam_width is not None:
@@ -176,7 +167,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from kseq import api
 
     for ids in api.tokenize(args.run_dir, _texts(args), args.set):
         print(" ".join(str(i) for i in ids))
@@ -184,7 +174,6 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_plot_attention(args) -> int:
-    from kseq import api
 
     path = api.plot_attention(args.run_dir, args.text, args.output, args.set)
     print(f"kseq: attention plot written to {path}")
@@ -422,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
             _keep_native_logs_off_stderr()
     if args.command not in ("validate", "schema", "init"):  # these need no TensorFlow
         _quiet_tensorflow()
-    from kseq import interrupt
-    from kseq.errors import DiskFullError, KseqError, WorkerLost
 
     interrupt.install()
     try:

@@ -19,10 +19,24 @@ from pathlib import Path
 from kseq import interrupt
 from kseq.errors import DiskFullError, WorkerLost, write_error
 from kseq.interrupt import Interrupted
-from kseq.io import atomic_write_text
+from kseq.io import atomic_write_text, swap_into_place
 from kseq.io import run_dir as layout
+from kseq.models.family import family_for
 from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
+from kseq.train import averaging, distribute, resume, time_budget
+from kseq.train.budget import check_model_fits
+from kseq.train.precision import dtype_policy, float32_copy, set_jit_compile
+from kseq.train.resume import (
+    TMP_PREFIX,
+    PartialRun,
+    describe,
+    ensure_space,
+    find_partial,
+    remove_temporaries,
+    saved_size,
+)
+from kseq.train.schedules import resolve_schedule, steps_per_epoch
 
 
 def _callbacks(
@@ -37,8 +51,6 @@ def _callbacks(
 ) -> tuple[list, object]:
     """The spec's callbacks, restored from `state`, and the checkpoint callback (last)."""
     import keras
-
-    from kseq.train import averaging, resume
 
     callbacks: list = []
     stopping = None
@@ -110,7 +122,6 @@ def fit(spec, data, model, directory: Path, partial, state: dict | None, where, 
     call's end-of-epoch checkpoint (so early stopping's end-of-fit restore of its best weights
     in between changes nothing).
     """
-    from kseq.train import averaging, distribute
 
     train = distribute.shard_by_data(data.train, where)
     validation = distribute.shard_by_data(data.validation, where)
@@ -222,7 +233,6 @@ def early_stop_message(stopping, epochs: int) -> str:
 
 def _target(spec, output) -> Path:
     """RUN_DIR: `--output`, else the newest unfinished run of this spec, else a fresh name."""
-    from kseq.train.resume import find_partial
 
     if output is not None:
         target = Path(output)
@@ -248,8 +258,6 @@ def _saved_spec(spec) -> str:
 def _finish(spec, family, data, model, history: dict, directory: Path, target: Path) -> None:
     """Write model, spec, history, curve and assets into the staging `run/` directory; each file
     under a temporary name first, so a kill here leaves nothing half-written for the resume."""
-    from kseq.train.precision import float32_copy
-    from kseq.train.resume import TMP_PREFIX, ensure_space, remove_temporaries, saved_size
 
     remove_temporaries(directory)
     model = float32_copy(spec, family, data, model)
@@ -287,9 +295,6 @@ def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
 def _budgeted(spec, family, data, model, state: dict | None, started: float, scratch: Path):
     """`train.time_budget`: the plan (a resumed run's saved one, else probed now), the spec it
     trains (epochs, steps, the schedule over them) and the clock; the model is compiled afresh."""
-    from kseq.train import time_budget
-    from kseq.train.precision import set_jit_compile
-    from kseq.train.schedules import resolve_schedule, steps_per_epoch
 
     concrete = data.concrete(spec)
     saved = (state or {}).get("time_budget")
@@ -328,13 +333,6 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     import keras
 
     started = time.monotonic()  # a time budget counts from here
-    from kseq.io import swap_into_place
-    from kseq.models.family import family_for
-    from kseq.train import distribute
-    from kseq.train.budget import check_model_fits
-    from kseq.train.precision import dtype_policy, set_jit_compile
-    from kseq.train.resume import PartialRun, describe
-    from kseq.train.schedules import resolve_schedule
 
     where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
     family = family_for(spec)

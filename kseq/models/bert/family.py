@@ -15,15 +15,27 @@ from kseq.data.split import train_and_validation
 from kseq.data.streaming import worker_files
 from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
+from kseq.io.run_dir import SPEC_FILE, require_run_dir
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
-from kseq.models.bert import stream
+from kseq.models.bert import stream, synthetic
+from kseq.models.bert.export import bert_endpoints, quality_metric
 from kseq.models.bert.fine_tuning import fine_tuning_recipe
 from kseq.models.bert.head_kinds import bert_head
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
+from kseq.models.bert.network import (
+    BertConfig,
+    backbone_layer_names,
+    build_model,
+    freeze,
+    head_type,
+    learning_rate_factors,
+)
+from kseq.models.bert.optim import with_layer_factors
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
 from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 from kseq.models.family import Family, PreparedData
+from kseq.spec.load import load_spec
 from kseq.train.components import make_optimizer
 from kseq.train.distribute import worker_shard
 
@@ -57,7 +69,6 @@ def load_labels(run_dir) -> list[str] | None:
 
 def _examples(spec, data_file, run_dir):
     """(train, validation) examples from a file, the spec's files, or the synthetic task."""
-    from kseq.models.bert import synthetic
 
     head = spec.model.head.type
     data = spec.data
@@ -82,8 +93,6 @@ def _examples(spec, data_file, run_dir):
 
 def _adopt_init(spec) -> dict:
     """Read `init.from`: its spec (architecture adopted into `spec.model`) and tokenizer."""
-    from kseq.io.run_dir import SPEC_FILE, require_run_dir
-    from kseq.spec.load import load_spec
 
     path = Path(spec.model.init.from_).expanduser()
     try:
@@ -322,8 +331,6 @@ class BertFamily(Family):
     def build(self, spec, data):
         import keras
 
-        from kseq.models.bert.network import BertConfig, build_model, freeze
-
         head = spec.model.head
         labels = data.info.labels
         config = BertConfig.from_spec(spec.model, data.info.tokenizer.vocab_size)
@@ -344,8 +351,6 @@ class BertFamily(Family):
         return model
 
     def compile(self, model, spec) -> None:
-        from kseq.models.bert.network import learning_rate_factors
-        from kseq.models.bert.optim import with_layer_factors
 
         kind = bert_head(spec.model.head.type)
         if spec.train.loss not in (None, LOSS):
@@ -389,8 +394,6 @@ class BertFamily(Family):
         return kind.predict(model, spec, tokenizer, labels, texts, n_best=overrides.get("n_best"))
 
     def tokenize(self, run_dir, texts) -> list[list[int]]:
-        from kseq.io.run_dir import SPEC_FILE
-        from kseq.spec.load import load_spec
 
         spec = load_spec(Path(run_dir) / SPEC_FILE)
         tokenizer = load_tokenizer(run_dir)
@@ -413,7 +416,6 @@ class BertFamily(Family):
     def endpoints(self, model, spec, data, part, static=None, sequence_length: int | None = None):
         """Serving signatures; `sequence_length` fixes the sequence axis (default: dynamic, or
         with `static` its `sequence_length`, else `model.max_sequence_length`)."""
-        from kseq.models.bert.export import bert_endpoints
 
         if static is not None:
             sequence_length = static.sequence_length
@@ -422,7 +424,6 @@ class BertFamily(Family):
         return bert_endpoints(model, spec, data, part, sequence_length)
 
     def quality(self, spec, data, part):
-        from kseq.models.bert.export import quality_metric
 
         return quality_metric(spec, part)
 
@@ -433,7 +434,6 @@ def copy_weights(source, target, keep_head: bool = False) -> list[str]:
     Returns the names of the layers copied. Shapes must match, except the position table,
     which may be longer in `source`: its first rows (the target's window) are copied.
     """
-    from kseq.models.bert.network import backbone_layer_names, head_type
 
     names = set(backbone_layer_names(source)) & set(backbone_layer_names(target))
     if keep_head and head_type(source) == head_type(target):

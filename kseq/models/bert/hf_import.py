@@ -34,7 +34,13 @@ from typing import NamedTuple
 import numpy as np
 
 from kseq.errors import KseqError
+from kseq.io import atomic_directory, atomic_write_text
+from kseq.io.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
 from kseq.models.bert.head_registry import bert_head, bert_heads
+from kseq.models.bert.network import BertConfig, build_model
+from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
+from kseq.spec.errors import SpecError
+from kseq.spec.load import dump_spec, load_spec
 from kseq.train.budget import available_memory
 
 ACTIVATIONS = {
@@ -508,7 +514,6 @@ def _tokenizer_options(path: Path) -> dict:
 
 
 def _tokenizer(directory: Path, arch: dict):
-    from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 
     options = _tokenizer_options(directory / "tokenizer_config.json")
     vocab_path = directory / "vocab.txt"
@@ -529,8 +534,6 @@ def _tokenizer(directory: Path, arch: dict):
 
 
 def _spec(spec_data: dict, config_path: Path):
-    from kseq.spec.errors import SpecError
-    from kseq.spec.load import load_spec
 
     try:
         return load_spec(spec_data)
@@ -600,7 +603,6 @@ def _check_tied(tensors: dict, head: str, directory: Path) -> None:
 
 
 def _build(spec, vocab_size: int, head: str, mapping: dict[str, Weight], tensors: dict):
-    from kseq.models.bert.network import BertConfig, build_model
 
     keras_config = BertConfig.from_spec(spec.model, vocab_size)
     model = build_model(keras_config, head, name="bert")
@@ -691,10 +693,6 @@ def import_hf_bert(
 
 def _write_run(output: Path, model, spec, tokenizer, report: dict) -> Path:
     import keras
-
-    from kseq.io import atomic_directory, atomic_write_text
-    from kseq.io.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
-    from kseq.spec.load import dump_spec
 
     with atomic_directory(output) as staging:
         model.save(staging / MODEL_FILE)

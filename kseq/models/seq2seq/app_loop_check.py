@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from kseq import decoding
 from kseq.data.special_tokens import BOS_ID, EOS_ID
+from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
 from kseq.models.seq2seq.metrics import decoding_task_cost
+from kseq.models.seq2seq.pairs import strip_ids
 from kseq.models.seq2seq.static import held_out_sources, static_lengths
 
 __all__ = ["app_loop_check"]
@@ -27,10 +30,6 @@ def app_loop_check(family, model, spec, data, static=None):
 
     def check(signature) -> dict:
         import tensorflow as tf
-
-        from kseq import decoding
-        from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
-        from kseq.models.seq2seq.pairs import strip_ids
 
         if static is not None:
             length, steps = static_lengths(spec, static)

@@ -26,6 +26,7 @@ from kseq.decoding.scopes import BEAM_BOOKKEEPING
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
+from kseq.models.seq2seq.pairs import pad_ids
 from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
 
 
@@ -250,7 +251,6 @@ def _code_point_endpoint(tokenizers, generate, texts, max_source, calibration) -
 
     def reference(inputs):
         # Independently of the tables: the Python tokenizer, Keras decoding, the vocabulary list.
-        from kseq.models.seq2seq.pairs import pad_ids
 
         texts = ["".join(chr(c) for c in row if c > 0) for row in inputs["codepoints"].tolist()]
         rows = [ids[:max_source] or [UNK_ID] for ids in tokenizers.source.encode(texts)]

@@ -10,12 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+from kseq import decoding
 from kseq.data.lengths import LengthProfile
+from kseq.data.pipeline import make_dataset
 from kseq.data.shards import streams
 from kseq.data.special_tokens import BOS_ID, EOS_ID
+from kseq.data.tokenizers import load_tokenizer, make_tokenizer
 from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
+from kseq.models.seq2seq.app_loop_check import app_loop_check
+from kseq.models.seq2seq.export import seq2seq_endpoints
 from kseq.models.seq2seq.metrics import (
     decoding_task_cost,
     token_error_rate,
@@ -39,6 +44,7 @@ from kseq.models.seq2seq.pairs import (
     with_lengths,
 )
 from kseq.train.components import make_loss, make_optimizer
+from kseq.train.sequence_losses import MaskedTokenAccuracy
 
 
 class Seq2SeqFamily(Family):
@@ -65,7 +71,6 @@ class Seq2SeqFamily(Family):
 
     # ---- tokenizers ----------------------------------------------------------------------------
     def fit_tokenizers(self, spec, pairs) -> Tokenizers:
-        from kseq.data.tokenizers import make_tokenizer
 
         sides = spec.data.sides()
 
@@ -82,7 +87,6 @@ class Seq2SeqFamily(Family):
         return Tokenizers(fitted(sides.source, sources), fitted(sides.target, targets))
 
     def load_tokenizers(self, run_dir: Path) -> Tokenizers:
-        from kseq.data.tokenizers import load_tokenizer
 
         assets = Path(run_dir) / "assets"
         source = load_tokenizer(assets / SOURCE_TOKENIZER)
@@ -101,7 +105,6 @@ class Seq2SeqFamily(Family):
 
     # ---- data ----------------------------------------------------------------------------------
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
-        from kseq.data.pipeline import make_dataset
 
         data = spec.data
         if data_file is None and streams(data):
@@ -163,7 +166,6 @@ class Seq2SeqFamily(Family):
         return self.build_network(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
 
     def compile(self, model, spec) -> None:
-        from kseq.train.sequence_losses import MaskedTokenAccuracy
 
         loss = make_loss(
             spec.train.loss or spec.model.default_loss,
@@ -179,8 +181,6 @@ class Seq2SeqFamily(Family):
     def decoder_fn(self, model, spec, strategy: str | None = None, **overrides):
         """A tf.function: source_ids (B, S) int32 -> dict (target_ids, and scores/attention)."""
         import tensorflow as tf
-
-        from kseq import decoding
 
         graph = self.graph(model)
         options = {**vars(spec.decode), **overrides}
@@ -297,12 +297,10 @@ class Seq2SeqFamily(Family):
             from kseq.models.seq2seq.static import static_seq2seq_endpoints
 
             return static_seq2seq_endpoints(self, model, spec, data, static)
-        from kseq.models.seq2seq.export import seq2seq_endpoints
 
         return seq2seq_endpoints(self, model, spec, data)
 
     def app_loop_check(self, model, spec, data, static=None):
-        from kseq.models.seq2seq.app_loop_check import app_loop_check
 
         return app_loop_check(self, model, spec, data, static)
 

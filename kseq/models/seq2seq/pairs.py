@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kseq.data.lengths import LengthProfile, SideLengths, check_length_share
+from kseq.data.parallel import apply_length_policy, read_parallel
 from kseq.data.shards import data_files
-from kseq.data.special_tokens import EOS_ID, PAD_ID
+from kseq.data.special_tokens import EOS_ID, PAD_ID, UNK_ID
 from kseq.data.split import train_and_validation
 
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -46,7 +47,6 @@ def strip_ids(row) -> list[int]:
 
 def read_pairs(spec, data_file):
     """(train pairs, validation pairs) as text, from files or the built-in task."""
-    from kseq.data.parallel import read_parallel
 
     data = spec.data
 
@@ -86,7 +86,6 @@ def print_skipped(path, skipped: int, messages: list[str]) -> None:
 def warn_about_unknown_tokens(sides, tokenizers, sources, targets) -> None:
     """A vocabulary fitted here that misses much of its own training data trains a model to emit
     <unk>: say so once per side, naming the spec keys that fix it."""
-    from kseq.data.special_tokens import UNK_ID
 
     for side, options, key, tokenizer, rows in (
         ("source", sides.source, sides.source_path, tokenizers.source, sources),
@@ -116,7 +115,6 @@ def tokenized_pairs(tokenizers, pairs) -> list[tuple[list[int], list[int]]]:
 
 def limited_pairs(data, id_pairs):
     """Id pairs -> (kept id pairs, length-policy counts) under the spec's (concrete) limits."""
-    from kseq.data.parallel import apply_length_policy
 
     kept, counts = apply_length_policy(
         id_pairs, data.max_source_length, data.max_target_length, data.length_policy

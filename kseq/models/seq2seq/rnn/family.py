@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from kseq.models.seq2seq.family import Seq2SeqFamily
 from kseq.models.seq2seq.rnn import layers as _layers  # noqa: F401  (registers its layers for loading)
+from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
+from kseq.models.seq2seq.rnn.network import build_rnn_seq2seq, with_attention_output
 
 
 class RNNSeq2SeqFamily(Seq2SeqFamily):
     """Padded LSTM/GRU encoder-decoder with none, Bahdanau or Luong attention."""
 
     def build_network(self, spec, source_vocab_size, target_vocab_size):
-        from kseq.models.seq2seq.rnn.network import build_rnn_seq2seq
 
         return build_rnn_seq2seq(
             spec.model, source_vocab_size, target_vocab_size, seed=spec.train.seed
         )
 
     def graph(self, model, max_steps=None):  # the recurrent state has no step axis
-        from kseq.models.seq2seq.rnn.graph import RNNSeq2SeqGraph
 
         return RNNSeq2SeqGraph(model)
 
     def attention_model(self, model):
         """`model` with the attention weights as an extra output (see `with_attention_output`)."""
-        from kseq.models.seq2seq.rnn.network import with_attention_output
 
         return with_attention_output(model)

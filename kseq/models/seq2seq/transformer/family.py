@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from kseq.models.seq2seq.family import Seq2SeqFamily
 from kseq.models.seq2seq.transformer import layers as _layers  # noqa: F401  (registers its layers for loading)
+from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
+from kseq.models.seq2seq.transformer.network import build_transformer_seq2seq
 
 
 class TransformerSeq2SeqFamily(Seq2SeqFamily):
     """Encoder-decoder Transformer with cached incremental decoding."""
 
     def build_network(self, spec, source_vocab_size, target_vocab_size):
-        from kseq.models.seq2seq.transformer.network import build_transformer_seq2seq
 
         return build_transformer_seq2seq(
             spec.model,
@@ -25,6 +26,5 @@ class TransformerSeq2SeqFamily(Seq2SeqFamily):
         return (positions, positions - 1) if positions else (None, None)
 
     def graph(self, model, max_steps=None):
-        from kseq.models.seq2seq.transformer.graph import TransformerSeq2SeqGraph
 
         return TransformerSeq2SeqGraph(model, cache_length=max_steps)
