@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from kseq.data.shards import expand_pattern, is_pattern
 from kseq.spec import catalog  # noqa: F401  (registers every family's spec classes)
 from kseq.spec.common import ModelSpec, Spec
 from kseq.spec.errors import SpecError, SpecIssue
@@ -87,7 +88,6 @@ def _resolve_paths(obj, path, source: Source, base_dir: Path, issues: list[SpecI
 def _resolve_path(
     value: str, field_path: str, source: Source, base: Path, issues: list[SpecIssue]
 ) -> str:
-    from kseq.data.shards import expand_pattern, is_pattern
 
     try:
         resolved = (base / Path(value).expanduser()).resolve()

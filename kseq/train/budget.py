@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from kseq.errors import KseqError
+from kseq.spec.fields import to_data
 
 FLOAT_BYTES = 4
 # Training keeps the weights, their gradients and Adam's two moment slots.
@@ -96,7 +97,6 @@ def _output_values(model, batch: int, length: int) -> int:
 
 def _largest_fields(model_spec, count: int = 3) -> str:
     """The model's largest size fields as `model.path=value`, for the message."""
-    from kseq.spec.fields import to_data
 
     found = []
 

@@ -62,7 +62,7 @@ def binary_crossentropy():
 
 @losses.register("masked_sparse_crossentropy")
 def masked_sparse_crossentropy(label_smoothing: float = 0.0):
-    from kseq.train.sequence_losses import MaskedSparseCrossentropy
+    from kseq.train.sequence_losses import MaskedSparseCrossentropy  # Keras: on use only
 
     return MaskedSparseCrossentropy(label_smoothing=label_smoothing)
 

@@ -13,6 +13,7 @@ from kseq.data.synthetic_arrays import synthetic_arrays
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint
 from kseq.models.autoencoder import variational as _variational  # noqa: F401  (registers its layers for loading)
+from kseq.models.autoencoder.build import build_autoencoder
 from kseq.models.family import Family, PreparedData
 from kseq.train.budget import require_memory
 from kseq.train.components import make_loss, make_optimizer
@@ -97,7 +98,6 @@ class AutoencoderFamily(Family):
         )
 
     def build(self, spec, data):
-        from kseq.models.autoencoder.build import build_autoencoder
 
         return build_autoencoder(spec, data.info.sample_shape, seed=spec.train.seed)
 

@@ -28,6 +28,7 @@ from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.bert.data import context_words
 from kseq.models.bert.head_registry import bert_head
+from kseq.models.bert.network import backbone_of
 
 NUMERIC_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -141,8 +142,6 @@ def _text_endpoint(name, model, spec, data, fast: bool, text_names):
 
 
 def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoint]:
-
-    from kseq.models.bert.network import backbone_of
 
     kind = bert_head(spec.model.head.type)
     tokenizer = data.info.tokenizer

@@ -15,13 +15,13 @@ LOSS = "ignore_index_crossentropy"
 @losses.register(LOSS)
 def ignore_index_crossentropy(label_smoothing: float = 0.0):
     """Sparse categorical cross-entropy from logits; labels < 0 are ignored."""
-    from kseq.models.bert.keras_losses import IgnoreIndexCrossentropy
+    from kseq.models.bert.keras_losses import IgnoreIndexCrossentropy  # Keras: on use only
 
     return IgnoreIndexCrossentropy(label_smoothing=label_smoothing, name=LOSS)
 
 
 def masked_accuracy(name: str = "accuracy"):
     """Accuracy of the argmax over labels >= 0."""
-    from kseq.models.bert.keras_losses import IgnoreIndexAccuracy
+    from kseq.models.bert.keras_losses import IgnoreIndexAccuracy  # Keras: on use only
 
     return IgnoreIndexAccuracy(name=name)

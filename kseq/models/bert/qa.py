@@ -24,6 +24,7 @@ import numpy as np
 
 from kseq.errors import KseqError
 from kseq.models.bert.data import IGNORE, Encoded, context_words, improve_span, packed_arrays
+from kseq.models.bert.squad_metrics import best_null_threshold, squad_scores
 
 
 @dataclass
@@ -209,7 +210,6 @@ def run_windows(model, encoded: Encoded, batch: int = 64) -> tuple[np.ndarray, n
 def qa_metrics(model, spec, encoded, examples) -> dict:
     """Official SQuAD exact match and F1 over whole examples (best span over their windows);
     on data with unanswerable questions also the has/no-answer splits and the tuned threshold."""
-    from kseq.models.bert.squad_metrics import best_null_threshold, squad_scores
 
     start_logits, end_logits = run_windows(model, encoded)
     answers = decode(start_logits, end_logits, encoded.meta, spec.model.head, n_best=1)

@@ -11,7 +11,9 @@ from kseq.models.bert.losses import LOSS  # importing registers the family's los
 from kseq.registry import Registry
 from kseq.spec import data_paths
 from kseq.spec.common import ModelSpec, check_heads_divide_width
+from kseq.spec.errors import SpecError
 from kseq.spec.fields import Variant, option, variant
+from kseq.spec.source import read_spec_file
 
 
 def _keyword_field(cls, attribute: str, key: str):
@@ -400,9 +402,6 @@ def init_position_table(run_dir: str) -> int | None:
     """Rows of the position table of the `init.from` run, from its spec.yaml; None when it
     cannot be read (training checks the run itself, with its own message)."""
     from pathlib import Path
-
-    from kseq.spec.errors import SpecError
-    from kseq.spec.source import read_spec_file
 
     try:
         value = read_spec_file(Path(run_dir).expanduser() / "spec.yaml").data["model"][

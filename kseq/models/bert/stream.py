@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from kseq.data.shards import is_gzip
 from kseq.data.streaming import CYCLE_LENGTH, file_blocks
+from kseq.data.tokenizers import whitespace_patterns
 from kseq.errors import KseqError
 
 # Where `str.splitlines` breaks a line besides "\n" (where the file reader splits).
@@ -27,8 +28,6 @@ _LINE_BREAKS = r"[\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"
 def _documents(lines: tf.Tensor) -> tf.Tensor:
     """The stripped, non-blank documents of a block of lines, in order."""
     import tensorflow_text as tf_text
-
-    from kseq.data.tokenizers import whitespace_patterns
 
     pieces = tf_text.regex_split(lines, _LINE_BREAKS).flat_values
     space = whitespace_patterns()[0]

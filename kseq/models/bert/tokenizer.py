@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.tokenizers import code_point_ranges, re2_class
+from kseq.data.tokenizers import code_point_ranges, learn_wordpiece_vocab, re2_class
 from kseq.errors import KseqError
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -229,7 +229,6 @@ def learn_vocab(
     learn_wordpiece_vocab` (every character in word-initial and `##` form, then the most frequent
     merges), at most `vocab_size` tokens in all.
     """
-    from kseq.data.tokenizers import learn_wordpiece_vocab
 
     budget = vocab_size - len(SPECIAL_TOKENS)
     if budget < 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from kseq.models.seq2seq.pairs import pad_ids
 
 BATCH_SIZE = 16
 MAX_SOURCE_BATCHES = 32  # generate runs its whole decoding loop on each
@@ -66,7 +67,6 @@ class Seq2SeqCalibration:
     def _batches(self):
         """(sources, targets) batches of one shape: TF's calibrator sizes a signature's tensors
         on its first batch only, so a batch of another shape would run with stale sizes."""
-        from kseq.models.seq2seq.pairs import pad_ids
 
         size = min(BATCH_SIZE, len(self.pairs))
         source_length = self.source_length or max(len(s) for s, _ in self.pairs)

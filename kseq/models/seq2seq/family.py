@@ -43,6 +43,8 @@ from kseq.models.seq2seq.pairs import (
     warn_about_unknown_tokens,
     with_lengths,
 )
+from kseq.models.seq2seq.static import static_seq2seq_endpoints
+from kseq.models.seq2seq.stream import load_stream
 from kseq.train.components import make_loss, make_optimizer
 from kseq.train.sequence_losses import MaskedTokenAccuracy
 
@@ -108,8 +110,6 @@ class Seq2SeqFamily(Family):
 
         data = spec.data
         if data_file is None and streams(data):
-            from kseq.models.seq2seq.stream import load_stream
-
             return load_stream(self, spec, run_dir)
         train_pairs, validation_pairs = read_pairs(spec, data_file)
         tokenizers = (
@@ -294,8 +294,6 @@ class Seq2SeqFamily(Family):
 
     def endpoints(self, model, spec, data, part, static=None):
         if static is not None:  # a `StaticShape`: fixed-size signatures for accelerators
-            from kseq.models.seq2seq.static import static_seq2seq_endpoints
-
             return static_seq2seq_endpoints(self, model, spec, data, static)
 
         return seq2seq_endpoints(self, model, spec, data)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kseq.data.dates import date_splits
 from kseq.data.lengths import LengthProfile, SideLengths, check_length_share
 from kseq.data.parallel import apply_length_policy, read_parallel
 from kseq.data.shards import data_files
@@ -62,8 +63,6 @@ def read_pairs(spec, data_file):
         pairs = read(data_file)
         return pairs, pairs
     if data.train is None:
-        from kseq.data.dates import date_splits
-
         synthetic = data.synthetic
         return date_splits(synthetic.train_size, synthetic.validation_size, synthetic.seed)
     return train_and_validation(data, read_all, spec.train.seed, "pairs")

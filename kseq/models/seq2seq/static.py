@@ -7,6 +7,7 @@ import numpy as np
 from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
+from kseq.layers.rnn import unrolled_time_loops
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.models.seq2seq.export import (
     decode_step_endpoint,
@@ -53,8 +54,6 @@ def static_seq2seq_endpoints(family, model, spec, data, static) -> list[Endpoint
     Transformer's caches get `target_length + 1` slots (the tokens and the end).
     """
     import tensorflow as tf
-
-    from kseq.layers.rnn import unrolled_time_loops
 
     length, steps = static_lengths(spec, static)
     graph = family.graph(model, max_steps=steps + 1)
