@@ -5,6 +5,7 @@ internals in two modules."""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from helpers import ROOT
 
