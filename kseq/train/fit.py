@@ -24,9 +24,8 @@ from kseq.io import run_dir as layout
 from kseq.models.family import family_for
 from kseq.spec.fields import to_data
 from kseq.spec.load import dump_spec
-from kseq.train import averaging, distribute, resume, time_budget
+from kseq.train import averaging, distribute, precision, resume, time_budget
 from kseq.train.budget import check_model_fits
-from kseq.train.precision import dtype_policy, float32_copy, set_jit_compile
 from kseq.train.resume import (
     TMP_PREFIX,
     PartialRun,
@@ -260,7 +259,7 @@ def _finish(spec, family, data, model, history: dict, directory: Path, target: P
     under a temporary name first, so a kill here leaves nothing half-written for the resume."""
 
     remove_temporaries(directory)
-    model = float32_copy(spec, family, data, model)
+    model = precision.float32_copy(spec, family, data, model)
     tmp = directory / f"{TMP_PREFIX}{layout.MODEL_FILE}"
     ensure_space(tmp, saved_size([model]))
     try:
@@ -320,7 +319,7 @@ def _budgeted(spec, family, data, model, state: dict | None, started: float, scr
     )
     trained = resolve_schedule(dataclasses.replace(concrete, train=planned), data)
     family.compile(model, trained)  # a fresh optimizer: the probe's updates are gone
-    set_jit_compile(model, spec.train.jit_compile)
+    precision.set_jit_compile(model, spec.train.jit_compile)
     return trained, clock
 
 
@@ -339,7 +338,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     target = _target(spec, output)
     if where.chief:
         layout.refuse_to_replace(target, overwrite, when="when training ends")
-    with dtype_policy(spec.train.precision):
+    with precision.dtype_policy(spec.train.precision):
         keras.utils.set_random_seed(spec.train.seed)
         data = family.load_data(spec)
         # What the data settles (`auto` lengths) and `decay_steps: null` made concrete for this
@@ -350,7 +349,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
         with where.scope():  # model, optimizer and metric variables belong to the strategy
             model = family.build(trained, data)
             family.compile(model, trained)
-        set_jit_compile(model, spec.train.jit_compile)
+        precision.set_jit_compile(model, spec.train.jit_compile)
         distribute.prepare_model(model, data.train.element_spec, where)
         if where.replicas > 1:
             print(f"kseq: {spec.train.distribute.strategy} training on {where.replicas} replicas")
