@@ -330,6 +330,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     already holds files is replaced only when `overwrite`.
     """
     import keras
+    import tensorflow as tf
 
     started = time.monotonic()  # a time budget counts from here
 
@@ -350,6 +351,10 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
             model = family.build(trained, data)
             family.compile(model, trained)
         precision.set_jit_compile(model, spec.train.jit_compile)
+        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        slow = precision.jit_warning(spec.train.jit_compile, data.train.element_spec, on_gpu)
+        if slow and where.chief:
+            print(slow, file=sys.stderr)
         distribute.prepare_model(model, data.train.element_spec, where)
         if where.replicas > 1:
             print(f"kseq: {spec.train.distribute.strategy} training on {where.replicas} replicas")

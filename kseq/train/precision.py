@@ -28,6 +28,24 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+def jit_warning(value, element_spec, on_gpu: bool) -> str | None:
+    """The one line `train.jit_compile: true` deserves on a CPU when the training batches vary in
+    shape (bucketing: one XLA program is compiled per shape), else None."""
+    import tensorflow as tf
+
+    if value is not True or on_gpu:
+        return None
+    shapes = [s.shape for s in tf.nest.flatten(element_spec) if hasattr(s, "shape")]
+    if not any(None in list(shape)[1:] for shape in shapes if shape.rank):
+        return None
+    return (
+        "kseq: train.jit_compile: true compiles one XLA program per batch shape, and these "
+        "batches vary in length (bucketing); on a CPU that measured several times slower (the "
+        "date Transformer here: 188 s compiling, then 343 ms a step against 53 ms without XLA); "
+        "jit_compile: auto leaves XLA to GPUs"
+    )
+
+
 def set_jit_compile(model, value) -> None:
     """Apply `train.jit_compile` after the family's `compile` (families stay unaware of it).
 

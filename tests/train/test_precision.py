@@ -94,6 +94,19 @@ def test_jit_compile_reaches_fit(tmp_path, monkeypatch, value):
     assert model.train_function is not None  # fit built (and ran) its step with that setting
 
 
+def test_jit_compile_on_cpu_with_varying_batch_shapes_says_why_it_is_slow():
+    import tensorflow as tf
+
+    bucketed = ({"source": tf.TensorSpec((None, None), tf.int32)}, tf.TensorSpec((None, None)))
+    fixed = (tf.TensorSpec((None, 24)), tf.TensorSpec((None, 24)))
+    line = precision.jit_warning(True, bucketed, on_gpu=False)
+    assert "one XLA program per batch shape" in line and "jit_compile: auto" in line
+    assert precision.jit_warning(True, fixed, on_gpu=False) is None
+    assert precision.jit_warning(True, bucketed, on_gpu=True) is None
+    assert precision.jit_warning("auto", bucketed, on_gpu=False) is None
+    assert precision.jit_warning(False, bucketed, on_gpu=False) is None
+
+
 def test_jit_compile_auto_keeps_the_compile_choice():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse", jit_compile=False)
