@@ -8,6 +8,7 @@ and precision (`kseq.train.precision`) are applied around the family's own build
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -327,99 +328,127 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     """Train the spec's model; write model, spec, history, curve and assets to RUN_DIR.
 
     Resumes an unfinished run of the same RUN_DIR unless `spec.train.restart`. A RUN_DIR that
-    already holds files is replaced only when `overwrite`.
+    already holds files is replaced only when `overwrite`. Top-down: prepare the data and the
+    model, resume or start, fit, finish the run in its staging directory, then publish it.
     """
-    import keras
-    import tensorflow as tf
-
     started = time.monotonic()  # a time budget counts from here
-
     where = distribute.placement(spec)  # before any TensorFlow op (multi_worker needs that)
     family = family_for(spec)
     target = _target(spec, output)
     if where.chief:
         layout.refuse_to_replace(target, overwrite, when="when training ends")
     with precision.dtype_policy(spec.train.precision):
-        keras.utils.set_random_seed(spec.train.seed)
-        data = family.load_data(spec)
-        # What the data settles (`auto` lengths) and `decay_steps: null` made concrete for this
-        # run; the resume still compares `spec`, so a resume with more epochs stretches the decay
-        # over the new length.
-        trained = resolve_schedule(data.concrete(spec), data)
-        check_model_fits(family, trained, data)  # before a byte of the model is allocated
-        with where.scope():  # model, optimizer and metric variables belong to the strategy
-            model = family.build(trained, data)
-            family.compile(model, trained)
-        precision.set_jit_compile(model, spec.train.jit_compile)
-        on_gpu = bool(tf.config.list_logical_devices("GPU"))
-        slow = precision.jit_warning(spec.train.jit_compile, data.train.element_spec, on_gpu)
-        if slow and where.chief:
-            print(slow, file=sys.stderr)
-        distribute.prepare_model(model, data.train.element_spec, where)
-        if where.replicas > 1:
-            print(f"kseq: {spec.train.distribute.strategy} training on {where.replicas} replicas")
-
+        data, trained, model = _prepare(spec, family, where)
         partial = PartialRun(target, where.task)
-        state = partial.open(_spec_data(spec), spec.train.restart)
-        try:
-            state = distribute.agree_on_checkpoint(where, partial.states)
+        partial.open(_spec_data(spec), spec.train.restart)
+        with _checkpoint_kept_on_failure(partial, where, spec.train.epochs):
+            state = _resume_or_start(spec, partial, where)
             clock = None
-            every = spec.train.checkpoint_every
-            if where.multi_worker and where.chief and every and every.steps is None:
-                print(
-                    "kseq: multi-worker training checkpoints at epoch ends only "
-                    "(train.checkpoint_every.minutes would differ between workers; "
-                    "{steps: N} checkpoints inside epochs)"
-                )
             if spec.train.time_budget is not None:
                 trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
-            epoch = int(state["epoch"]) if state else 0
-            if state and state.get("step"):
-                print(
-                    f"kseq: resuming epoch {epoch + 1} at step {state['step']} of "
-                    f"{state.get('batches_per_epoch') or '?'} ({target}; checkpoint in "
-                    f"{partial.path}; --restart starts afresh)"
-                )
-            elif state:
-                print(
-                    f"kseq: resuming {target} after epoch {epoch} of {trained.train.epochs} "
-                    f"(checkpoint in {partial.path}; --restart starts afresh)"
-                )
+            _say_where_training_starts(state, trained, target, partial)
             history = fit(trained, data, model, partial.run, partial, state, where, clock)
             with interrupt.deferred():
                 _finish(trained, family, data, model, history, partial.run, target)
             if clock is not None:
                 print(clock.summary(len(next(iter(history.values()), []))))
-        except DiskFullError as error:
+    _publish(partial, target, where)
+    return target
+
+
+def _prepare(spec, family, where):
+    """The data, the spec it settles, and the compiled model (in the strategy's scope)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(spec.train.seed)
+    data = family.load_data(spec)
+    # What the data settles (`auto` lengths) and `decay_steps: null` made concrete for this
+    # run; the resume still compares `spec`, so a resume with more epochs stretches the decay
+    # over the new length.
+    trained = resolve_schedule(data.concrete(spec), data)
+    check_model_fits(family, trained, data)  # before a byte of the model is allocated
+    with where.scope():  # model, optimizer and metric variables belong to the strategy
+        model = family.build(trained, data)
+        family.compile(model, trained)
+    precision.set_jit_compile(model, spec.train.jit_compile)
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    slow = precision.jit_warning(spec.train.jit_compile, data.train.element_spec, on_gpu)
+    if slow and where.chief:
+        print(slow, file=sys.stderr)
+    distribute.prepare_model(model, data.train.element_spec, where)
+    if where.replicas > 1:
+        print(f"kseq: {spec.train.distribute.strategy} training on {where.replicas} replicas")
+    return data, trained, model
+
+
+def _resume_or_start(spec, partial, where) -> dict | None:
+    """The checkpoint this run continues from (every worker's common one), or None."""
+    state = distribute.agree_on_checkpoint(where, partial.states)
+    every = spec.train.checkpoint_every
+    if where.multi_worker and where.chief and every and every.steps is None:
+        print(
+            "kseq: multi-worker training checkpoints at epoch ends only "
+            "(train.checkpoint_every.minutes would differ between workers; "
+            "{steps: N} checkpoints inside epochs)"
+        )
+    return state
+
+
+def _say_where_training_starts(state, trained, target, partial) -> None:
+    if not state:
+        return
+    epoch = int(state["epoch"])
+    where = f"checkpoint in {partial.path}; --restart starts afresh"
+    if state.get("step"):
+        print(
+            f"kseq: resuming epoch {epoch + 1} at step {state['step']} of "
+            f"{state.get('batches_per_epoch') or '?'} ({target}; {where})"
+        )
+    else:
+        print(f"kseq: resuming {target} after epoch {epoch} of {trained.train.epochs} ({where})")
+
+
+@contextlib.contextmanager
+def _checkpoint_kept_on_failure(partial, where, epochs: int):
+    """A failure keeps the checkpoint for the resume (an empty staging directory goes) and
+    says what is kept: a full disk, a signal, a lost worker."""
+    try:
+        yield
+    except DiskFullError as error:
+        state = partial.read_state()
+        partial.abandon_if_empty()
+        if state is None:
+            raise
+        raise DiskFullError(
+            error.args[0].removeprefix("no space left on device while writing "),
+            f"; the checkpoint of epoch {state['epoch']} is intact: free some space and run "
+            "the same command to resume",
+        ) from None
+    except Interrupted as signal:
+        error = _interrupted(signal, partial, epochs)
+        partial.abandon_if_empty()
+        raise error from None
+    except Exception as error:
+        lost = where.multi_worker and distribute.lost_worker(error)
+        partial.abandon_if_empty()
+        if lost:
+            if os.environ.get("KSEQ_DEBUG"):
+                print(f"kseq: debug: {type(error).__name__}: {error}", file=sys.stderr)
             state = partial.read_state()
-            partial.abandon_if_empty()
-            if state is None:
-                raise
-            raise DiskFullError(
-                error.args[0].removeprefix("no space left on device while writing "),
-                f"; the checkpoint of epoch {state['epoch']} is intact: free some space and run "
-                "the same command to resume",
+            kept = f"this worker's checkpoint ({describe(state)})" if state else "no checkpoint"
+            raise WorkerLost(
+                f"a worker of the cluster was lost ({distribute.lost_worker_cause(error)}); "
+                f"{kept} is kept: run the same command on every worker lost to resume"
             ) from None
-        except Interrupted as signal:
-            error = _interrupted(signal, partial, spec.train.epochs)
-            partial.abandon_if_empty()
-            raise error from None
-        except Exception as error:
-            lost = where.multi_worker and distribute.lost_worker(error)
-            partial.abandon_if_empty()
-            if lost:
-                if os.environ.get("KSEQ_DEBUG"):
-                    print(f"kseq: debug: {type(error).__name__}: {error}", file=sys.stderr)
-                state = partial.read_state()
-                kept = f"this worker's checkpoint ({describe(state)})" if state else "no checkpoint"
-                raise WorkerLost(
-                    f"a worker of the cluster was lost ({distribute.lost_worker_cause(error)}); "
-                    f"{kept} is kept: run the same command on every worker lost to resume"
-                ) from None
-            raise
-        except BaseException:
-            partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
-            raise
+        raise
+    except BaseException:
+        partial.abandon_if_empty()  # keep a checkpoint for the resume, drop an empty dir
+        raise
+
+
+def _publish(partial, target: Path, where) -> None:
+    """RUN_DIR appears by one rename (the chief's); the staging directory goes."""
     if where.chief:
         try:
             with interrupt.deferred():
@@ -430,4 +459,3 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     partial.discard()  # a non-chief worker's copy only kept the collectives in step
     if where.chief:
         print(f"kseq: trained model written to {target}")
-    return target
