@@ -59,7 +59,7 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
     from kseq.data.special_tokens import EOS_ID
     from kseq.data.tokenizers import make_tokenizer
     from kseq.models.family import PreparedData, family_for
-    from kseq.models.seq2seq.family import Tokenizers
+    from kseq.models.seq2seq.pairs import Seq2SeqInfo, Tokenizers
     from kseq.spec.load import load_spec
 
     spec = load_spec(  # char tokens: character BLEU
@@ -83,7 +83,12 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
         validation=None,
         samples={},
         calibration={},
-        info={"validation_pairs": pairs, "tokenizers": Tokenizers(tokenizer, tokenizer)},
+        info=Seq2SeqInfo(
+            tokenizers=Tokenizers(tokenizer, tokenizer),
+            validation_pairs=pairs,
+            validation_ids=[],
+            length_counts={},
+        ),
     )
     metrics = family.evaluate(Model(), spec, data)
     assert metrics["exact_match"] == 0.5  # rows 1 and 3
