@@ -191,7 +191,7 @@ def bench_throughput(args, keras_hub, rows) -> tuple[dict, dict]:
     models = {"kseq": ours}
     hub = None
     if keras_hub is not None:
-        models["keras-hub"], hub = hub_classifier(keras_hub, spec, len(data.info["labels"]))
+        models["keras-hub"], hub = hub_classifier(keras_hub, spec, len(data.info.labels))
     inputs = {k: rows[k] for k in INPUTS}
     dataset = (
         tf.data.Dataset.from_tensor_slices((inputs, {"logits": rows["labels"]}))

@@ -121,7 +121,7 @@ def child_train(corpus: Path, streaming: bool) -> dict:
         "peak_rss_mb": round(_peak_rss_mb()),
         "train_tokens_per_s": round(train_rate),
         "pipeline_tokens_per_s": round(pipeline_rate),
-        "train_pairs": data.info["length_counts"]["train"]["kept"],
+        "train_pairs": data.info.length_counts["train"]["kept"],
         "epoch_batches": int(data.train.cardinality()),
     }
 

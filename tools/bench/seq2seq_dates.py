@@ -44,12 +44,12 @@ def measure(spec_path: Path, overrides: list[str], workdir: Path) -> dict:
 
     spec = kseq.load_spec(spec_path, overrides)
     data = family_for(spec).load_data(spec)
-    train_tokens = sum(len(s) + len(t) + 1 for s, t in data.info["train_ids"])
+    train_tokens = sum(len(s) + len(t) + 1 for s, t in data.info.train_ids)
     started = time.perf_counter()
     run_dir = kseq.train(spec, output=workdir / spec.name)
     seconds = time.perf_counter() - started
     spec, family, model = kseq.load_run(run_dir)  # evaluate what was saved, as a user would
-    pairs = data.info["validation_pairs"]
+    pairs = data.info.validation_pairs
     results = family.predict(model, spec, run_dir, [s for s, _ in pairs])
     hits = np.array([r["output"] == t for r, (_, t) in zip(results, pairs, strict=True)])
     long = np.array([len(s) >= LONG_INPUT for s, _ in pairs])

@@ -162,7 +162,7 @@ def bench_autoencoder(spec_path: Path, args, peak: float, scratch: Path) -> dict
     data = family.load_data(spec)
     ours = family.build(spec, data)
     family.compile(ours, spec)
-    plain = plain_autoencoder(spec, data.info["sample_shape"])
+    plain = plain_autoencoder(spec, data.info.sample_shape)
     assert ours.count_params() == plain.count_params()
     samples = sum(int(x.shape[0]) for x, _ in data.train)
     seconds = epoch_seconds({"kseq": ours, "plain": plain}, data.train, args.epochs, args.rounds)
@@ -259,7 +259,7 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
     family = family_for(spec)
     keras.utils.set_random_seed(0)
     data = family.load_data(spec)
-    tokenizers = data.info["tokenizers"]
+    tokenizers = data.info.tokenizers
     ours = family.build(spec, data)
     family.compile(ours, spec)
     make_twin, forward_flops = TWINS[spec.model.type]
@@ -287,7 +287,7 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
 
     # End to end: each side with its natural pipeline over the same pairs, kseq's bucketed
     # batches against the twin's shuffled batches padded to their longest row.
-    pairs = data.info["train_ids"][: args.end_to_end_pairs]
+    pairs = data.info.train_ids[: args.end_to_end_pairs]
     pipelines = {
         "kseq": make_dataset(
             [s for s, _ in pairs], [t for _, t in pairs], spec.train.batch_size,
@@ -301,7 +301,7 @@ def bench_seq2seq(spec_path: Path, args, peak: float, scratch: Path) -> dict:
         best = epoch_seconds({name: model}, pipelines[name], 1, args.rounds)[name]
         end_to_end[name] = pair_tokens / best
     train_flops = 3 * flops
-    ids = data.info["train_ids"]
+    ids = data.info.train_ids
     padding = padding_report(
         [s for s, _ in ids], [t for _, t in ids], spec.train.batch_size, seed=spec.train.seed
     )
