@@ -112,28 +112,18 @@ def bert_spec(task: str, data: str, validation, minutes, where, pretrained=None)
         },
         "early_stopping": {"patience": 3},
     }
-    data_section = {"train": Choice(where(data), f"{len(examples):,} examples; {facts}".strip())}
-    if validation:
-        data_section["validation"] = where(validation)
+    data_section = _data_section(
+        where, data, validation, f"{len(examples):,} examples; {facts}".strip()
+    )
     data_section["tokenizer"] = Choice({"vocab_size": vocab_size}, why_vocab)
-    tree = {
-        "name": where.stem(data),
-        "model": {
-            "type": "bert",
-            "hidden_size": Choice(
-                128 if len(examples) >= 10_000 else 64, f"{len(examples):,} examples"
-            ),
-            "num_layers": 2,
-            "num_heads": 4,
-            "intermediate_size": 256 if large else 128,
-            "max_sequence_length": Choice(window, why_window),
-            "dropout": 0.1,
-            "head": Choice(head, f"--task {task}"),
-        },
-        "data": data_section,
-        "train": train,
-        "export": {"formats": ["saved_model", "tflite"]},
+    architecture = {
+        "hidden_size": Choice(128 if large else 64, f"{len(examples):,} examples"),
+        "num_layers": 2,
+        "num_heads": 4,
+        "intermediate_size": 256 if large else 128,
     }
+    tree = _tree(where.stem(data), architecture, (window, why_window), head, task)
+    tree |= {"data": data_section, "train": train}
     return tree, [f"Written by `kseq init --task {task}` from {data}."]
 
 
@@ -164,26 +154,41 @@ def _fine_tuning_spec(
     }
     if not minutes:
         train["epochs"] = Choice(3, "fine-tuning: a pretrained encoder needs 2-4 epochs")
-    data_section = {"train": Choice(where(data), f"{len(examples):,} examples")}
+    data_section = _data_section(where, data, validation, f"{len(examples):,} examples")
+    start = {
+        "init": Choice(
+            {"from": pretrained},
+            "architecture and tokenizer from this run (relative to the working directory)",
+        )
+    }
+    tree = _tree(where.stem(data), start, (window, why_window), head, task)
+    tree |= {"data": data_section, "train": train}
+    return tree, [f"Written by `kseq init --task {task} --from {pretrained}` from {data}."]
+
+
+def _data_section(where, data, validation, facts: str) -> dict:
+    section = {"train": Choice(where(data), facts)}
     if validation:
-        data_section["validation"] = where(validation)
-    tree = {
-        "name": where.stem(data),
+        section["validation"] = where(validation)
+    return section
+
+
+def _tree(name: str, model: dict, window: tuple, head: dict, task: str) -> dict:
+    """The spec's name and model (`model`'s fields, then the window and the head); the caller
+    adds data and train. Exports: SavedModel and TFLite."""
+    return {
+        "name": name,
         "model": {
             "type": "bert",
-            "init": Choice(
-                {"from": pretrained},
-                "architecture and tokenizer from this run (relative to the working directory)",
-            ),
-            "max_sequence_length": Choice(window, why_window),
+            **model,
+            "max_sequence_length": Choice(*window),
             "dropout": 0.1,
             "head": Choice(head, f"--task {task}"),
         },
-        "data": data_section,
-        "train": train,
+        "data": None,
+        "train": None,
         "export": {"formats": ["saved_model", "tflite"]},
     }
-    return tree, [f"Written by `kseq init --task {task} --from {pretrained}` from {data}."]
 
 
 HEADS = {
