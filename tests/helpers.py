@@ -79,3 +79,19 @@ BAD_TSV_MESSAGES = [
     "7: blank line",
     "8: blank line",  # whitespace only, tab included
 ]
+
+
+def wait_for_state(process, state_file, ready, seconds: float = 240) -> None:
+    """Poll a training run's checkpoint state until `ready(state)` holds (or the run ends or
+    `seconds` pass): the moment a test then kills it."""
+    import json
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if ready(json.loads(state_file.read_text())):
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)

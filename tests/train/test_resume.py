@@ -9,13 +9,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from helpers import ROOT, SPECS, Crash, crash_after_epoch, run_cli
+from helpers import ROOT, SPECS, Crash, crash_after_epoch, run_cli, wait_for_state
 
 import kseq
 from kseq.errors import KseqError
@@ -66,14 +65,7 @@ def test_sigkill_after_second_epoch_then_same_command_resumes(tmp_path):
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
     )
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if json.loads(state_file.read_text())["epoch"] >= 2:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.01)
+        wait_for_state(process, state_file, lambda state: state["epoch"] >= 2)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)

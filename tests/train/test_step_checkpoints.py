@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, SPECS, Crash
+from helpers import ROOT, SPECS, Crash, wait_for_state
 
 import kseq
 from kseq import interrupt
@@ -264,14 +263,7 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path):
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
     )
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if json.loads(state_file.read_text())["step"] >= 60:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.01)
+        wait_for_state(process, state_file, lambda state: state["step"] >= 60)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)
