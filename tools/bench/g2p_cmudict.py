@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--lever", help="record the run as this row of the levers table")
     parser.add_argument(
+        "--keep", type=Path, help="train into DIR/PRESET (kept: members for `kseq ensemble`)"
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the stored results"
     )
     args = parser.parse_args()
@@ -155,7 +158,7 @@ def main() -> None:
         paths = prepare(Path(scratch) / "data")
         sizes = {k: len(p.read_text().splitlines()) for k, p in paths.items()}
         for name in [] if args.render else args.presets:
-            found = bench(name, paths, Path(scratch), args.set)
+            found = bench(name, paths, args.keep or Path(scratch), args.set)
             found["overrides"] = args.set
             print(name, json.dumps(found), flush=True)
             if args.lever:

@@ -11,7 +11,12 @@ from helpers import SPECS, run_cli
 import kseq
 
 PRESETS = ["g2p_rnn", "g2p_transformer"]
-ONE_STEP = ["train.epochs=1", "train.steps_per_epoch=1", "train.batch_size=8"]
+ONE_STEP = [
+    "train.time_budget=null",
+    "train.epochs=1",
+    "train.steps_per_epoch=1",
+    "train.batch_size=8",
+]
 
 
 @pytest.fixture(scope="module")
