@@ -12,6 +12,7 @@ keras_names.install()  # plain `keras.saving.load_model` then loads any model.ke
 import kseq.export  # noqa: F401
 from kseq.api import (
     build,
+    ensemble,
     evaluate,
     export,
     load,
@@ -29,6 +30,7 @@ __all__ = [
     "KseqError",
     "build",
     "dump_spec",
+    "ensemble",
     "evaluate",
     "export",
     "load",

@@ -122,14 +122,15 @@ def _require_spec_matches_model(family, spec, data, model, run_dir: Path) -> Non
     from kseq.train.budget import shape_only_model
 
     expected = sorted(tuple(v.shape) for v in shape_only_model(family, spec, data).weights)
-    found = sorted(tuple(v.shape) for v in model.weights)
-    if expected != found:
-        described = sum(math.prod(shape) for shape in expected)
-        raise KseqError(
-            f"{run_dir / layout.SPEC_FILE}: does not describe {run_dir / layout.MODEL_FILE} "
-            f"(the spec builds {len(expected)} weights with {described:,} parameters, the model "
-            f"has {len(found)} with {model.count_params():,}); was spec.yaml edited?"
-        )
+    for network in family.networks(model):  # an ensemble's members: each one the spec's
+        found = sorted(tuple(v.shape) for v in network.weights)
+        if expected != found:
+            described = sum(math.prod(shape) for shape in expected)
+            raise KseqError(
+                f"{run_dir / layout.SPEC_FILE}: does not describe {run_dir / layout.MODEL_FILE} "
+                f"(the spec builds {len(expected)} weights with {described:,} parameters, the "
+                f"model has {len(found)} with {network.count_params():,}); was spec.yaml edited?"
+            )
 
 
 def evaluate(run_dir, data=None, overrides=()) -> dict:
@@ -260,6 +261,20 @@ def plot_attention(run_dir, text, output, overrides=()) -> Path:
     source, target, weights = family.attention(model, spec, Path(run_dir), text)
     title = f"{layout.plot_title(run_dir, spec)} · {text}"
     return atomic_write_bytes(output, attention_png(source, target, weights, title=title))
+
+
+def ensemble(run_dirs, output, overwrite: bool = False, overrides=()) -> Path:
+    """One RUN_DIR whose model averages the next-token log-probabilities of `run_dirs` (runs
+    of one sequence-to-sequence spec on the same data); `evaluate`, `predict` and `export`
+    read it like any run. `overrides` set fields of the members' specs (the first member's,
+    so set, is the ensemble's: `decode.strategy=beam`). An `output` holding files is replaced
+    only with `overwrite=True`."""
+    from kseq.models.seq2seq.ensemble_run import write_ensemble
+
+    output = Path(output)
+    layout.refuse_to_replace(output, overwrite, when="once the ensemble is written")
+    members = [(Path(run_dir), *load_run(run_dir, overrides)) for run_dir in run_dirs]
+    return write_ensemble(members, output)
 
 
 def import_checkpoint(kind: str, directory, output, overwrite: bool = False) -> Path:

@@ -132,6 +132,13 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+
+    path = api.ensemble(args.members, args.output, overwrite=args.overwrite, overrides=args.set)
+    print(f"kseq: ensemble of {len(args.members)} runs written to {path}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from kseq.export.summary import format_reports
 
@@ -362,6 +369,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("import", cmd_import, "import a pretrained checkpoint into a RUN_DIR")
     sub.add_argument("kind", metavar="KIND", help="checkpoint kind: hf-bert")
     sub.add_argument("directory", metavar="DIR", help="the checkpoint's folder")
+    sub.add_argument(
+        "--output", "-o", metavar="RUN_DIR", required=True, help="the RUN_DIR to write"
+    )
+    add_overwrite(sub)
+    sub = command(
+        "ensemble", cmd_ensemble, "one model averaging several runs' next-token probabilities"
+    )
+    sub.add_argument(
+        "members", metavar="RUN_DIR", nargs="+", help="runs of one seq2seq spec on the same data"
+    )
     sub.add_argument(
         "--output", "-o", metavar="RUN_DIR", required=True, help="the RUN_DIR to write"
     )

@@ -43,6 +43,7 @@ REGISTERED: dict[str, tuple[str, ...]] = {
         "ReversibleEmbedding",
         "SpanLogits",
     ),
+    "kseq.models.seq2seq.ensemble": ("MeanLogProbabilities",),
     "kseq.models.seq2seq.rnn.attention": (
         "BahdanauAttention",
         "LuongAttention",

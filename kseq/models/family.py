@@ -50,6 +50,10 @@ class Family:
     def compile(self, model, spec) -> None:
         raise NotImplementedError
 
+    def networks(self, model) -> list:
+        """The networks the spec describes inside `model` (one; an ensemble's members)."""
+        return [model]
+
     def activation_length(self, spec) -> int:
         """Longest sequence axis of a training batch, for the memory estimate (1: none)."""
         return 1

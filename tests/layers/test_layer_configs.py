@@ -86,6 +86,7 @@ ARGUMENTS = {
         "layer_norm_epsilon": 1e-6,
         "kernel_initializer": "he_normal",
     },
+    "MeanLogProbabilities": {},
     "MaskedMultiHeadAttention": {
         "num_heads": 3,
         "key_dim": 5,

@@ -112,17 +112,22 @@ def bench(name: str, paths: dict[str, Path], scratch: Path, overrides: list[str]
     data = [f"data.train={paths['train']}", f"data.validation={paths['validation']}"]
     spec_overrides = [*data, "train.verbose=2", *overrides]
     started = time.perf_counter()
-    run_dir = kseq.train(PRESETS[name], scratch / name, spec_overrides)
+    run_dir = kseq.train(PRESETS[name], scratch / name, spec_overrides, overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     history = json.loads((run_dir / "history.json").read_text())
+    return {"minutes": minutes, "epochs": len(history), **score(run_dir, paths)}
+
+
+def score(run_dir: Path, paths: dict[str, Path]) -> dict:
+    """Test WER/PER greedy and beam, the TFLite `generate`'s WER, size and parameters."""
+    import kseq
+
     _, _, model = kseq.load_run(run_dir)
     test = str(paths["test"])
     greedy = kseq.evaluate(run_dir, data=test, overrides=["decode.strategy=greedy"])
     beam = kseq.evaluate(run_dir, data=test, overrides=["decode.strategy=beam"])
     report = kseq.export(run_dir, format="tflite")
     return {
-        "minutes": minutes,
-        "epochs": len(history),
         "parameters": model.count_params(),
         "wer_greedy": 1 - greedy["exact_match"],
         "per_greedy": greedy["token_error_rate"],
@@ -131,6 +136,21 @@ def bench(name: str, paths: dict[str, Path], scratch: Path, overrides: list[str]
         "wer_tflite": tflite_word_error_rate(Path(report["path"]), run_dir, paths["test"]),
         "test_words": greedy["examples"],
         "tflite_mb": Path(report["path"]).stat().st_size / 1e6,
+    }
+
+
+def bench_ensemble(members: list[Path], paths: dict[str, Path], output: Path) -> dict:
+    """`kseq ensemble` of kept runs, scored like a preset; its minutes and epochs are the
+    members' summed (their training, from their histories)."""
+    import kseq
+
+    run_dir = kseq.ensemble(members, output, overwrite=True)
+    histories = [json.loads((m / "history.json").read_text()) for m in members]
+    seconds = [h[-1].get("seconds") for h in histories]
+    return {
+        "minutes": sum(seconds) / 60 if None not in seconds else None,
+        "epochs": sum(len(h) for h in histories),
+        **score(run_dir, paths),
     }
 
 
@@ -143,7 +163,17 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--lever", help="record the run as this row of the levers table")
     parser.add_argument(
-        "--keep", type=Path, help="train into DIR/PRESET (kept: members for `kseq ensemble`)"
+        "--keep",
+        type=Path,
+        help="train into DIR/PRESET and write the data splits to DIR/data (kept: members for "
+        "`kseq ensemble`, which needs their data)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="score `kseq ensemble` of these kept runs (with --lever LABEL; the split of --keep)",
     )
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the stored results"
@@ -155,9 +185,19 @@ def main() -> None:
         return
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.no_write else {}
     with tempfile.TemporaryDirectory(prefix="kseq-bench-g2p-") as scratch:
-        paths = prepare(Path(scratch) / "data")
+        paths = prepare((args.keep or Path(scratch)) / "data")
         sizes = {k: len(p.read_text().splitlines()) for k, p in paths.items()}
-        for name in [] if args.render else args.presets:
+        if args.ensemble:
+            if not args.lever or not args.keep:
+                parser.error("--ensemble needs --lever LABEL and --keep DIR")
+            found = bench_ensemble(args.ensemble, paths, args.keep / "ensemble")
+            found.update(overrides=[f"kseq ensemble {' '.join(p.name for p in args.ensemble)}"])
+            found["preset"] = "rnn"
+            print("ensemble", json.dumps(found), flush=True)
+            stored.setdefault("levers", {})[args.lever] = found
+            if not args.no_write:
+                RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+        for name in [] if args.render or args.ensemble else args.presets:
             found = bench(name, paths, args.keep or Path(scratch), args.set)
             found["overrides"] = args.set
             print(name, json.dumps(found), flush=True)
@@ -229,7 +269,7 @@ def main() -> None:
                 pct(m["per_greedy"]),
                 pct(m["wer_beam"]),
                 m["epochs"],
-                f"{m['minutes']:.0f}",
+                "n/a" if m["minutes"] is None else f"{m['minutes']:.0f}",
                 f"{m['parameters']:,}",
             ]
             for label, m in levers.items()

@@ -26,6 +26,7 @@ from kseq.decoding.scopes import BEAM_BOOKKEEPING
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
+from kseq.models.seq2seq.ensemble import EnsembleGraph
 from kseq.models.seq2seq.pairs import pad_ids
 from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
 
@@ -52,33 +53,44 @@ def _model_source(ids, max_source: int):
     return tf.where(tf.reduce_any(ids > 0, axis=1, keepdims=True), ids, tf.ones_like(ids))
 
 
-def _own_tensor(tensor):
-    """`tensor`, copied into a tensor of its own by an op that changes no value.
+def own_tensor(tensor, index: int = 0):
+    """`tensor`, copied into a tensor of its own by an op that changes no value: a max against
+    a floor below any real value, the `index`-th floor of its type.
 
     LiteRT's CompiledModel binds the app's buffers to a signature's outputs, which fails for an
     output that is also an input (a state passed through unchanged: it reads the output buffer's
     zeros) or one the WHILE kernel allocates itself (the decode loop's result: zeros come back).
-    The converter drops identities, but not a max against the type's lowest value.
+    The converter drops identities, but not a max against the type's lowest value; and it merges
+    equal computations, so copies that must stay apart (one tensor under two names, the equal
+    zero states of an ensemble's members) take different `index`es.
     """
     import tensorflow as tf
 
-    return tf.maximum(tensor, tensor.dtype.min)
+    if not 0 <= index < MAX_COPIES:
+        raise ValueError(f"a copy index is 0 to {MAX_COPIES - 1}, got {index}")
+    lowest = tensor.dtype.min
+    floor = lowest + index if tensor.dtype.is_integer else lowest * (1 - index / MAX_COPIES)
+    return tf.maximum(tensor, tf.constant(floor, tensor.dtype))
+
+
+# Distinct floors: float16's lowest values are 32 apart, 1/1024 of its range is 64.
+MAX_COPIES = 1024
 
 
 def _distinct(outputs: dict, more: dict, *inputs, copy_all: bool = False) -> dict:
     """`outputs` and `more` as one dict in which no tensor is another output or an input.
 
-    A tensor needed under several names gets a chain of copies (copy of the copy): separate
-    copies of one tensor would be one op to the converter, which merges them back together.
-    `copy_all` copies every tensor of `more` (a first decoder state is often a FILL with a
-    run-time shape, which CompiledModel cannot bind either).
+    A tensor needed under several names gets a copy per name, each against its own floor:
+    copies alike would be one op to the converter, which merges them back together (so would
+    equal zero states computed apart). `copy_all` copies every tensor of `more` (a first
+    decoder state is often a FILL with a run-time shape, which CompiledModel cannot bind
+    either).
     """
-    merged, last_copy = dict(outputs), {}
+    merged, copies = dict(outputs), 0
     for key, value in more.items():
         if copy_all or any(value is other for other in (*merged.values(), *inputs)):
-            copy = _own_tensor(last_copy.get(id(value), value))
-            last_copy[id(value)] = copy
-            value = copy
+            copies += 1
+            value = own_tensor(value, copies)
         merged[key] = value
     return merged
 
@@ -87,7 +99,7 @@ def _generate_outputs(result: dict) -> dict:
     ids = result["target_ids"]
     if len(ids.shape) == 3:  # beam search: (B, n_best, L) -> the best hypothesis
         ids = ids[:, 0]
-    return {"target_ids": _own_tensor(ids)}
+    return {"target_ids": own_tensor(ids)}
 
 
 def encode_fn(graph):
@@ -119,7 +131,9 @@ def decode_step_fn(graph):
     return decode_step
 
 
-def decode_step_endpoint(graph, step_spec, step_samples, calibration) -> Endpoint:
+def decode_step_endpoint(
+    graph, step_spec, step_samples, calibration, tflite: bool = True
+) -> Endpoint:
     """`decode_step`: one decoder step from explicit inputs (a token, encoder results, state)."""
     decode_step = decode_step_fn(graph)
     return Endpoint(
@@ -129,6 +143,7 @@ def decode_step_endpoint(graph, step_spec, step_samples, calibration) -> Endpoin
         reference=eager_reference(decode_step),
         samples=step_samples,
         calibration=calibration.steps,
+        tflite=tflite,
     )
 
 
@@ -157,6 +172,10 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
 
     refuse_int8(spec)
     graph = family.graph(model)
+    # An ensemble's encoders side by side: LiteRT's CompiledModel cannot run such an `encode`
+    # at fewer rows than an earlier call (measured: "Custom allocation is too small"), while
+    # its `generate` runs on both APIs; the app-loop signatures stay in the SavedModel.
+    app_loop_in_tflite = not isinstance(graph, EnsembleGraph)
     calibration = Seq2SeqCalibration(
         graph,
         data.calibration["source_ids"],
@@ -221,8 +240,9 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             reference=eager_reference(encode),
             samples={"source_ids": samples},
             calibration=calibration.sources,
+            tflite=app_loop_in_tflite,
         ),
-        decode_step_endpoint(graph, step_spec, step_samples, calibration),
+        decode_step_endpoint(graph, step_spec, step_samples, calibration, app_loop_in_tflite),
         Endpoint(
             "translate",
             translate,

@@ -19,6 +19,7 @@ from kseq.data.tokenizers import load_tokenizer, make_tokenizer
 from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
+from kseq.models.seq2seq import ensemble
 from kseq.models.seq2seq.app_loop_check import app_loop_check
 from kseq.models.seq2seq.export import seq2seq_endpoints
 from kseq.models.seq2seq.metrics import (
@@ -56,13 +57,22 @@ class Seq2SeqFamily(Family):
     def build_network(self, spec, source_vocab_size: int, target_vocab_size: int):
         raise NotImplementedError
 
-    def graph(self, model, max_steps: int | None = None):
-        """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over a built or loaded model.
+    def network_graph(self, model, max_steps: int | None = None):
+        """The `kseq.decoding.protocol.Seq2SeqGraph` adapter over one built or loaded network.
 
         `max_steps`: the most decoder steps the caller will run; a decoder whose state grows
         with the steps (a Transformer's caches) sizes its state by it (default: the model's).
         """
         raise NotImplementedError
+
+    # ---- what the family does with it ----------------------------------------------------------
+    def graph(self, model, max_steps: int | None = None):
+        """The decoders' view of `model`: its network's graph, or an ensemble's (`kseq
+        ensemble`: the members' graphs, their log-probabilities averaged at every step)."""
+        parts = ensemble.members(model)
+        if parts:
+            return ensemble.EnsembleGraph([self.network_graph(m, max_steps) for m in parts])
+        return self.network_graph(model, max_steps)
 
     def activation_length(self, spec) -> int:
         return max(spec.data.max_source_length, spec.data.max_target_length + 1)
@@ -164,6 +174,9 @@ class Seq2SeqFamily(Family):
     def build(self, spec, data):
         tokenizers = data.info.tokenizers
         return self.build_network(spec, tokenizers.source.vocab_size, tokenizers.target.vocab_size)
+
+    def networks(self, model) -> list:
+        return ensemble.members(model) or [model]
 
     def compile(self, model, spec) -> None:
 
@@ -299,6 +312,8 @@ class Seq2SeqFamily(Family):
         return seq2seq_endpoints(self, model, spec, data)
 
     def app_loop_check(self, model, spec, data, static=None):
+        if static is None and ensemble.members(model):
+            return None  # its .tflite holds no app-loop signatures (see `seq2seq_endpoints`)
 
         return app_loop_check(self, model, spec, data, static)
 

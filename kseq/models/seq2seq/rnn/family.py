@@ -17,7 +17,7 @@ class RNNSeq2SeqFamily(Seq2SeqFamily):
             spec.model, source_vocab_size, target_vocab_size, seed=spec.train.seed
         )
 
-    def graph(self, model, max_steps=None):  # the recurrent state has no step axis
+    def network_graph(self, model, max_steps=None):  # the recurrent state has no step axis
 
         return RNNSeq2SeqGraph(model)
 

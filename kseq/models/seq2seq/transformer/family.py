@@ -25,6 +25,6 @@ class TransformerSeq2SeqFamily(Seq2SeqFamily):
         positions = spec.model.max_length  # source positions; the target's hold bos too
         return (positions, positions - 1) if positions else (None, None)
 
-    def graph(self, model, max_steps=None):
+    def network_graph(self, model, max_steps=None):
 
         return TransformerSeq2SeqGraph(model, cache_length=max_steps)
