@@ -30,17 +30,13 @@ def _spec(spec, overrides=()):
 
 
 def build(spec, overrides=()):
-    """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data."""
-    from kseq.train.budget import check_model_fits
-    from kseq.train.schedules import resolve_schedule
+    """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data:
+    the model `kseq train` starts from (the same data preparation, seed and checks)."""
+    from kseq.train import distribute
+    from kseq.train.fit import prepare
 
     spec = _spec(spec, overrides)
-    family = family_for(spec)
-    data = family.load_data(spec)
-    spec = resolve_schedule(data.concrete(spec), data)  # `auto` lengths, `decay_steps: null`
-    check_model_fits(family, spec, data)
-    model = family.build(spec, data)
-    family.compile(model, spec)
+    _, _, model = prepare(spec, family_for(spec), distribute.placement(spec))
     return model
 
 

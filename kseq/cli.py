@@ -166,6 +166,8 @@ def cmd_predict(args) -> int:
     for result in results:
         if args.format == "json":
             print(json.dumps(result, ensure_ascii=False))
+        elif args.format == "tsv":  # a training file: sequence-level distillation from a model
+            print(f"{result['input']}\t{result['output']}")
         elif len(result.get("n_best", ())) > 1:  # every hypothesis, best first, with its score
             print("\t".join(f"{h['output']} ({h['score']:.3f})" for h in result["n_best"]))
         else:
@@ -213,6 +215,18 @@ def _parser() -> argparse.ArgumentParser:
             help="replace RUN_DIR if it already holds a finished run (its exports included)",
         )
 
+    def add_training_outputs(sub):
+        """`--output RUN_DIR`, `--restart` and `--overwrite` of the commands that train."""
+        sub.add_argument(
+            "--output",
+            "-o",
+            metavar="RUN_DIR",
+            help="where the run goes (default: the newest unfinished run of this spec under "
+            "runs/, else runs/NAME-TIME)",
+        )
+        add_restart(sub)
+        add_overwrite(sub)
+
     def add_restart(sub):
         sub.add_argument(
             "--restart",
@@ -259,15 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     command("schema", cmd_schema, "print the JSON Schema of specs")
     sub = command("train", cmd_train, "train a spec's model into RUN_DIR")
     sub.add_argument("spec", metavar="SPEC", help="the spec file (YAML)")
-    sub.add_argument(
-        "--output",
-        "-o",
-        metavar="RUN_DIR",
-        help="where the run goes (default: the newest unfinished run of this spec under runs/, "
-        "else runs/NAME-TIME)",
-    )
-    add_restart(sub)
-    add_overwrite(sub)
+    add_training_outputs(sub)
     sub = command("evaluate", cmd_evaluate, "print a trained model's metrics as JSON")
     sub.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
     sub.add_argument(
@@ -336,9 +342,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("text", metavar="TEXT", nargs="*", help="inputs (default: lines on stdin)")
     sub.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=["text", "json", "tsv"],
         default="text",
-        help="text (one line per answer) or json (ids, scores, every hypothesis) (default: text)",
+        help="text (one line per answer), json (ids, scores, every hypothesis) or tsv "
+        "(input<TAB>answer: a training file, e.g. a teacher's outputs) (default: text)",
     )
     sub.add_argument(
         "--strategy",
@@ -387,15 +394,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "spec", metavar="SPEC", nargs="?", help="the spec file (default: specs/default.yaml)"
     )
-    sub.add_argument(
-        "--output",
-        "-o",
-        metavar="RUN_DIR",
-        help="where the run goes (default: the newest unfinished run of this spec under runs/, "
-        "else runs/NAME-TIME)",
-    )
-    add_restart(sub)
-    add_overwrite(sub)
+    add_training_outputs(sub)
     return parser
 
 

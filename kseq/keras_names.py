@@ -34,7 +34,7 @@ REGISTERED: dict[str, tuple[str, ...]] = {
     ),
     "kseq.models.autoencoder.variational": ("GaussianSampling",),
     "kseq.models.bert.keras_losses": ("IgnoreIndexAccuracy", "IgnoreIndexCrossentropy"),
-    "kseq.models.bert.heads": (
+    "kseq.models.bert.head_layers": (
         "BestSpan",
         "FirstTokenPooler",
         "GatherPositions",

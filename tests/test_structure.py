@@ -15,7 +15,12 @@ PACKAGE = ROOT / "kseq"
 LAZY_IMPORTS_ALLOWED = {
     "kseq.api",
     "kseq.cli",
-    "kseq.models.bert.head_kinds",
+    "kseq.models.bert.heads.base",
+    "kseq.models.bert.heads.classification",
+    "kseq.models.bert.heads.encoder_only",
+    "kseq.models.bert.heads.masked_lm",
+    "kseq.models.bert.heads.span_qa",
+    "kseq.models.bert.heads.token_classification",
     "kseq.init",
     "kseq.init.bert",
     "kseq.init.seq2seq",

@@ -23,6 +23,19 @@ __all__ = ["Signature", "beam_app_loop", "greedy_app_loop"]
 NEG = np.float32(-1e9)  # the in-graph decoders' "never"
 
 
+def _full_chunks(source_ids: np.ndarray, size: int):
+    """`(chunk, rows)`: `size` rows at a time, the last chunk filled with one-`<unk>` rows whose
+    results the caller drops (`rows`: the real ones)."""
+    for start in range(0, len(source_ids), size):
+        chunk = source_ids[start : start + size]
+        rows = len(chunk)
+        if rows < size:
+            filler = np.zeros((size - rows, source_ids.shape[1]), np.int32)
+            filler[:, 0] = UNK_ID
+            chunk = np.concatenate([chunk, filler])
+        yield chunk, rows
+
+
 def _greedy_rows(
     encode: Signature, decode_step: Signature, source_ids: np.ndarray, max_length: int
 ) -> np.ndarray:
@@ -58,15 +71,10 @@ def greedy_app_loop(
     source_ids = np.asarray(source_ids, np.int32)
     if batch_size is None:
         return _greedy_rows(encode, decode_step, source_ids, max_length)
-    chunks = []
-    for start in range(0, len(source_ids), batch_size):
-        chunk = source_ids[start : start + batch_size]
-        rows = len(chunk)
-        if rows < batch_size:
-            filler = np.zeros((batch_size - rows, source_ids.shape[1]), np.int32)
-            filler[:, 0] = UNK_ID
-            chunk = np.concatenate([chunk, filler])
-        chunks.append(_greedy_rows(encode, decode_step, chunk, max_length)[:rows])
+    chunks = [
+        _greedy_rows(encode, decode_step, chunk, max_length)[:rows]
+        for chunk, rows in _full_chunks(source_ids, batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, max_length), np.int32)
 
 
@@ -157,13 +165,7 @@ def beam_app_loop(
         )
     per_call = batch_size // k
     ids, scores = [], []
-    for start in range(0, len(source_ids), per_call):
-        chunk = source_ids[start : start + per_call]
-        rows = len(chunk)
-        if rows < per_call:
-            filler = np.zeros((per_call - rows, source_ids.shape[1]), np.int32)
-            filler[:, 0] = UNK_ID
-            chunk = np.concatenate([chunk, filler])
+    for chunk, rows in _full_chunks(source_ids, per_call):
         got, got_scores = _beam_rows(
             encode, decode_step, chunk, max_length, k, length_penalty, n_best
         )

@@ -78,10 +78,6 @@ class Family:
     # Why `--io int8` needs `--static` for this family, or None when it does not.
     int8_io_needs_static: str | None = None
 
-    # Whether a dynamic-shape export can fix the sequence axis (`--sequence-length`); then
-    # `endpoints` takes `sequence_length=`.
-    fixes_sequence_length: bool = False
-
     def check_export(self, request, spec) -> None:
         """Refuse (KseqError, naming the flag) what this family's exports cannot do; `request`
         is a `kseq.export.request.ExportRequest` already checked for the format and the model."""
@@ -99,7 +95,7 @@ class Family:
                 if getattr(request.static, name) is not None and name not in self.static_lengths:
                     flag = "--" + name.replace("_", "-")
                     raise KseqError(f"{flag}: {spec.model.type} exports have no such axis")
-        elif request.sequence_length is not None and not self.fixes_sequence_length:
+        elif request.sequence_length is not None:  # a family that fixes one says so itself
             raise KseqError(f"--sequence-length: {spec.model.type} exports have no sequence axis")
 
     def endpoints(self, model, spec, data: PreparedData, part: str, static=None) -> list:

@@ -338,7 +338,7 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     if where.chief:
         layout.refuse_to_replace(target, overwrite, when="when training ends")
     with precision.dtype_policy(spec.train.precision):
-        data, trained, model = _prepare(spec, family, where)
+        data, trained, model = prepare(spec, family, where)
         partial = PartialRun(target, where.task)
         partial.open(_spec_data(spec), spec.train.restart)
         with _checkpoint_kept_on_failure(partial, where, spec.train.epochs):
@@ -356,8 +356,9 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
     return target
 
 
-def _prepare(spec, family, where):
-    """The data, the spec it settles, and the compiled model (in the strategy's scope)."""
+def prepare(spec, family, where):
+    """The data, the spec it settles, and the compiled model (in the strategy's scope): the
+    first phase of `train`, and all of `kseq.build`."""
     import keras
     import tensorflow as tf
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
 import kseq
@@ -25,10 +23,3 @@ def test_the_spec_names_its_family(model_type):
     module, name = type(spec.model).family.split(":")
     assert (type(family).__module__, type(family).__name__) == (module, name)
     assert family_for(spec) is not family  # a new instance each time: families keep no state
-
-
-@pytest.mark.parametrize("model_type", TYPES)
-def test_declared_capabilities_match_the_endpoints(model_type):
-    family = family_for(kseq.load_spec({"model": {"type": model_type}}))
-    takes_length = "sequence_length" in inspect.signature(family.endpoints).parameters
-    assert family.fixes_sequence_length is takes_length

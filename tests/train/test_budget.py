@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -79,5 +81,20 @@ def test_require_memory_message():
     budget.require_memory(1 << 30, "the data", "data.x", available=1 << 30)
 
 
-def test_available_memory_is_plausible():
-    assert 1 << 26 < budget.available_memory() < 1 << 50
+def test_available_memory_reads_memavailable_and_falls_back_to_the_total(monkeypatch, tmp_path):
+    meminfo = tmp_path / "meminfo"
+
+    def reading(path, *args, **kwargs):  # /proc/meminfo as this test writes it
+        assert path == "/proc/meminfo"
+        return open(meminfo, *args, **kwargs)
+
+    monkeypatch.setattr(budget, "open", reading, raising=False)
+    meminfo.write_text("MemTotal:  16000000 kB\nMemFree:  100 kB\nMemAvailable:  1234567 kB\n")
+    assert budget.available_memory() == 1234567 * 1024
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    meminfo.write_text("MemTotal:  16000000 kB\n")  # a kernel without MemAvailable
+    assert budget.available_memory() == total
+    meminfo.write_text("MemAvailable:  many kB\n")  # unreadable: the total, not a crash
+    assert budget.available_memory() == total
+    meminfo.unlink()  # no /proc (not Linux)
+    assert budget.available_memory() == total

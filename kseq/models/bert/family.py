@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.io.run_dir import SPEC_FILE, require_run_dir
 from kseq.models.bert import data as bert_data
-from kseq.models.bert import heads as _heads  # noqa: F401  (registers its layers for loading)
+from kseq.models.bert import head_layers as _head_layers  # noqa: F401  (registers its layers for loading)
 from kseq.models.bert import stream, synthetic
 from kseq.models.bert.export import bert_endpoints, quality_metric
 from kseq.models.bert.fine_tuning import fine_tuning_recipe
-from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.heads import bert_head
 from kseq.models.bert.losses import LOSS, ignore_index_crossentropy, masked_accuracy
 from kseq.models.bert.network import (
     BertConfig,
@@ -183,8 +184,6 @@ class BertInfo:
 
 class BertFamily(Family):
     """BERT encoders with a classification, tagging, span-QA or masked-LM head."""
-
-    fixes_sequence_length = True
 
     # ---- data ----------------------------------------------------------------------------------
     def load_data(self, spec, run_dir=None, data_file=None) -> PreparedData:
@@ -412,6 +411,10 @@ class BertFamily(Family):
         return part == "with_tokenizer"
 
     static_lengths = ("sequence_length",)
+
+    def check_export(self, request, spec) -> None:
+        # A dynamic export may fix the sequence axis: `endpoints(..., sequence_length=N)`.
+        super().check_export(dataclasses.replace(request, sequence_length=None), spec)
 
     def endpoints(self, model, spec, data, part, static=None, sequence_length: int | None = None):
         """Serving signatures; `sequence_length` fixes the sequence axis (default: dynamic, or

@@ -1,6 +1,6 @@
-"""The registry of BERT head kinds (`kseq.models.bert.head_kinds` defines and registers them, at
-`import kseq.models.bert`): the one place the data pipeline, the network builder and the export
-look a head up, so none of them imports the kinds that call into them."""
+"""The registry of BERT head kinds (the modules of `kseq.models.bert.heads` define and register
+them, at `import kseq.models.bert`): the one place the data pipeline, the network builder and
+the export look a head up, so none of them imports the kinds that call into them."""
 
 from __future__ import annotations
 

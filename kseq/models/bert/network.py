@@ -27,8 +27,8 @@ import keras
 
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
+from kseq.models.bert.head_layers import FirstTokenPooler, ReversibleEmbedding
 from kseq.models.bert.head_registry import bert_head, head_of_model
-from kseq.models.bert.heads import FirstTokenPooler, ReversibleEmbedding
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 EMBEDDING_LAYERS = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kseq.data.shards import format_name, is_gzip, is_pattern
-from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.heads import bert_head
 from kseq.models.bert.losses import LOSS  # importing registers the family's loss
 from kseq.registry import Registry
 from kseq.spec import data_paths

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
-from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.heads import bert_head
 from kseq.models.bert.qa import encode_windows
 from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize
 

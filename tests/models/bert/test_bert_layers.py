@@ -19,7 +19,7 @@ from kseq.layers.transformer import (
     merge_attention_masks,
     padding_attention_mask,
 )
-from kseq.models.bert.heads import (
+from kseq.models.bert.head_layers import (
     BestSpan,
     FirstTokenPooler,
     GatherPositions,

@@ -11,9 +11,9 @@ import pytest
 from helpers import FAST, SPECS
 
 import kseq
-from kseq.models.bert import head_kinds
+from kseq.models.bert import heads
 from kseq.models.bert import spec as bert_spec
-from kseq.models.bert.head_kinds import bert_head, bert_heads, head_of_model
+from kseq.models.bert.heads import bert_head, bert_heads, head_of_model
 from kseq.models.bert.network import BertConfig, build_model
 from kseq.models.bert.spec import HeadSpec
 
@@ -60,7 +60,7 @@ def test_no_module_of_the_family_compares_head_names():
                 assert not names & set(constants), f"{module}:{node.lineno} compares head names"
 
 
-class MeanPooledClassification(head_kinds.Classification):
+class MeanPooledClassification(heads.Classification):
     """A test kind: a label from the mean of the real tokens' vectors (no pooler)."""
 
     name = "mean_pooled"

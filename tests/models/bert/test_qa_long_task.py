@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kseq.models.bert import synthetic
-from kseq.models.bert.head_kinds import bert_head
+from kseq.models.bert.heads import bert_head
 from kseq.models.bert.spec import synthetic_task
 from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.spec.errors import SpecError

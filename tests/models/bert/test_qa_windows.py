@@ -283,7 +283,7 @@ def test_the_app_loop_over_the_tflite_gives_the_answers_of_kseq_predict(tmp_path
 def test_squad_2_training_evaluation_and_the_tuned_threshold(tmp_path):
     import kseq
     from kseq.models.bert import synthetic
-    from kseq.models.bert.head_kinds import bert_head
+    from kseq.models.bert.heads import bert_head
 
     write_examples = bert_head("span_qa").write_examples
 

@@ -3,6 +3,7 @@ log-probabilities, checked against numpy, decoded, exported and refused when mem
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import keras
@@ -36,9 +37,11 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _members(spec_name: str, count: int = 3):
-    spec = kseq.load_spec(SPECS / f"{spec_name}.yaml", TINY)
-    keras.utils.set_random_seed(7)  # each build draws its own initial weights from here
-    return family_for(spec), [kseq.build(spec) for _ in range(count)]
+    specs = [
+        kseq.load_spec(SPECS / f"{spec_name}.yaml", [*TINY, f"train.seed={seed}"])
+        for seed in range(1, count + 1)
+    ]
+    return family_for(specs[0]), [kseq.build(spec) for spec in specs]
 
 
 @pytest.mark.parametrize("spec_name", ["rnn_seq2seq_bahdanau", "transformer_seq2seq"])
@@ -174,3 +177,25 @@ def test_members_of_different_models_or_kinds_are_refused(runs, tmp_path):
     result = run_cli("ensemble", *map(str, dirs), "--output", str(both))
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+
+
+def test_a_static_file_holds_the_app_loop_signatures(runs):
+    from kseq.export.static_shapes import StaticShape
+
+    _, _, both = runs
+    report = kseq.export(both, format="tflite", static=StaticShape(1, 16, 8))
+    assert set(report["parity"]) == {"encode", "decode_step"}
+    assert set(report["parity_compiled_model"]) == {"encode", "decode_step"}
+
+
+def test_set_changes_the_ensembles_spec(runs, tmp_path):
+    _, dirs, _ = runs
+    out = tmp_path / "beam"
+    result = run_cli(
+        *["ensemble", *map(str, dirs), "--output", str(out)], "--set", "decode.strategy=beam"
+    )
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load((out / "spec.yaml").read_text())["decode"]["strategy"] == "beam"
+    record = json.loads((out / "ensemble.json").read_text())
+    assert [m["run_dir"] for m in record["members"]] == [str(d.resolve()) for d in dirs]
+    assert [m["seed"] for m in record["members"]] == [1, 2]

@@ -115,6 +115,10 @@ def test_cli_predict_tokenize_and_plot(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["input"] for line in lines] == ["3/3/99", "1999年3月3日"]
+    result = run_cli("predict", str(trained), "--format", "tsv", stdin="3/3/99\n1999年3月3日\n")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows == [[line["input"], line["output"]] for line in lines]
     result = run_cli("tokenize", str(trained), "3/3/99", "年")
     assert result.returncode == 0, result.stderr
     ids = family_for(kseq.load_run(trained)[0]).tokenize(trained, ["3/3/99", "年"])
