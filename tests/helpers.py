@@ -13,6 +13,15 @@ SPECS = ROOT / "specs"
 
 # Overrides that make any example spec train in a second: few samples, one short epoch.
 FAST = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=16"]
+# A date model that decodes something after a second of training, with 12 held-out rows.
+TINY_DATES = [
+    "train.epochs=1",
+    "train.steps_per_epoch=6",
+    "train.batch_size=16",
+    "data.synthetic.train_size=300",
+    "data.synthetic.validation_size=12",
+    "export.parity_samples=12",
+]
 
 
 def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
-from helpers import SPECS, readme_app_loop
+from helpers import SPECS, TINY_DATES, readme_app_loop
 
 import kseq
 from kseq import decoding
@@ -19,14 +19,7 @@ from kseq.export.summary import format_report
 from kseq.models.seq2seq.metrics import positional_token_accuracy
 
 ROOT = Path(__file__).resolve().parents[3]
-TINY = [
-    "train.epochs=1",
-    "train.steps_per_epoch=6",
-    "train.batch_size=16",
-    "data.synthetic.train_size=300",
-    "data.synthetic.validation_size=12",
-    "export.parity_samples=12",
-]
+TINY = TINY_DATES
 TEXTS = ["3/3/99", "Wednesday, the third of March, nineteen ninety-nine", "1999年3月3日"]
 
 

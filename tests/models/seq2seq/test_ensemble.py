@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 import yaml
 from ai_edge_litert.interpreter import Interpreter
-from helpers import FAST, SPECS, run_cli
+from helpers import FAST, SPECS, TINY_DATES, run_cli
 
 import kseq
 from kseq.data.special_tokens import BOS_ID
@@ -20,14 +20,7 @@ from kseq.models.family import family_for
 from kseq.models.seq2seq.ensemble import EnsembleGraph, ensemble_model, members
 from kseq.models.seq2seq.pairs import pad_ids
 
-TINY = [
-    "train.epochs=1",
-    "train.steps_per_epoch=6",
-    "train.batch_size=16",
-    "data.synthetic.train_size=300",
-    "data.synthetic.validation_size=12",
-    "export.parity_samples=12",
-]
+TINY = TINY_DATES
 TEXTS = ["3/3/99", "Wednesday, the third of March, nineteen ninety-nine", "12 Oct 2001"]
 
 
