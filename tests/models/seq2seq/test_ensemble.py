@@ -70,7 +70,7 @@ def test_each_step_is_the_mean_of_the_members_log_probabilities(spec_name):
 
 
 def test_the_model_averages_teacher_forced_log_probabilities():
-    _, models = _members("rnn_seq2seq_bahdanau", count=2)
+    family, models = _members("rnn_seq2seq_bahdanau", count=2)
     model = ensemble_model(models)
     assert members(model) == [model.get_layer("member_0"), model.get_layer("member_1")]
     inputs = {
@@ -81,6 +81,12 @@ def test_the_model_averages_teacher_forced_log_probabilities():
         [log_softmax(np.asarray(m(inputs, training=False), np.float64)) for m in models], axis=0
     )
     np.testing.assert_allclose(np.asarray(model(inputs, training=False)), expected, atol=2e-5)
+    graph = family.graph(model)  # the decoders' view gives the same teacher-forced numbers
+    logits, _ = graph.teacher_forced(
+        tf.constant(inputs["source"]), tf.constant(inputs["target_in"])
+    )
+    np.testing.assert_allclose(np.asarray(logits), expected, atol=2e-5)
+    assert graph.vocab_size == models[0].output.shape[-1]
     assert members(models[0]) == []  # a single model is not an ensemble
 
 
