@@ -1,4 +1,7 @@
-"""The Python API; the CLI is a thin layer over these functions."""
+"""The Python API; the CLI is a thin layer over these functions.
+
+Imports TensorFlow: `import kseq` resolves these names on first use (`kseq.__getattr__`).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,33 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import keras
+
+import kseq.layers  # noqa: F401  (registers every kseq layer for safe-mode loading)
+import kseq.train.sequence_losses  # noqa: F401
 from kseq.errors import KseqError
-from kseq.io import atomic_write_text
-from kseq.models.family import family_for
-from kseq.spec.load import load_spec
-
-if TYPE_CHECKING:
-    from kseq.export.request import ExportRequest
+from kseq.export import convert, write_saved_model, write_tflite
+from kseq.export.request import ExportRequest
+from kseq.export.static_shapes import with_fixed_batch
+from kseq.importers import importers
+from kseq.io import atomic_write_bytes, atomic_write_text
 from kseq.io import run_dir as layout
+from kseq.models.capabilities import DrawsAttention, Predicts, Tokenizes, require
+from kseq.models.family import family_for
+from kseq.models.seq2seq.ensemble_run import write_ensemble
+from kseq.plots import attention_png
+from kseq.spec.common import Spec
+from kseq.spec.load import load_spec
+from kseq.tokenizers import TextTokenizer
+from kseq.train import distribute
+from kseq.train.budget import shape_only_model
+from kseq.train.fit import prepare
+from kseq.train.fit import train as fit_and_save
 
 
 def _spec(spec, overrides=()):
-    from kseq.spec.common import Spec
-
     if isinstance(spec, Spec) and not overrides:
         return spec
     return load_spec(spec, overrides)
@@ -32,9 +47,6 @@ def _spec(spec, overrides=()):
 def build(spec, overrides=()):
     """A compiled keras.Model for the spec, ready for plain `model.fit` on the family's data:
     the model `kseq train` starts from (the same data preparation, seed and checks)."""
-    from kseq.train import distribute
-    from kseq.train.fit import prepare
-
     spec = _spec(spec, overrides)
     _, _, model = prepare(spec, family_for(spec), distribute.placement(spec))
     return model
@@ -46,8 +58,6 @@ def train(spec, output=None, overrides=(), overwrite: bool = False) -> Path:
     A RUN_DIR that already holds files (a finished run and its exports) is replaced only with
     `overwrite=True`.
     """
-    from kseq.train.fit import train as fit_and_save
-
     return fit_and_save(_spec(spec, overrides), output, overwrite=overwrite)
 
 
@@ -62,11 +72,6 @@ def _first_sentence(error: Exception) -> str:
 
 def load_run(run_dir, overrides=()):
     """(spec, family, model) of a RUN_DIR; the model is loaded in Keras safe mode."""
-    import keras
-
-    import kseq.layers  # noqa: F401  (registers every kseq layer for safe-mode loading)
-    import kseq.train.sequence_losses  # noqa: F401
-
     run_dir = layout.require_run_dir(run_dir)
     spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
     family = family_for(spec)
@@ -89,18 +94,19 @@ class Run:
         path: the RUN_DIR.
         spec: its effective spec.
         model: the trained `keras.Model` (loaded in safe mode, compiled as the spec says).
-        tokenizers: the saved tokenizers by role: `source` and `target` for sequence-to-sequence
-            models, `text` for BERT, none for autoencoders.
+        tokenizers: the saved tokenizers by role (`kseq.tokenizers.TextTokenizer`s): `source`
+            and `target` for sequence-to-sequence models, `text` for BERT, none for
+            autoencoders.
     """
 
     path: Path
     spec: Any
     model: Any
-    tokenizers: dict
+    tokenizers: dict[str, TextTokenizer]
 
     def predict(self, texts, strategy=None, **decode_options) -> list[dict]:
         """Decode or classify texts, as `kseq predict` does."""
-        family = family_for(self.spec)
+        family = require(family_for(self.spec), Predicts, self.spec)
         return family.predict(
             self.model, self.spec, self.path, list(texts), strategy, **decode_options
         )
@@ -115,8 +121,6 @@ def load(run_dir, overrides=()) -> Run:
 
 def _require_spec_matches_model(family, spec, data, model, run_dir: Path) -> None:
     """A hand-edited RUN_DIR/spec.yaml must still describe model.keras (same weight shapes)."""
-    from kseq.train.budget import shape_only_model
-
     expected = sorted(tuple(v.shape) for v in shape_only_model(family, spec, data).weights)
     for network in family.networks(model):  # an ensemble's members: each one the spec's
         found = sorted(tuple(v.shape) for v in network.weights)
@@ -159,10 +163,6 @@ def export(run_dir, request: ExportRequest | None = None, *, overrides=(), **fie
     fixed and no control flow (checked on the file); `io="int8"` (with int8 quantization) makes
     float inputs and outputs int8 too, for all-int8 accelerators.
     """
-    from kseq.export import convert, write_saved_model, write_tflite
-    from kseq.export.request import ExportRequest
-    from kseq.export.static_shapes import with_fixed_batch
-
     if request is None:
         request = ExportRequest(**fields)
     elif fields:
@@ -237,23 +237,21 @@ def run(spec, output=None, overrides=(), overwrite: bool = False) -> list[dict]:
 def predict(run_dir, texts, strategy=None, overrides=(), **decode_options) -> list[dict]:
     """Decode texts with a trained sequence model: one dict per text (input, output, ids)."""
     spec, family, model = load_run(run_dir, overrides)
+    require(family, Predicts, spec)
     return family.predict(model, spec, Path(run_dir), list(texts), strategy, **decode_options)
 
 
 def tokenize(run_dir, texts, overrides=()) -> list[list[int]]:
     """Source-side token ids of each text, with the RUN_DIR's saved vocabulary."""
-
     run_dir = layout.require_run_dir(run_dir)
-    family = family_for(load_spec(run_dir / layout.SPEC_FILE, overrides))
-    return family.tokenize(run_dir, list(texts))
+    spec = load_spec(run_dir / layout.SPEC_FILE, overrides)
+    return require(family_for(spec), Tokenizes, spec).tokenize(run_dir, list(texts))
 
 
 def plot_attention(run_dir, text, output, overrides=()) -> Path:
     """Draw the attention weights of one greedy decoding to a PNG file."""
-    from kseq.io import atomic_write_bytes
-    from kseq.plots import attention_png
-
     spec, family, model = load_run(run_dir, overrides)
+    require(family, DrawsAttention, spec)
     source, target, weights = family.attention(model, spec, Path(run_dir), text)
     title = f"{layout.plot_title(run_dir, spec)} · {text}"
     return atomic_write_bytes(output, attention_png(source, target, weights, title=title))
@@ -265,8 +263,6 @@ def ensemble(run_dirs, output, overwrite: bool = False, overrides=()) -> Path:
     read it like any run. `overrides` set fields of the members' specs (the first member's,
     so set, is the ensemble's: `decode.strategy=beam`). An `output` holding files is replaced
     only with `overwrite=True`."""
-    from kseq.models.seq2seq.ensemble_run import write_ensemble
-
     output = Path(output)
     layout.refuse_to_replace(output, overwrite, when="once the ensemble is written")
     members = [(Path(run_dir), *load_run(run_dir, overrides)) for run_dir in run_dirs]
@@ -278,8 +274,6 @@ def import_checkpoint(kind: str, directory, output, overwrite: bool = False) -> 
 
     An `output` that already holds files is replaced only with `overwrite=True`.
     """
-    from kseq.importers import importers
-
     if kind not in importers:
         raise KseqError(f"import: {importers.unknown_message(kind)}")
     layout.refuse_to_replace(Path(output), overwrite, when="once the import is complete")

@@ -10,9 +10,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from kseq import __version__, api, interrupt, quiet
+import kseq
+from kseq import __version__, interrupt, quiet
 from kseq.data.preflight import check_data
 from kseq.errors import DiskFullError, KseqError, WorkerLost
+from kseq.export.request import ExportRequest
+from kseq.export.static_shapes import StaticShape
+from kseq.export.summary import format_report, format_reports
 from kseq.init import init_spec
 from kseq.spec import catalog  # noqa: F401  (registers every model type, for --part's help)
 from kseq.spec.common import ModelSpec
@@ -57,7 +61,6 @@ def _print_json(value) -> None:
 
 
 def cmd_validate(args) -> int:
-
     spec = load_spec(args.spec, args.set)
     data = check_data(spec)  # without TensorFlow, bounded reads
     print(f"{args.spec}: ok ({spec.model.type} '{spec.name}'; {data})")
@@ -65,7 +68,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_init(args) -> int:
-
     text = init_spec(
         args.data,
         args.validation,
@@ -83,28 +85,21 @@ def cmd_init(args) -> int:
 
 
 def cmd_schema(args) -> int:
-
     _print_json(spec_schema())
     return 0
 
 
 def cmd_train(args) -> int:
-
-    api.train(args.spec, args.output, args.set, overwrite=args.overwrite)
+    kseq.train(args.spec, args.output, args.set, overwrite=args.overwrite)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-
-    print(json.dumps(api.evaluate(args.run_dir, args.data, args.set)))
+    print(json.dumps(kseq.evaluate(args.run_dir, args.data, args.set)))
     return 0
 
 
 def cmd_export(args) -> int:
-    from kseq.export.request import ExportRequest
-    from kseq.export.static_shapes import StaticShape
-    from kseq.export.summary import format_report
-
     static = None
     if args.static:
         batch = 1 if args.batch_size is None else args.batch_size
@@ -120,29 +115,26 @@ def cmd_export(args) -> int:
         static=static,
         io=args.io,
     )
-    report = api.export(args.run_dir, request, overrides=args.set)
+    report = kseq.export(args.run_dir, request, overrides=args.set)
     print(format_report(report))
     return 0
 
 
 def cmd_import(args) -> int:
-
-    path = api.import_checkpoint(args.kind, args.directory, args.output, overwrite=args.overwrite)
+    path = kseq.import_checkpoint(args.kind, args.directory, args.output, overwrite=args.overwrite)
     print(f"kseq: imported {args.directory} into {path}")
     return 0
 
 
 def cmd_ensemble(args) -> int:
-
-    path = api.ensemble(args.members, args.output, overwrite=args.overwrite, overrides=args.set)
+    path = kseq.ensemble(args.members, args.output, overwrite=args.overwrite, overrides=args.set)
     print(f"kseq: ensemble of {len(args.members)} runs written to {path}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from kseq.export.summary import format_reports
-
-    reports = api.run(args.spec or _default_spec(), args.output, args.set, overwrite=args.overwrite)
+    spec = args.spec or _default_spec()
+    reports = kseq.run(spec, args.output, args.set, overwrite=args.overwrite)
     print("\nexport report")
     print(format_reports(reports))
     return 0
@@ -156,13 +148,12 @@ def _texts(args) -> list[str]:
 
 
 def cmd_predict(args) -> int:
-
     options = {}
     if args.beam_width is not None:
         options["beam_width"] = args.beam_width
     if args.n_best is not None:
         options["n_best"] = args.n_best
-    results = api.predict(args.run_dir, _texts(args), args.strategy, args.set, **options)
+    results = kseq.predict(args.run_dir, _texts(args), args.strategy, args.set, **options)
     for result in results:
         if args.format == "json":
             print(json.dumps(result, ensure_ascii=False))
@@ -176,15 +167,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-
-    for ids in api.tokenize(args.run_dir, _texts(args), args.set):
+    for ids in kseq.tokenize(args.run_dir, _texts(args), args.set):
         print(" ".join(str(i) for i in ids))
     return 0
 
 
 def cmd_plot_attention(args) -> int:
-
-    path = api.plot_attention(args.run_dir, args.text, args.output, args.set)
+    path = kseq.plot_attention(args.run_dir, args.text, args.output, args.set)
     print(f"kseq: attention plot written to {path}")
     return 0
 

@@ -23,6 +23,7 @@ PACKAGE = "kseq"
 
 # module -> the classes it registers with `register_keras_serializable(package="kseq")`
 REGISTERED: dict[str, tuple[str, ...]] = {
+    "kseq.layers.embedding": ("ReversibleEmbedding", "TokenEmbedding"),
     "kseq.layers.layer_norm": ("LayerNormalization",),
     "kseq.layers.masked_softmax": ("MaskedMultiHeadAttention",),
     "kseq.layers.rnn": ("ExportableBidirectional", "ExportableGRU", "ExportableLSTM"),
@@ -40,7 +41,6 @@ REGISTERED: dict[str, tuple[str, ...]] = {
         "GatherPositions",
         "MaskedLMTransform",
         "OutputBias",
-        "ReversibleEmbedding",
         "SpanLogits",
     ),
     "kseq.models.seq2seq.ensemble": ("MeanLogProbabilities",),
@@ -50,7 +50,7 @@ REGISTERED: dict[str, tuple[str, ...]] = {
         "LuongAttentionalState",
     ),
     "kseq.models.seq2seq.rnn.layers": ("RNNDecoder", "RNNEncoder"),
-    "kseq.models.seq2seq.transformer.layers": ("PositionTable", "TokenEmbedding"),
+    "kseq.models.seq2seq.transformer.layers": ("PositionTable",),
     "kseq.train.schedules": ("InverseSqrtDecay", "WarmupCosineDecay", "WarmupLinearDecay"),
     "kseq.train.sequence_losses": ("MaskedSparseCrossentropy", "MaskedTokenAccuracy"),
 }

@@ -104,3 +104,11 @@ def wait_for_state(process, state_file, ready, seconds: float = 240) -> None:
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.01)
+
+
+# A small WordPiece vocabulary (cased and accented words, CJK, continuation pieces) for the
+# BERT tokenizer and checkpoint tests.
+BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cafe", "café", "de", "##ja",
+              "vu", "!", ",", ".", "hello", "world", "un", "##aff", "##able", "我", "爱", "a",
+              "##b", "is", "##n", "'", "t", "run", "##ning", "fox", "jump", "##ed", "over",
+              "river", "when", "was", "born", "?", "in", "paris"]  # fmt: skip

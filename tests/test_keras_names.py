@@ -14,6 +14,7 @@ from helpers import FAST, SPECS
 
 import kseq
 from kseq.keras_names import PACKAGE, REGISTERED, RegisteredLater, register_with
+from kseq.tokenizers import TextTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
@@ -152,6 +153,7 @@ def test_load_gives_the_model_spec_and_tokenizers(tmp_path):
     assert run.spec == kseq.load_spec(run_dir / "spec.yaml")
     assert run.path == run_dir
     assert sorted(run.tokenizers) == ["source", "target"]
+    assert all(isinstance(t, TextTokenizer) for t in run.tokenizers.values())
     ids = run.tokenizers["source"].encode(["3/3/99"])[0]
     assert ids == kseq.tokenize(run_dir, ["3/3/99"])[0]
     assert run.predict(["3/3/99"]) == kseq.predict(run_dir, ["3/3/99"])

@@ -1,19 +1,37 @@
-"""`kseq.export` is the function, whatever submodules of the `kseq.export` package load later."""
+"""`kseq.export` and `kseq.train` are the API functions, whatever submodules of the packages of
+those names load later; `import kseq` resolves the API on first use."""
 
 import subprocess
 import sys
 
+import pytest
 
-def test_kseq_export_stays_the_function_after_submodules_load():
+
+def test_kseq_export_and_train_stay_the_functions_after_submodules_load():
     code = (
-        "import importlib, kseq\n"
+        "import importlib, sys, kseq\n"
+        "assert 'kseq.api' not in sys.modules\n"
         "for name in ('kseq.export.tflite', 'kseq.export.saved_model', 'kseq.models.bert.export',"
-        " 'kseq.models.seq2seq.export', 'kseq.io'):\n"
+        " 'kseq.models.seq2seq.export', 'kseq.io', 'kseq.train.fit', 'kseq.train.resume'):\n"
         "    importlib.import_module(name)\n"
-        "assert callable(kseq.export) and kseq.export.__module__ == 'kseq.api', kseq.export\n"
+        "for name in ('export', 'train'):\n"
+        "    function = getattr(kseq, name)\n"
+        "    assert callable(function) and function.__module__ == 'kseq.api', function\n"
+        "from kseq import build, export\n"
+        "assert export is kseq.export and build.__module__ == 'kseq.api'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_public_name_resolves_and_unknown_names_fail():
+    import kseq
+
+    for name in kseq.__all__:
+        assert getattr(kseq, name) is not None, name
+        assert name in dir(kseq)
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        kseq.trian  # noqa: B018
 
 
 def test_no_private_name_is_imported_from_another_package():

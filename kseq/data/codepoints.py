@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kseq.data.special_tokens import PAD_ID, SPECIAL_TOKENS, UNK_ID
 from kseq.errors import KseqError
+from kseq.tokenizers.special_tokens import PAD_ID, SPECIAL_TOKENS, UNK_ID
 
 __all__ = ["MAX_TABLE_CODE_POINT", "REPLACEMENT", "CodePointMap"]
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.errors import KseqError
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 
 def _ragged(seqs: Sequence[Sequence[int]], what: str) -> tf.RaggedTensor:

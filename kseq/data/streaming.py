@@ -34,9 +34,9 @@ from kseq.data.files import open_regular
 from kseq.data.lengths import LengthProfile
 from kseq.data.parallel import check_line, detect_format, line_parser
 from kseq.data.shards import format_name, is_gzip
-from kseq.data.special_tokens import BOS_ID, EOS_ID
-from kseq.data.tokenizers import whitespace_patterns
 from kseq.errors import KseqError
+from kseq.tokenizers.kinds import whitespace_patterns
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID
 
 CHUNK_BYTES = 1 << 20  # read at a time: a block of lines
 POOL_BATCHES = 64

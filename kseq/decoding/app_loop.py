@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 Signature = Callable[..., Mapping[str, np.ndarray]]
 

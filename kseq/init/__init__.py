@@ -16,7 +16,9 @@ from pathlib import Path
 from kseq.data.preflight import head
 from kseq.data.shards import format_name
 from kseq.errors import KseqError
+from kseq.init import arrays, bert, seq2seq
 from kseq.init.yaml_text import render
+from kseq.spec.load import load_spec
 
 PAIR_FILES = (".tsv", ".txt", ".jsonl", ".json")
 ARRAY_FILES = (".npy", ".npz", ".csv")
@@ -55,9 +57,7 @@ def _task_of(data: str) -> str:
 
 
 def _builder(task: str):
-    """The function that writes the spec of `task` (BERT's imports TensorFlow: loaded on use)."""
-    from kseq.init import arrays, bert, seq2seq
-
+    """The function that writes the spec of `task`."""
     builders = {"seq2seq": seq2seq.pairs_spec, "autoencoder": arrays.arrays_spec}
     builders |= {name: functools.partial(bert.bert_spec, name) for name in BERT_TASKS}
     return builders[task]
@@ -74,8 +74,6 @@ def init_spec(
 ) -> str:
     """The spec's YAML text; with `output`, also written there (atomically, validated first).
     `pretrained`: a kseq BERT RUN_DIR to fine-tune (BERT tasks only)."""
-    from kseq.spec.load import load_spec
-
     if task is not None and task not in TASKS:
         raise KseqError(f"--task: expected one of {', '.join(TASKS)}; received {task!r}")
     if minutes is not None and not 0 < minutes <= 60 * 24 * 30:

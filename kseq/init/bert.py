@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 from kseq.data.lengths import LengthProfile
+from kseq.errors import KseqError
 from kseq.init.recipe import epochs_or_budget
 from kseq.init.yaml_text import Choice
+from kseq.models.bert.fine_tuning import WARMUP_SHARE, peak_learning_rate
+from kseq.spec.errors import SpecError
+from kseq.spec.source import read_spec_file
 
 # WordPiece tokens per whitespace word, for the window before a vocabulary exists (English text
 # with a small vocabulary; the window is rounded up anyway).
@@ -45,12 +50,6 @@ def _vocabulary(texts: list[str]) -> tuple[int, str]:
 def pretrained_facts(run_dir: str) -> tuple[int, int]:
     """(hidden size, position-table rows) of a kseq BERT RUN_DIR (`kseq import hf-bert` or a
     trained run), from its spec.yaml."""
-    from pathlib import Path
-
-    from kseq.errors import KseqError
-    from kseq.spec.errors import SpecError
-    from kseq.spec.source import read_spec_file
-
     path = Path(run_dir).expanduser() / "spec.yaml"
     try:
         model = read_spec_file(path).data["model"]
@@ -133,8 +132,6 @@ def _fine_tuning_spec(
     """A spec that fine-tunes the `--from` checkpoint: its architecture and tokenizer, the
     data's window up to its position table, and the fine-tuning recipe written out (the same
     one `kseq train` applies to `model.init.from` without a schedule)."""
-    from kseq.models.bert.fine_tuning import WARMUP_SHARE, peak_learning_rate
-
     hidden, table = pretrained_facts(pretrained)
     if window > table:
         window, why_window = table, f"{why_window}; at most the checkpoint's {table} positions"

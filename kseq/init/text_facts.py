@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from kseq.data.lengths import LengthProfile
-from kseq.data.pretokenize import TOKEN_COUNTS, is_cjk, pretokenize
+from kseq.tokenizers.pretokenize import TOKEN_COUNTS, is_cjk, pretokenize
 
 # Space-separated pieces from an inventory this small, this short on average and with
 # punctuation on at most this share of them, are symbols (phonemes, syllables, tags): one token

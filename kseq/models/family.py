@@ -8,6 +8,7 @@ from typing import Any
 
 from kseq.errors import KseqError
 from kseq.spec.fields import named_object
+from kseq.tokenizers import TextTokenizer
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Family:
     def save_assets(self, run_dir: Path, data: PreparedData) -> None:
         """Write tokenizer/vocabulary files the family needs at inference (none by default)."""
 
-    def saved_tokenizers(self, run_dir: Path) -> dict:
+    def saved_tokenizers(self, run_dir: Path) -> dict[str, TextTokenizer]:
         """The tokenizers saved in a RUN_DIR by role (`source`, `target`, `text`); none here."""
         return {}
 
@@ -105,19 +106,6 @@ class Family:
         batch is fixed; the exporter fixes the batch.
         """
         raise NotImplementedError
-
-    def _unsupported(self, what: str):
-        name = type(self).__name__.removesuffix("Family").lower()
-        raise KseqError(f"{what} is not available for {name} models")
-
-    def predict(self, model, spec, run_dir, texts, strategy=None, **overrides) -> list[dict]:
-        self._unsupported("predict")
-
-    def tokenize(self, run_dir, texts) -> list[list[int]]:
-        self._unsupported("tokenize")
-
-    def attention(self, model, spec, run_dir, text):
-        self._unsupported("plot-attention")
 
     def custom_ops(self, part: str) -> bool:
         """Whether the TFLite export of `part` needs tensorflow-text custom ops (tokenizers)."""

@@ -292,7 +292,7 @@ def _interrupted(signal: Interrupted, partial, epochs: int) -> Interrupted:
     return Interrupted(signal.signum, message)
 
 
-def _budgeted(spec, family, data, model, state: dict | None, started: float, scratch: Path):
+def _budgeted(spec, family, data, model, state, started: float, scratch: Path, where):
     """`train.time_budget`: the plan (a resumed run's saved one, else probed now), the spec it
     trains (epochs, steps, the schedule over them) and the clock; the model is compiled afresh."""
 
@@ -319,7 +319,14 @@ def _budgeted(spec, family, data, model, state: dict | None, started: float, scr
         steps_per_epoch=plan.steps_per_epoch or concrete.train.steps_per_epoch,
     )
     trained = resolve_schedule(dataclasses.replace(concrete, train=planned), data)
-    family.compile(model, trained)  # a fresh optimizer: the probe's updates are gone
+    with where.scope():
+        family.compile(model, trained)  # a fresh optimizer: the probe's updates are gone
+        optimizer = trained.train.optimizer
+        schedule = optimizer.schedule.keras_learning_rate(optimizer.learning_rate)
+        if hasattr(schedule, "shortenable"):  # the clock may shorten its decay: see BudgetClock
+            model.optimizer.learning_rate = schedule.shortenable()
+            clock.schedule = schedule
+            clock.steps_per_epoch = planned.steps_per_epoch or steps_per_epoch(concrete, data)
     precision.set_jit_compile(model, spec.train.jit_compile)
     return trained, clock
 
@@ -345,7 +352,9 @@ def train(spec, output: str | Path | None = None, overwrite: bool = False) -> Pa
             state = _resume_or_start(spec, partial, where)
             clock = None
             if spec.train.time_budget is not None:
-                trained, clock = _budgeted(spec, family, data, model, state, started, partial.path)
+                trained, clock = _budgeted(
+                    spec, family, data, model, state, started, partial.path, where
+                )
             _say_where_training_starts(state, trained, target, partial)
             history = fit(trained, data, model, partial.run, partial, state, where, clock)
             with interrupt.deferred():

@@ -80,10 +80,27 @@ class _WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_steps = int(warmup_steps)
         self.decay_steps = int(decay_steps)
         self.final_learning_rate = float(final_learning_rate)
+        self._length = None  # a variable once `shortenable()`: the train step reads it
+
+    def shortenable(self):
+        """This schedule, its decay length read from a variable by the train step, so that
+        `shorten` takes effect in a traced step (a time-budgeted run that will end early)."""
+        if self._length is None:
+            self._length = keras.Variable(
+                float(self.decay_steps), trainable=False, name="decay_steps"
+            )
+        return self
+
+    def shorten(self, decay_steps: int) -> None:
+        """Decay over `decay_steps` from now on (fewer than before: the rate only drops)."""
+        self.decay_steps = max(1, int(decay_steps))
+        self._length.assign(float(self.decay_steps))
 
     def __call__(self, step):
         s = _step(step)
-        progress = ops.clip(s - self.warmup_steps, 0.0, float(self.decay_steps)) / self.decay_steps
+        length = float(self.decay_steps) if self._length is None else self._length
+        length = ops.cast(length, "float32")
+        progress = ops.clip(s - self.warmup_steps, 0.0, length) / length
         return _after_warmup(s, self.learning_rate, self.warmup_steps, self._decay(progress))
 
     def _decay(self, progress):

@@ -4,9 +4,10 @@ The clock starts when `kseq train` starts (data preparation counts). Before `fit
 training steps and evaluation steps on held-out batches (the probe's updates are undone: the
 weights are restored and the optimizer rebuilt), and `plan` sets the epochs (at most
 `train.epochs`) and, when not even one epoch fits, the steps of that one epoch; the learning-rate
-schedule is then stretched over exactly those steps. `BudgetClock` stops training at the
-deadline in case the plan was optimistic (a noisy machine), after the batch that crosses it; the
-epoch then ends as usual (validation, checkpoint, averaging, export).
+schedule is then stretched over exactly those steps. `BudgetClock` times each epoch and, when
+the plan was optimistic (a noisy machine), ends the run after the epochs that still fit, the
+schedule shortened to them; at the deadline it stops training after the batch that crosses it
+(the epoch then ends as usual: validation, checkpoint, averaging, export).
 
 A resumed run keeps its plan (saved with each checkpoint) and the budget left: the training time
 of earlier sessions counts against it.
@@ -145,18 +146,52 @@ def plan(
 class BudgetClock(keras.callbacks.Callback):
     """Stops training once the budget is spent. The checkpoint callback (after it) records its
     `state()` and writes `steps` and `seconds` (since the run started, earlier sessions
-    included) into each epoch of the history, so history.json shows what the budget bought."""
+    included) into each epoch of the history, so history.json shows what the budget bought.
 
-    def __init__(self, plan: Plan, started: float, earlier_seconds: float = 0.0, steps=0):
+    After each epoch it also re-plans from the epochs it has timed: when the rest of the budget
+    buys fewer epochs than planned (a noisy machine, a probe that missed some of an epoch's
+    work), the run ends after those epochs and `schedule` (a `shortenable()` warmup-decay
+    schedule, or None) decays over them, so the rate still reaches its end instead of being cut
+    off at the deadline halfway down. A plan is never lengthened.
+
+    Args:
+        plan: the run's `Plan` (a resumed run's saved one); `plan.epochs` shrinks on a re-plan.
+        started: `time.monotonic()` when this session's run started.
+        earlier_seconds: the training time of earlier sessions of the run.
+        steps: the steps the run has taken (earlier sessions included).
+        schedule: the optimizer's schedule to shorten with the plan, or None.
+        steps_per_epoch: the steps of one epoch, with `schedule`.
+    """
+
+    # Epoch times the re-plan reads: the median of the last few (one slow epoch is noise).
+    TIMED_EPOCHS = 3
+
+    def __init__(
+        self,
+        plan: Plan,
+        started: float,
+        earlier_seconds: float = 0.0,
+        steps=0,
+        schedule=None,
+        steps_per_epoch: int | None = None,
+    ):
         super().__init__()
         self.plan = plan
         self.started = started  # time.monotonic() when this session's run started
         self.earlier_seconds = earlier_seconds
         self.steps = int(steps)
+        self.schedule = schedule
+        self.steps_per_epoch = steps_per_epoch
         self.stopped_by_clock = False
+        self.replanned_from: int | None = None
+        self._epoch_seconds: list[float] = []  # epoch end to epoch end: checkpoints included
+        self._mark = None
 
     def seconds(self) -> float:
         return self.earlier_seconds + time.monotonic() - self.started
+
+    def on_train_begin(self, logs=None):
+        self._mark = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
@@ -164,13 +199,52 @@ class BudgetClock(keras.callbacks.Callback):
             self.stopped_by_clock = True
             self.model.stop_training = True
 
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        if self._mark is not None:
+            self._epoch_seconds.append(now - self._mark)
+        self._mark = now
+        done = epoch + 1
+        fits = done + self.epochs_that_fit()
+        if fits < self.plan.epochs and not self.stopped_by_clock:
+            self._shorten(fits)
+        if done >= self.plan.epochs:
+            self.model.stop_training = True
+
+    def epochs_that_fit(self) -> int:
+        """Whole epochs the rest of the budget buys at the epochs timed so far, from the second
+        on (the first traces the train step); before that, the plan's."""
+        timed = self._epoch_seconds[1:]
+        if not timed:
+            return self.plan.epochs
+        recent = sorted(timed[-self.TIMED_EPOCHS :])
+        epoch = recent[len(recent) // 2]
+        return max(0, math.floor((self.plan.budget_seconds - self.seconds()) / epoch))
+
+    def _shorten(self, epochs: int) -> None:
+        if self.replanned_from is None:
+            self.replanned_from = self.plan.epochs
+        self.plan.epochs = epochs
+        if self.schedule is not None and self.steps_per_epoch:
+            self.schedule.shorten(epochs * self.steps_per_epoch - self.schedule.warmup_steps)
+        print(
+            f"kseq: time budget: epochs take {_duration(self._epoch_seconds[-1])}; training "
+            f"{epochs} epochs instead of {self.replanned_from}"
+            + (", the learning rate decaying over them" if self.schedule is not None else "")
+        )
+
     def state(self) -> dict:
         return {"plan": self.plan.to_dict(), "seconds": self.seconds(), "steps": self.steps}
 
     def summary(self, epochs_run: int) -> str:
         """The final line: what the budget bought."""
         minutes = self.plan.budget_seconds / 60
-        how = "stopped at the deadline" if self.stopped_by_clock else "as planned"
+        if self.stopped_by_clock:
+            how = "stopped at the deadline"
+        elif self.replanned_from is not None:
+            how = f"re-planned from {self.replanned_from} epochs"
+        else:
+            how = "as planned"
         return (
             f"kseq: time budget {minutes:g} min: {epochs_run} epoch{'s' if epochs_run != 1 else ''}"
             f", {self.steps:,} steps in {_duration(self.seconds())} ({how}; "

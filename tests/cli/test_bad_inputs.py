@@ -132,6 +132,21 @@ def run_copy(trained, tmp_path) -> Path:
     return copy
 
 
+@pytest.mark.parametrize(
+    "command, extra",
+    [
+        ("predict", ["1 2 3"]),
+        ("tokenize", ["1 2 3"]),
+        ("plot-attention", ["1 2 3", "--output", "a.png"]),
+    ],
+)
+def test_a_command_the_family_cannot_do_is_one_line(trained, tmp_path, command, extra):
+    extra = [str(tmp_path / a) if a.endswith(".png") else a for a in extra]
+    result, seconds = run_timed(command, str(trained), *extra)
+    assert_one_line(result, seconds, f"{command} is not available for autoencoder models")
+    assert not (tmp_path / "a.png").exists()
+
+
 def test_a_finished_run_is_not_replaced_without_overwrite(run_copy):
     exported = run_copy / "export" / "model.tflite"
     exported.parent.mkdir()

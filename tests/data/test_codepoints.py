@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kseq.data.codepoints import CodePointMap
-from kseq.data.tokenizers import make_tokenizer
 from kseq.errors import KseqError
+from kseq.tokenizers.kinds import make_tokenizer
 
 VOCAB = ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "年"]
 

@@ -11,8 +11,8 @@ from kseq.data.pipeline import (
     padding_fraction,
     padding_report,
 )
-from kseq.data.tokenizers import make_tokenizer
 from kseq.errors import KseqError
+from kseq.tokenizers.kinds import make_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from kseq.data import streaming
 from kseq.data.parallel import apply_length_policy, read_parallel
 from kseq.data.pipeline import make_dataset, padding_fraction
 from kseq.data.shards import data_files
-from kseq.data.tokenizers import make_tokenizer
 from kseq.errors import KseqError
 from kseq.models.seq2seq.family import Tokenizers
+from kseq.tokenizers.kinds import make_tokenizer
 
 LENGTHS = streaming.Lengths(max_source=12, max_target=6, policy="drop")
 

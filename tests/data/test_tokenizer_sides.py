@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from kseq.data.tokenizers import load_tokenizer
 from kseq.models.family import family_for
 from kseq.spec.errors import SpecError
 from kseq.spec.load import dump_spec, load_spec, spec_schema
+from kseq.tokenizers.kinds import load_tokenizer
 
 # Spelled-out numbers -> phoneme strings: a char source and a whitespace target are natural here.
 WORDS = {

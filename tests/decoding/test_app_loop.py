@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from kseq.decoding.app_loop import greedy_app_loop
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 12
 

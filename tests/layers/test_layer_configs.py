@@ -136,19 +136,18 @@ ARGUMENTS = {
         "seed": 7,
     },
     "ReversibleEmbedding": {
-        "input_dim": 13,
+        "vocab_size": 13,
         "output_dim": 6,
+        "scale": True,
+        "output_bias": True,
         "embeddings_initializer": "he_normal",
-        "embeddings_regularizer": "l2",
-        "embeddings_constraint": "non_neg",
-        "mask_zero": True,
     },
     "SinusoidalPositionEncoding": {"max_wavelength": 500.0},
     "SpanLogits": {"kernel_initializer": "he_normal"},
     "TokenEmbedding": {
         "vocab_size": 14,
         "output_dim": 6,
-        "scale": False,
+        "scale": True,
         "output_bias": True,
         "embeddings_initializer": "he_normal",
     },
@@ -170,7 +169,6 @@ ARGUMENTS = {
 
 # Keras arguments of a Keras base class that kseq neither uses nor serializes differently.
 KERAS_ONLY = {
-    "ReversibleEmbedding": {"weights", "lora_rank", "lora_alpha", "quantization_config"},
     "MaskedMultiHeadAttention": {"flash_attention", "use_gate", "sliding_window"},
 }
 

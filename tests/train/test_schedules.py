@@ -102,6 +102,22 @@ def test_no_warmup_starts_the_decay_at_the_first_step():
     assert [rate(schedule, i) for i in range(3)] == pytest.approx([0.005, 0.0, 0.0], abs=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["warmup_cosine", "warmup_linear"])
+def test_a_shortened_decay_reaches_a_traced_step(kind):
+    """`shorten` (a time-budgeted run re-planned) changes the rate inside an already traced
+    train step, and the config records the new length."""
+    spec = optimizer_spec(type=kind, warmup_steps=2, decay_steps=100)
+    schedule = spec.schedule.keras_learning_rate(spec.learning_rate).shortenable()
+    step = tf.function(lambda i: schedule(i))
+    before = float(step(tf.constant(21)))  # s = 22: 20 of 100 decay steps done
+    schedule.shorten(20)  # the decay now ends at s = 22
+    after = float(step(tf.constant(21)))
+    assert before > 0.001 and after == pytest.approx(0.0, abs=1e-9)
+    assert step.experimental_get_tracing_count() == 1
+    reloaded = type(schedule).from_config(schedule.get_config())
+    assert float(reloaded(21)) == pytest.approx(after, abs=1e-9)
+
+
 def test_constant_keeps_a_plain_rate_variable():
     optimizer = make_optimizer(optimizer_spec())
     assert not isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)

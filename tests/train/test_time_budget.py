@@ -84,10 +84,35 @@ def test_the_schedule_spans_exactly_the_planned_steps(tmp_path, monkeypatch, cap
     assert saved["time_budget"] == 0.5
 
 
-def test_a_plan_that_is_too_hopeful_stops_at_the_deadline(tmp_path, monkeypatch, capsys):
-    """The probe says a step is free: the plan is the most epochs, and the clock ends it."""
+def test_a_plan_that_is_too_hopeful_is_shortened_and_its_rate_decays_to_the_end(
+    tmp_path, monkeypatch, capsys
+):
+    """The probe says a step is free: the plan is the most epochs; from the epochs it times the
+    clock re-plans, the run ends before the deadline and the rate reaches its final value."""
+    import keras
+
     _fake_probe(monkeypatch, Timing(step=1e-6, eval_step=1e-6, epoch_overhead=0.0))
-    budget = 0.15  # minutes: 9 s, counted from the start of kseq.train
+    budget = 0.25  # minutes: 15 s, counted from the start of kseq.train
+    spec = kseq.load_spec(SPEC, [*SMALL, "train.epochs=100000", f"train.time_budget={budget}"])
+    run_dir = kseq.train(spec, output=tmp_path / "run")
+    out = capsys.readouterr().out
+    planned = re.findall(r"training (\d+) epochs instead of 100000", out)
+    assert planned, out
+    assert "(re-planned from 100000 epochs;" in out
+    epochs = _history(run_dir)
+    assert len(epochs) == int(planned[-1]) >= 3
+    assert epochs[-1]["seconds"] <= budget * 60
+    optimizer = keras.saving.load_model(run_dir / "model.keras").optimizer
+    assert int(optimizer.iterations) == len(epochs) * 9
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-7)  # decayed to the end
+
+
+def test_a_plan_that_is_too_hopeful_stops_at_the_deadline(tmp_path, monkeypatch, capsys):
+    """Epochs that time as fitting (no re-plan) until the machine slows: the deadline ends the
+    run inside an epoch."""
+    _fake_probe(monkeypatch, Timing(step=1e-6, eval_step=1e-6, epoch_overhead=0.0))
+    monkeypatch.setattr(time_budget.BudgetClock, "epochs_that_fit", lambda clock: 10**6)
+    budget = 0.1  # minutes: 6 s, counted from the start of kseq.train
     spec = kseq.load_spec(SPEC, [*SMALL, "train.epochs=100000", f"train.time_budget={budget}"])
     run_dir = kseq.train(spec, output=tmp_path / "run")
     out = capsys.readouterr().out
@@ -96,6 +121,49 @@ def test_a_plan_that_is_too_hopeful_stops_at_the_deadline(tmp_path, monkeypatch,
     # Past the deadline only the batch that crossed it, the epoch's validation and checkpoint.
     assert budget * 60 <= last["seconds"] <= budget * 60 + 3.0
     assert (run_dir / "model.keras").is_file()
+
+
+class _Model:
+    stop_training = False
+
+
+def _clock_at(monkeypatch, times: list[float], schedule=None, epochs=50):
+    """A clock with a 100 s budget whose `time.monotonic()` returns `times` in turn."""
+    ticks = iter(times)
+    monkeypatch.setattr(time_budget.time, "monotonic", lambda: next(ticks))
+    found = time_budget.Plan(100.0, epochs, None, 0.1, 5.0)
+    clock = time_budget.BudgetClock(found, 0.0, schedule=schedule, steps_per_epoch=10)
+    clock.set_model(_Model())
+    return clock
+
+
+def test_the_clock_replans_from_the_epochs_after_the_first(monkeypatch, capsys):
+    from kseq.train.schedules import WarmupCosineDecay
+
+    schedule = WarmupCosineDecay(1.0, 5, 495).shortenable()
+    # train begins at 0; epoch ends at 12 (tracing), 22, 52 (one slow epoch), 62.
+    clock = _clock_at(monkeypatch, [0.0, 12.0, 22.0, 22.0, 52.0, 52.0, 62.0, 62.0, 62.0], schedule)
+    clock.on_train_begin()
+    clock.on_epoch_end(0)
+    assert clock.plan.epochs == 50  # one epoch timed, and it traced: no re-plan yet
+    clock.on_epoch_end(1)
+    # 10 s an epoch, 78 s left: 7 more epochs, 9 in all; the decay ends at their last step.
+    assert clock.plan.epochs == 9 and schedule.decay_steps == 9 * 10 - 5
+    assert "training 9 epochs instead of 50" in capsys.readouterr().out
+    clock.on_epoch_end(2)  # the median of 10 and 30 s is 30: 48 s left buys 1 -> 4 in all
+    assert clock.plan.epochs == 4
+    clock.on_epoch_end(3)  # 10, 30, 10: median 10, 38 s left: 3 more, 7 in all, not longer
+    assert clock.plan.epochs == 4 and schedule.decay_steps == 4 * 10 - 5
+    assert clock.model.stop_training is True  # the 4th epoch was the last
+    assert "re-planned from 50 epochs" in clock.summary(4)
+
+
+def test_the_clock_stops_at_the_deadline_after_the_crossing_batch(monkeypatch):
+    clock = _clock_at(monkeypatch, [99.0, 100.5])
+    clock.on_train_batch_end(0)
+    assert not clock.model.stop_training
+    clock.on_train_batch_end(1)
+    assert clock.model.stop_training and clock.stopped_by_clock and clock.steps == 2
 
 
 def test_a_resumed_run_keeps_its_plan_and_the_time_already_spent(tmp_path, monkeypatch, capsys):

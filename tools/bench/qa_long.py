@@ -91,7 +91,7 @@ def checkpoint_dir(init: str) -> Path:
 
 def run_pretrained(args, scratch: Path) -> list[tuple[str, dict]]:
     imported = scratch / "imported"
-    kseq.api.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
+    kseq.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
     results = []
     for label, window, stride, query in PRETRAINED_VARIANTS:
         overrides = [
@@ -135,7 +135,7 @@ def window_128_overrides(imported: Path, args) -> list[str]:
 
 def run_epochs(args, scratch: Path) -> list[tuple[int, dict]]:
     imported = scratch / "imported"
-    kseq.api.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
+    kseq.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
     results = []
     for epochs in range(1, args.epochs + 1):
         overrides = [*window_128_overrides(imported, args), f"train.epochs={epochs}"]
@@ -173,7 +173,7 @@ CLASSIFICATION_SPEC = ROOT / "specs" / "bert_classification.yaml"
 
 def run_classification(args, scratch: Path) -> list[dict]:
     imported = scratch / "imported"
-    kseq.api.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
+    kseq.import_checkpoint("hf-bert", checkpoint_dir(args.init), imported)
     budgets = [(32, 30, seed) for seed in range(args.seeds)] + [(2000, 3, 0)]
     results = []
     for size, epochs, seed in budgets:

@@ -30,7 +30,7 @@ import numpy as np
 from kseq.data.files import read_text, text_lines
 from kseq.errors import KseqError
 from kseq.models.bert.head_registry import bert_head
-from kseq.models.bert.tokenizer import PACKED_KEYS, BertTokenizer, pack_one
+from kseq.tokenizers.bert import PACKED_KEYS, BertTokenizer, pack_one
 
 IGNORE = -1
 

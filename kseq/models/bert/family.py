@@ -34,9 +34,10 @@ from kseq.models.bert.network import (
 )
 from kseq.models.bert.optim import with_layer_factors
 from kseq.models.bert.spec import ARCHITECTURE_FIELDS, synthetic_task
-from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 from kseq.models.family import Family, PreparedData
 from kseq.spec.load import load_spec
+from kseq.tokenizers import TextTokenizer
+from kseq.tokenizers.bert import BertTokenizer, read_vocab
 from kseq.train.components import make_optimizer
 from kseq.train.distribute import worker_shard
 
@@ -323,7 +324,7 @@ class BertFamily(Family):
                 encoding="utf-8",
             )
 
-    def saved_tokenizers(self, run_dir: Path) -> dict:
+    def saved_tokenizers(self, run_dir: Path) -> dict[str, TextTokenizer]:
         return {"text": load_tokenizer(run_dir)}
 
     # ---- model ---------------------------------------------------------------------------------

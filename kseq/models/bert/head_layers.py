@@ -1,11 +1,10 @@
-"""BERT-specific layers: the tied token embedding, pooler, task heads and span decoding.
+"""BERT-specific layers: pooler, task heads and span decoding (the tied token embedding is
+`kseq.layers.embedding.ReversibleEmbedding`, shared with the Transformer seq2seq).
 
 All of them lower to TFLite builtins: positions are gathered with a one-hot matmul (ONE_HOT +
 BATCH_MATMUL, exact in float32) rather than `take_along_axis`, and span decoding compares two
 ranges instead of `band_part`.
 
-- `ReversibleEmbedding`: token embedding whose matrix also projects hidden states back to
-  vocabulary logits (`reverse=True`), so a masked-LM head shares (ties) the input embeddings.
 - `FirstTokenPooler`: `tanh(W h_[CLS] + b)`, BERT's pooled output.
 - `GatherPositions`: `(B, S, D)` hidden states at `(B, P)` positions.
 - `MaskedLMTransform`: gather + dense + activation + LayerNorm (the part of BERT's MLM head
@@ -31,7 +30,6 @@ __all__ = [
     "GatherPositions",
     "MaskedLMTransform",
     "OutputBias",
-    "ReversibleEmbedding",
     "SpanLogits",
     "best_span",
     "gather_positions",
@@ -82,57 +80,6 @@ def best_span(start_logits, end_logits, allowed, max_answer_length):
     start = index // length
     end = index - start * length
     return start, end, ops.squeeze(best, -1)
-
-
-@keras.saving.register_keras_serializable(package="kseq")
-class ReversibleEmbedding(keras.layers.Embedding):
-    """An `Embedding` that can also map hidden states to logits with its own (tied) matrix.
-
-    Masking: none is produced (BERT passes an explicit padding mask).
-
-    Args:
-        input_dim: int, vocabulary size V.
-        output_dim: int, embedding size D.
-        embeddings_initializer: initializer of the `(V, D)` matrix.
-        **kwargs: other `keras.layers.Embedding` arguments.
-
-    Call arguments:
-        inputs: `(B, S)` int token ids, or `(..., D)` hidden states with `reverse=True`.
-        reverse: bool; when True return `inputs @ embeddingsᵀ`.
-
-    Returns:
-        `(B, S, D)` embeddings, or `(..., V)` logits when `reverse=True`.
-
-    Example:
-    ```python
-    embedding = ReversibleEmbedding(1000, 64)
-    hidden = embedding(token_ids)  # (B, S, 64)
-    logits = embedding(hidden, reverse=True)  # (B, S, 1000)
-    ```
-    """
-
-    def call(self, inputs, reverse=False):
-        if reverse:
-            import tensorflow as tf
-
-            table = ops.convert_to_tensor(self.embeddings)  # (V, D)
-            shape = tf.shape(inputs)
-            flat = tf.reshape(tf.cast(inputs, table.dtype), (-1, shape[-1]))  # (N, D)
-            # `transpose_b` keeps the (V, D) table as the FULLY_CONNECTED weights in TFLite: the
-            # gather and the projection then share one constant (quantized once), where an
-            # explicit transpose would be folded into a second, float copy.
-            logits = tf.linalg.matmul(flat, table, transpose_b=True)  # (N, V)
-            return tf.reshape(logits, tf.concat([shape[:-1], [self.input_dim]], axis=0))
-        return super().call(inputs)
-
-    def compute_output_shape(self, inputs_shape, reverse=False):
-        if reverse:
-            return tuple(inputs_shape[:-1]) + (self.input_dim,)
-        return super().compute_output_shape(inputs_shape)
-
-    def compute_output_spec(self, inputs, reverse=False):
-        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="kseq")

@@ -38,9 +38,9 @@ from kseq.io import atomic_directory, atomic_write_text
 from kseq.io.run_dir import ASSETS_DIR, MODEL_FILE, SPEC_FILE
 from kseq.models.bert.head_registry import bert_head, bert_heads
 from kseq.models.bert.network import BertConfig, build_model
-from kseq.models.bert.tokenizer import BertTokenizer, read_vocab
 from kseq.spec.errors import SpecError
 from kseq.spec.load import dump_spec, load_spec
+from kseq.tokenizers.bert import BertTokenizer, read_vocab
 from kseq.train.budget import available_memory
 
 ACTIVATIONS = {

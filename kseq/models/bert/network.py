@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import keras
 
+from kseq.layers.embedding import ReversibleEmbedding
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
-from kseq.models.bert.head_layers import FirstTokenPooler, ReversibleEmbedding
+from kseq.models.bert.head_layers import FirstTokenPooler
 from kseq.models.bert.head_registry import bert_head, head_of_model
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")

@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from kseq.data.shards import is_gzip
 from kseq.data.streaming import CYCLE_LENGTH, file_blocks
-from kseq.data.tokenizers import whitespace_patterns
 from kseq.errors import KseqError
+from kseq.tokenizers.kinds import whitespace_patterns
 
 # Where `str.splitlines` breaks a line besides "\n" (where the file reader splits).
 _LINE_BREAKS = r"[\r\x{0B}\x{0C}\x{1C}-\x{1E}\x{85}\x{2028}\x{2029}]"

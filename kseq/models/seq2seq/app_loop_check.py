@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from kseq import decoding
-from kseq.data.special_tokens import BOS_ID, EOS_ID
 from kseq.decoding.app_loop import beam_app_loop, greedy_app_loop
 from kseq.models.seq2seq.metrics import decoding_task_cost
 from kseq.models.seq2seq.pairs import strip_ids
 from kseq.models.seq2seq.static import held_out_sources, static_lengths
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID
 
 __all__ = ["app_loop_check"]
 

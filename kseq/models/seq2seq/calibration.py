@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.models.seq2seq.pairs import pad_ids
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BATCH_SIZE = 16
 MAX_SOURCE_BATCHES = 32  # generate runs its whole decoding loop on each

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.data.codepoints import REPLACEMENT, CodePointMap
-from kseq.data.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from kseq.decoding.scopes import BEAM_BOOKKEEPING
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
@@ -29,6 +28,7 @@ from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.models.seq2seq.ensemble import EnsembleGraph
 from kseq.models.seq2seq.pairs import pad_ids
 from kseq.spec.common import SEQ2SEQ_INT8_ADVICE, SEQ2SEQ_INT8_REFUSAL
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def _dynamic_specs(prefix: str, short: dict, long: dict):

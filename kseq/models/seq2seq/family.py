@@ -14,8 +14,6 @@ from kseq import decoding
 from kseq.data.lengths import LengthProfile
 from kseq.data.pipeline import make_dataset
 from kseq.data.shards import streams
-from kseq.data.special_tokens import BOS_ID, EOS_ID
-from kseq.data.tokenizers import load_tokenizer, make_tokenizer
 from kseq.data.unknown_input import warn_unknown_input
 from kseq.errors import KseqError
 from kseq.models.family import Family, PreparedData
@@ -46,6 +44,9 @@ from kseq.models.seq2seq.pairs import (
 )
 from kseq.models.seq2seq.static import static_seq2seq_endpoints
 from kseq.models.seq2seq.stream import load_stream
+from kseq.tokenizers import TextTokenizer
+from kseq.tokenizers.kinds import load_tokenizer, make_tokenizer
+from kseq.tokenizers.special_tokens import BOS_ID, EOS_ID
 from kseq.train.components import make_loss, make_optimizer
 from kseq.train.sequence_losses import MaskedTokenAccuracy
 
@@ -105,7 +106,7 @@ class Seq2SeqFamily(Family):
         target_dir = assets / TARGET_TOKENIZER
         return Tokenizers(source, load_tokenizer(target_dir) if target_dir.is_dir() else source)
 
-    def saved_tokenizers(self, run_dir: Path) -> dict:
+    def saved_tokenizers(self, run_dir: Path) -> dict[str, TextTokenizer]:
         tokenizers = self.load_tokenizers(run_dir)
         return {"source": tokenizers.source, "target": tokenizers.target}
 

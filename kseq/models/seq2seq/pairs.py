@@ -14,8 +14,8 @@ from kseq.data.dates import date_splits
 from kseq.data.lengths import LengthProfile, SideLengths, check_length_share
 from kseq.data.parallel import apply_length_policy, read_parallel
 from kseq.data.shards import data_files
-from kseq.data.special_tokens import EOS_ID, PAD_ID, UNK_ID
 from kseq.data.split import train_and_validation
+from kseq.tokenizers.special_tokens import EOS_ID, PAD_ID, UNK_ID
 
 SOURCE_TOKENIZER = "source_tokenizer"
 TARGET_TOKENIZER = "target_tokenizer"

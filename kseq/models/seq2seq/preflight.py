@@ -13,9 +13,9 @@ from kseq.data.preflight import (
     head_lines,
     named_files,
 )
-from kseq.data.pretokenize import TOKEN_COUNTS
 from kseq.data.shards import format_name
 from kseq.errors import KseqError
+from kseq.tokenizers.pretokenize import TOKEN_COUNTS
 
 
 def sample_pairs(path: str, on_error: str, wanted: int) -> list[tuple[str, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kseq.data.special_tokens import UNK_ID
 from kseq.errors import KseqError
 from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
 from kseq.layers.rnn import unrolled_time_loops
@@ -14,6 +13,7 @@ from kseq.models.seq2seq.export import (
     encode_fn,
     first_step_inputs,
 )
+from kseq.tokenizers.special_tokens import UNK_ID
 
 
 def _static_length(flag: str, given: int | None, maximum: int, field: str) -> int:

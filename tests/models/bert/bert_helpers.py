@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from helpers import BERT_VOCAB
 from tflite_helpers import convert_builtins, run_tflite  # noqa: F401  (re-exported)
 
 ERF = np.vectorize(math.erf)
@@ -158,10 +159,7 @@ def random_hf_tensors(config, seed=0, mlm=True, scale=0.5):
     return t
 
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cafe", "café", "de", "##ja",
-         "vu", "!", ",", ".", "hello", "world", "un", "##aff", "##able", "我", "爱", "a", "##b",
-         "is", "##n", "'", "t", "run", "##ning", "fox", "jump", "##ed", "over", "river",
-         "when", "was", "born", "?", "in", "paris"]  # fmt: skip
+VOCAB = BERT_VOCAB
 
 
 def write_hf_checkpoint(directory, config=None, tensors=None, vocab=None, lowercase=True):

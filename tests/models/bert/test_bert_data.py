@@ -15,7 +15,7 @@ from kseq.models.bert import data as bert_data
 from kseq.models.bert import synthetic
 from kseq.models.bert.heads import bert_head
 from kseq.models.bert.qa import encode_windows
-from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize
+from kseq.tokenizers.bert import BertTokenizer, basic_tokenize
 
 DATA = SimpleNamespace(
     text_field="text", text_pair_field="text_pair", label_field="label",

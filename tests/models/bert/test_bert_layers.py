@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from bert_helpers import convert_builtins, gelu, run_tflite
 
+from kseq.layers.embedding import ReversibleEmbedding
 from kseq.layers.transformer import (
     PositionEmbedding,
     SinusoidalPositionEncoding,
@@ -25,7 +26,6 @@ from kseq.models.bert.head_layers import (
     GatherPositions,
     MaskedLMTransform,
     OutputBias,
-    ReversibleEmbedding,
     SpanLogits,
     best_span,
     gather_positions,

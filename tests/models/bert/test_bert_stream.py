@@ -12,10 +12,10 @@ from helpers import SPECS
 from kseq.errors import KseqError
 from kseq.models.bert import data as bert_data
 from kseq.models.bert import stream
-from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.models.family import family_for
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
+from kseq.tokenizers.bert import BertTokenizer
 
 TRICKY = (
     "\ufeffthe first line keeps its byte order mark\r\n"

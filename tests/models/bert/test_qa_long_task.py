@@ -12,9 +12,9 @@ import pytest
 from kseq.models.bert import synthetic
 from kseq.models.bert.heads import bert_head
 from kseq.models.bert.spec import synthetic_task
-from kseq.models.bert.tokenizer import BertTokenizer
 from kseq.spec.errors import SpecError
 from kseq.spec.load import load_spec
+from kseq.tokenizers.bert import BertTokenizer
 
 SPECS = Path(__file__).resolve().parents[3] / "specs"
 FULL_NAMES = [f"{first} {last}" for first in synthetic.FIRST_NAMES for last in synthetic.LAST_NAMES]

@@ -12,7 +12,7 @@ import pytest
 
 from kseq.errors import KseqError
 from kseq.models.bert import qa
-from kseq.models.bert.tokenizer import BertTokenizer
+from kseq.tokenizers.bert import BertTokenizer
 
 WORDS = [f"w{i}" for i in range(60)]
 TOKENIZER = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "q", *WORDS])

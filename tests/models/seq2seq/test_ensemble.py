@@ -15,10 +15,10 @@ from ai_edge_litert.interpreter import Interpreter
 from helpers import FAST, SPECS, TINY_DATES, run_cli
 
 import kseq
-from kseq.data.special_tokens import BOS_ID
 from kseq.models.family import family_for
 from kseq.models.seq2seq.ensemble import EnsembleGraph, ensemble_model, members
 from kseq.models.seq2seq.pairs import pad_ids
+from kseq.tokenizers.special_tokens import BOS_ID
 
 TINY = TINY_DATES
 TEXTS = ["3/3/99", "Wednesday, the third of March, nineteen ninety-nine", "12 Oct 2001"]

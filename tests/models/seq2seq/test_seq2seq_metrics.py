@@ -56,11 +56,11 @@ def test_evaluate_reports_exact_match_bleu_and_token_error_rate_of_hand_set_outp
     import sacrebleu
     from helpers import SPECS
 
-    from kseq.data.special_tokens import EOS_ID
-    from kseq.data.tokenizers import make_tokenizer
     from kseq.models.family import PreparedData, family_for
     from kseq.models.seq2seq.pairs import Seq2SeqInfo, Tokenizers
     from kseq.spec.load import load_spec
+    from kseq.tokenizers.kinds import make_tokenizer
+    from kseq.tokenizers.special_tokens import EOS_ID
 
     spec = load_spec(  # char tokens: character BLEU
         SPECS / "rnn_seq2seq_bahdanau.yaml",

@@ -34,9 +34,7 @@ class BertHead:
     # -- data ----------------------------------------------------------------------------------
     def read_examples(self, path, data_spec) -> list:
         """The examples of one data file in the head's format."""
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.read_documents(path, data_spec)
+        return bert_data().read_documents(path, data_spec)
 
     def write_examples(self, examples: list, path):
         """Write examples in the head's file format (the synthetic sets materialised)."""
@@ -65,9 +63,7 @@ class BertHead:
         self, examples, tokenizer, labels, length, head_spec, training=False, no_answer=None
     ):
         """Model rows of the examples (`bert_data.Encoded`)."""
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.encode_documents(examples, tokenizer, length)
+        return bert_data().encode_documents(examples, tokenizer, length)
 
     def no_answer_labels(self, train_examples: list, head_spec) -> bool:
         """Whether training rows without an answer are labelled (span QA on SQuAD 2.0)."""
@@ -106,7 +102,7 @@ class BertHead:
     # -- kseq predict ------------------------------------------------------------------------
     def predict(self, model, spec, tokenizer, labels, texts: list[str], n_best=None) -> list[dict]:
         """One dict per text (`output`: the one-line summary `kseq predict` prints)."""
-        from kseq.models.bert.export import serving_outputs
+        from kseq.models.bert.export import serving_outputs  # TensorFlow: loaded on use
 
         length = spec.data.sequence_length or spec.model.max_sequence_length
         encoded = self.encode_texts(texts, tokenizer, labels, length)
@@ -137,6 +133,14 @@ class BertHead:
     def summary(self, item: dict) -> str:
         """The one line `kseq predict` prints for `item`."""
         raise NotImplementedError
+
+
+def bert_data():
+    """`kseq.models.bert.data`, imported on first use: it imports TensorFlow, and the head kinds
+    load with `kseq validate`, which does not."""
+    from kseq.models.bert import data  # TensorFlow: the head kinds load without it
+
+    return data
 
 
 def write_lines(documents: list[str], path):

@@ -6,7 +6,7 @@ import numpy as np
 
 from kseq.errors import KseqError
 from kseq.models.bert.head_registry import register_bert_head
-from kseq.models.bert.heads.base import BertHead, softmax
+from kseq.models.bert.heads.base import BertHead, bert_data, softmax
 
 
 @register_bert_head
@@ -21,9 +21,7 @@ class Classification(BertHead):
     file_types = (".tsv", ".jsonl")
 
     def read_examples(self, path, data_spec):
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.read_classification(path, data_spec)
+        return bert_data().read_classification(path, data_spec)
 
     def vocabulary_texts(self, examples):
         return [e["text"] for e in examples] + [
@@ -36,9 +34,7 @@ class Classification(BertHead):
     def encode_examples(
         self, examples, tokenizer, labels, length, head_spec, training=False, no_answer=None
     ):
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.encode_classification(examples, tokenizer, labels, length)
+        return bert_data().encode_classification(examples, tokenizer, labels, length)
 
     def serving_extras(self, outputs, inputs, head_spec):
         from keras import ops
@@ -59,8 +55,6 @@ class Classification(BertHead):
         return {"logits": logits}  # (B, C)
 
     def encode_texts(self, texts, tokenizer, labels, length):
-        from kseq.models.bert import data as bert_data
-
         pairs = [t.partition("\t") for t in texts]
         examples = [
             {"text": a, **({"text_pair": b} if sep else {}), "label": labels[0]}
@@ -68,7 +62,7 @@ class Classification(BertHead):
         ]
         if len({"text_pair" in e for e in examples}) > 1:
             raise KseqError("predict: give either all single texts or all text<TAB>pair inputs")
-        return bert_data.encode_classification(examples, tokenizer, labels, length)
+        return bert_data().encode_classification(examples, tokenizer, labels, length)
 
     def describe(self, outputs, i, part, tokenizer, labels):
         probabilities = softmax(outputs["logits"][i])

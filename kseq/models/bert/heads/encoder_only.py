@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.models.bert.head_registry import register_bert_head
-from kseq.models.bert.heads.base import BertHead, write_lines
+from kseq.models.bert.heads.base import BertHead, bert_data, write_lines
 
 
 @register_bert_head
@@ -38,9 +38,7 @@ class EncoderOnly(BertHead):
         return encoder_agreement(reference, candidate)
 
     def encode_texts(self, texts, tokenizer, labels, length):
-        from kseq.models.bert import data as bert_data
-
-        encoded = bert_data.encode_documents(texts, tokenizer, length)
+        encoded = bert_data().encode_documents(texts, tokenizer, length)
         return encoded.take(np.arange(len(texts))) if len(encoded) == len(texts) else encoded
 
     def describe(self, outputs, i, part, tokenizer, labels):

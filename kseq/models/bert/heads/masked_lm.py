@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from kseq.models.bert.head_registry import register_bert_head
-from kseq.models.bert.heads.base import BertHead, write_lines
+from kseq.models.bert.heads.base import BertHead, bert_data, write_lines
 
 
 @register_bert_head
@@ -44,7 +44,10 @@ class MaskedLM(BertHead):
         return {"perplexity": float(perplexity), **super().task_metrics(model, spec, info, metrics)}
 
     def build_outputs(self, encoder, config, num_labels, dropout, init):
-        from kseq.models.bert.head_layers import MaskedLMTransform, OutputBias
+        from kseq.models.bert.head_layers import (  # TensorFlow: loaded on use
+            MaskedLMTransform,
+            OutputBias,
+        )
 
         hidden = MaskedLMTransform(
             activation=config.activation,
@@ -57,8 +60,7 @@ class MaskedLM(BertHead):
 
     def encode_texts(self, texts, tokenizer, labels, length):
         """Texts with literal `[MASK]` markers; each marker is one position to predict."""
-        from kseq.models.bert import data as bert_data
-        from kseq.models.bert.tokenizer import MASK
+        from kseq.tokenizers.bert import MASK  # TensorFlow: loaded on use
 
         rows, positions = [], []
         for text in texts:
@@ -70,9 +72,10 @@ class MaskedLM(BertHead):
             ids = [tokenizer.cls_id, *ids[: length - 2], tokenizer.sep_id]
             rows.append((ids, [0] * len(ids)))
             positions.append([i for i, t in enumerate(ids) if t == tokenizer.mask_id] or [0])
-        inputs = bert_data.packed_arrays(rows, tokenizer)
-        inputs["mask_positions"] = bert_data._pad_rows(positions, max(map(len, positions)), 0)
-        return bert_data.Encoded(inputs, {}, [{"count": len(p)} for p in positions])
+        data = bert_data()
+        inputs = data.packed_arrays(rows, tokenizer)
+        inputs["mask_positions"] = data._pad_rows(positions, max(map(len, positions)), 0)
+        return data.Encoded(inputs, {}, [{"count": len(p)} for p in positions])
 
     def describe(self, outputs, i, part, tokenizer, labels):
         best = np.argmax(outputs["logits"][i], axis=-1)[: part.meta[i]["count"]]

@@ -8,7 +8,7 @@ import numpy as np
 
 from kseq.errors import KseqError
 from kseq.models.bert.head_registry import register_bert_head
-from kseq.models.bert.heads.base import BertHead
+from kseq.models.bert.heads.base import BertHead, bert_data
 
 
 @register_bert_head
@@ -22,9 +22,7 @@ class SpanQA(BertHead):
     file_types = (".json",)
 
     def read_examples(self, path, data_spec):
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.read_squad(path, data_spec)
+        return bert_data().read_squad(path, data_spec)
 
     def write_examples(self, examples, path):
         from pathlib import Path
@@ -41,20 +39,20 @@ class SpanQA(BertHead):
         return [e["question"] for e in examples] + [e["context"] for e in examples]
 
     def no_answer_labels(self, train_examples, head_spec):
-        from kseq.models.bert.qa import labels_no_answer
+        from kseq.models.bert.qa import labels_no_answer  # TensorFlow: loaded on use
 
         return labels_no_answer(train_examples, head_spec)
 
     def task_metrics(self, model, spec, info, metrics):
         """SQuAD exact match and F1 over whole questions (best span over their windows)."""
-        from kseq.models.bert.qa import qa_metrics
+        from kseq.models.bert.qa import qa_metrics  # TensorFlow: loaded on use
 
         examples = info.validation_examples
         return {**qa_metrics(model, spec, info.validation, examples), "examples": len(examples)}
 
     def serving_extras(self, outputs, inputs, head_spec):
-        from kseq.models.bert.export import answer_allowed
-        from kseq.models.bert.head_layers import best_span
+        from kseq.models.bert.export import answer_allowed  # TensorFlow: loaded on use
+        from kseq.models.bert.head_layers import best_span  # TensorFlow: loaded on use
 
         allowed = answer_allowed(inputs["segment_ids"], inputs["padding_mask"])
         start, end, score = best_span(
@@ -83,12 +81,12 @@ class SpanQA(BertHead):
     ):
         """Windows (`kseq.models.bert.qa`): `training` drops the ones without the answer,
         `no_answer` labels them at [CLS]."""
-        from kseq.models.bert.qa import encode_windows
+        from kseq.models.bert.qa import encode_windows  # TensorFlow: loaded on use
 
         return encode_windows(examples, tokenizer, length, head_spec, training, no_answer)
 
     def build_outputs(self, encoder, config, num_labels, dropout, init):
-        from kseq.models.bert.head_layers import SpanLogits
+        from kseq.models.bert.head_layers import SpanLogits  # TensorFlow: loaded on use
 
         start, end = SpanLogits(kernel_initializer=init(), name=self.layer)(encoder["sequence"])
         return {"start_logits": start, "end_logits": end}  # (B, S) each
@@ -96,7 +94,7 @@ class SpanQA(BertHead):
     def predict(self, model, spec, tokenizer, labels, texts, n_best=None):
         """`question<TAB>context` texts (any length): the best answer over all windows, with
         character offsets and the n best."""
-        from kseq.models.bert import qa
+        from kseq.models.bert import qa  # TensorFlow: loaded on use
 
         examples = []
         for text in texts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.models.bert.head_registry import register_bert_head
-from kseq.models.bert.heads.base import BertHead
+from kseq.models.bert.heads.base import BertHead, bert_data
 
 
 @register_bert_head
@@ -20,9 +20,7 @@ class TokenClassification(BertHead):
     sequence_targets = True
 
     def read_examples(self, path, data_spec):
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.read_tagging(path, data_spec)
+        return bert_data().read_tagging(path, data_spec)
 
     def vocabulary_texts(self, examples):
         return [" ".join(e["tokens"]) for e in examples]
@@ -37,9 +35,7 @@ class TokenClassification(BertHead):
     def encode_examples(
         self, examples, tokenizer, labels, length, head_spec, training=False, no_answer=None
     ):
-        from kseq.models.bert import data as bert_data
-
-        return bert_data.encode_tagging(examples, tokenizer, labels, length)
+        return bert_data().encode_tagging(examples, tokenizer, labels, length)
 
     def build_outputs(self, encoder, config, num_labels, dropout, init):
         import keras
@@ -49,10 +45,8 @@ class TokenClassification(BertHead):
         return {"logits": logits}  # (B, S, T)
 
     def encode_texts(self, texts, tokenizer, labels, length):
-        from kseq.models.bert import data as bert_data
-
         examples = [{"tokens": t.split(), "tags": [labels[0]] * len(t.split())} for t in texts]
-        return bert_data.encode_tagging(examples, tokenizer, labels, length)
+        return bert_data().encode_tagging(examples, tokenizer, labels, length)
 
     def describe(self, outputs, i, part, tokenizer, labels):
         meta = part.meta[i]

@@ -187,7 +187,7 @@ class Bahdanau(DecoderAttention):
         return keys, step
 
     def build_layers(self, units, memory_dim, dtype):
-        from kseq.models.seq2seq.rnn.attention import BahdanauAttention
+        from kseq.models.seq2seq.rnn.attention import BahdanauAttention  # Keras: loaded on use
 
         layer = BahdanauAttention(self.units, dtype=dtype, name="attention")
         layer.build((None, units), (None, None, memory_dim))
@@ -250,7 +250,10 @@ class Luong(DecoderAttention):
         return keys, step
 
     def build_layers(self, units, memory_dim, dtype):
-        from kseq.models.seq2seq.rnn.attention import LuongAttention, LuongAttentionalState
+        from kseq.models.seq2seq.rnn.attention import (  # Keras: loaded on use
+            LuongAttention,
+            LuongAttentionalState,
+        )
 
         attention = LuongAttention(self.score, units=self.units, dtype=dtype, name="attention")
         attention.build((None, units), (None, None, memory_dim))

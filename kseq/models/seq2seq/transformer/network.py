@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kseq.layers.embedding import ReversibleEmbedding
 from kseq.layers.layer_norm import LayerNormalization
 from kseq.layers.transformer import TransformerDecoderLayer, TransformerEncoderLayer
-from kseq.models.seq2seq.transformer.layers import PositionTable, TokenEmbedding
+from kseq.models.seq2seq.transformer.layers import PositionTable
 
 __all__ = ["build_transformer_seq2seq"]
 
@@ -35,12 +36,12 @@ def build_transformer_seq2seq(
     decoder self-attention is causal only (right padding comes after every real token, so a
     real position never sees padding; logits at padded positions are masked in the loss).
 
-    Layers, by name: `source_embedding` / `target_embedding` (`TokenEmbedding`; with
-    `shared_embeddings` only `source_embedding`, used for both, and the vocabulary sizes must
-    be equal), `source_positions` / `target_positions` (`PositionTable`), `source_dropout` /
-    `target_dropout`, `encoder_layer_<i>` (`TransformerEncoderLayer`), `decoder_layer_<i>`
-    (`TransformerDecoderLayer`), `encoder_norm` / `decoder_norm` (pre-LN only), and
-    `output_projection` (`Dense(V)`, untied only).
+    Layers, by name: `source_embedding` / `target_embedding` (`ReversibleEmbedding`, scaled by
+    `√D`; with `shared_embeddings` only `source_embedding`, used for both, and the vocabulary
+    sizes must be equal), `source_positions` / `target_positions` (`PositionTable`),
+    `source_dropout` / `target_dropout`, `encoder_layer_<i>` (`TransformerEncoderLayer`),
+    `decoder_layer_<i>` (`TransformerDecoderLayer`), `encoder_norm` / `decoder_norm` (pre-LN
+    only), and `output_projection` (`Dense(V)`, untied only).
     `kseq.models.seq2seq.transformer.graph.TransformerSeq2SeqGraph` decodes with these layers.
 
     Args:
@@ -69,17 +70,22 @@ def build_transformer_seq2seq(
     source = keras.Input((None,), dtype="int32", name="source")  # (B, S)
     target_in = keras.Input((None,), dtype="int32", name="target_in")  # (B, T)
 
-    source_embedding = TokenEmbedding(
+    source_embedding = ReversibleEmbedding(
         source_vocab_size,
         width,
+        scale=True,
         output_bias=spec.tie_output and spec.shared_embeddings,
         name="source_embedding",
     )
     if spec.shared_embeddings:
         target_embedding = source_embedding
     else:
-        target_embedding = TokenEmbedding(
-            target_vocab_size, width, output_bias=spec.tie_output, name="target_embedding"
+        target_embedding = ReversibleEmbedding(
+            target_vocab_size,
+            width,
+            scale=True,
+            output_bias=spec.tie_output,
+            name="target_embedding",
         )
     block = dict(
         intermediate_dim=spec.intermediate_size,

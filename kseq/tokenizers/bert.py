@@ -49,8 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kseq.data.tokenizers import code_point_ranges, learn_wordpiece_vocab, re2_class
 from kseq.errors import KseqError
+from kseq.tokenizers.kinds import code_point_ranges, learn_wordpiece_vocab, re2_class
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
@@ -225,7 +225,7 @@ def learn_vocab(
 ) -> list[str]:
     """A WordPiece vocabulary (special tokens first) learned from texts.
 
-    Words come from `basic_tokenize`; pieces are learned by `kseq.data.tokenizers.
+    Words come from `basic_tokenize`; pieces are learned by `kseq.tokenizers.kinds.
     learn_wordpiece_vocab` (every character in word-initial and `##` form, then the most frequent
     merges), at most `vocab_size` tokens in all.
     """

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from kseq.data.dates import date_splits
-from kseq.data.tokenizers import (
+from kseq.errors import KseqError
+from kseq.tokenizers.kinds import (
     GLUE,
     SPECIAL_TOKENS,
     is_cjk,
@@ -20,7 +21,6 @@ from kseq.data.tokenizers import (
     pretokenize,
     tokenizers,
 )
-from kseq.errors import KseqError
 
 KINDS = ["char", "whitespace", "word", "wordpiece"]
 
@@ -92,7 +92,7 @@ def test_registry_lists_the_kinds():
 @pytest.mark.parametrize("kind", KINDS)
 def test_token_counts_without_tensorflow_match_encode(fitted, corpus, kind):
     """`kseq validate` measures lengths with TOKEN_COUNTS: exact, wordpiece a lower bound."""
-    from kseq.data.pretokenize import TOKEN_COUNTS
+    from kseq.tokenizers.pretokenize import TOKEN_COUNTS
 
     assert sorted(TOKEN_COUNTS) == sorted(KINDS)
     texts = corpus[:200] + EXTRA + _random_texts(300, seed=len(kind)) + ["unseen ⟁ words"]

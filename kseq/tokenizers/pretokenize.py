@@ -1,5 +1,5 @@
 """How text splits into tokens, in plain Python (no TensorFlow): the character classes that the
-Python and the in-graph pre-tokenizers of `kseq.data.tokenizers` share, and token counts of each
+Python and the in-graph pre-tokenizers of `kseq.tokenizers.kinds` share, and token counts of each
 tokenizer kind, so `kseq validate` can measure sequence lengths without importing TensorFlow.
 """
 

@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 import tensorflow as tf
-from bert_helpers import VOCAB
+from helpers import BERT_VOCAB as VOCAB
 
 from kseq.errors import KseqError
-from kseq.models.bert.tokenizer import BertTokenizer, basic_tokenize, read_vocab
+from kseq.tokenizers.bert import BertTokenizer, basic_tokenize, read_vocab
 
 
 @pytest.fixture(scope="module")

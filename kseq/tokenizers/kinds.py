@@ -53,7 +53,9 @@ from typing import Any, ClassVar
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kseq.data.pretokenize import (  # noqa: F401  (re-exported: the tokenizers' public names)
+from kseq.errors import KseqError
+from kseq.registry import Registry
+from kseq.tokenizers.pretokenize import (  # noqa: F401  (re-exported: the tokenizers' public names)
     _CJK_RANGES,
     _patterns,
     code_point_ranges,
@@ -62,7 +64,7 @@ from kseq.data.pretokenize import (  # noqa: F401  (re-exported: the tokenizers'
     re2_class,
     whitespace_patterns,
 )
-from kseq.data.special_tokens import (
+from kseq.tokenizers.special_tokens import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
@@ -70,8 +72,6 @@ from kseq.data.special_tokens import (
     UNK,
     UNK_ID,
 )
-from kseq.errors import KseqError
-from kseq.registry import Registry
 
 GLUE = "##"
 VOCAB_FILE = "vocab.txt"
