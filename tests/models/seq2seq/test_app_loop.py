@@ -14,8 +14,10 @@ from helpers import SPECS, TINY_DATES, readme_app_loop
 import kseq
 from kseq import decoding
 from kseq.decoding.app_loop import beam_app_loop
+from kseq.export.parity import GATE_CHUNK_ROWS
 from kseq.export.static_shapes import StaticShape
 from kseq.export.summary import format_report
+from kseq.models.seq2seq.app_loop_check import _in_chunks
 from kseq.models.seq2seq.metrics import positional_token_accuracy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -160,8 +162,10 @@ def test_beam_loop_on_a_static_file_of_batch_beam_width_on_both_apis(beam_run, t
 def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, tmp_path):
     """float16: the README's loop gives `generate`'s ids. int8: it may not (the state is
     requantized between calls, as the README says), and the report scores that very loop: its
-    figures are the README loop's on the same rows."""
-    spec = kseq.load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml", TINY)
+    figures are the README loop's on the same rows, every one: 140 of them, which the report
+    decodes in calls of `GATE_CHUNK_ROWS` and the README loop in one."""
+    held_out = "data.synthetic.validation_size=140"
+    spec = kseq.load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml", [*TINY, held_out])
     run_dir = kseq.train(spec, output=tmp_path / "run")
     report = kseq.export(run_dir, format="tflite", quantize=quantize)
     spec, family, model = kseq.load_run(run_dir)
@@ -174,7 +178,7 @@ def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, 
     rows = [[t for t in row if t] for row in ids.tolist()]
     truth = [t for _, t in data.info.validation_ids[: len(rows)]]
     app_loop = report["app_loop"]
-    assert app_loop["rows"] == len(rows)
+    assert app_loop["rows"] == len(rows) == 140 > GATE_CHUNK_ROWS
     assert app_loop["token_accuracy_export"] == pytest.approx(
         positional_token_accuracy(rows, truth), abs=1e-12
     )
@@ -182,3 +186,27 @@ def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, 
     if quantize == "float16":
         np.testing.assert_array_equal(ids, generate(source_ids=sources)["target_ids"])
     assert "greedy app loop" in format_report(report).splitlines()[1]
+
+
+def test_the_report_decodes_held_out_rows_in_bounded_calls():
+    """All 6,246 CMUdict test words in one call held 24 GB in a Transformer's decoding; the
+    check calls on `GATE_CHUNK_ROWS` rows (a multiple of a static file's batch), rows in order,
+    whatever width each call's ids have."""
+    sources = np.arange(150)[:, None] * np.ones((1, 3), np.int32)
+    calls = []
+
+    def decode(rows):
+        calls.append(len(rows))
+        return rows[:, : len(calls)]  # each call stops at another width
+
+    rows = _in_chunks(decode, sources, None)
+    assert calls == [GATE_CHUNK_ROWS, GATE_CHUNK_ROWS, 150 - 2 * GATE_CHUNK_ROWS]
+    assert [int(r[0]) for r in rows] == list(range(150))
+    assert [len(r) for r in rows] == [1] * 64 + [2] * 64 + [3] * 22  # GATE_CHUNK_ROWS is 64
+
+    calls.clear()
+    _in_chunks(decode, sources, 5)
+    assert calls == [60, 60, 30]
+    calls.clear()
+    _in_chunks(decode, sources, 100)
+    assert calls == [100, 50]
