@@ -14,6 +14,7 @@ docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share o
     python tools/bench/g2p_cmudict.py --prepare DIR   # only write train/validation/test TSVs
     python tools/bench/g2p_cmudict.py --render        # only rewrite the section from the results
     python tools/bench/g2p_cmudict.py --presets rnn --lever "LABEL" --set train.time_budget=60
+    python tools/bench/g2p_cmudict.py --presets transformer --score RUN_DIR  # score a kept run
 
 `--lever LABEL` keeps the run as a row of the "levers tried" table (what a change to a preset
 buys on the same split and machine) instead of replacing the preset's row.
@@ -139,6 +140,18 @@ def score(run_dir: Path, paths: dict[str, Path]) -> dict:
     }
 
 
+def bench_kept(run_dir: Path, paths: dict[str, Path]) -> dict:
+    """A run kept by `--keep` (trained on the same split), scored like a fresh one; its minutes
+    and epochs from its history."""
+    history = json.loads((run_dir / "history.json").read_text())
+    seconds = history[-1].get("seconds")
+    return {
+        "minutes": None if seconds is None else seconds / 60,
+        "epochs": len(history),
+        **score(run_dir, paths),
+    }
+
+
 def bench_ensemble(members: list[Path], paths: dict[str, Path], output: Path) -> dict:
     """`kseq ensemble` of kept runs, scored like a preset; its minutes and epochs are the
     members' summed (their training, from their histories)."""
@@ -176,6 +189,13 @@ def main() -> None:
         help="score `kseq ensemble` of these kept runs (with --lever LABEL; the split of --keep)",
     )
     parser.add_argument(
+        "--score",
+        type=Path,
+        metavar="RUN_DIR",
+        help="score this kept run of the one preset --presets names, instead of training it "
+        "(--set: the overrides it was trained with, as the table shows them)",
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the stored results"
     )
     args = parser.parse_args()
@@ -197,8 +217,13 @@ def main() -> None:
             stored.setdefault("levers", {})[args.lever] = found
             if not args.no_write:
                 RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+        if args.score and len(args.presets) != 1:
+            parser.error("--score needs the one preset it was trained from (--presets NAME)")
         for name in [] if args.render or args.ensemble else args.presets:
-            found = bench(name, paths, args.keep or Path(scratch), args.set)
+            if args.score:
+                found = bench_kept(args.score, paths)
+            else:
+                found = bench(name, paths, args.keep or Path(scratch), args.set)
             found["overrides"] = args.set
             print(name, json.dumps(found), flush=True)
             if args.lever:
