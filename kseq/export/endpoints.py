@@ -34,9 +34,10 @@ class Endpoint:
         fn: a TensorFlow-traceable function taking keyword tensors named like `input_signature`
             and returning a dict of named tensors.
         input_signature: list of `tf.TensorSpec` with `name=` set; the batch dimension is None.
-        reference: numpy-in/numpy-out callable computing the same outputs with Keras
-            (dict of arrays -> dict of arrays); the parity gate compares against it.
         samples: held-out inputs (dict name -> array, batch first) the parity gate runs.
+        reference: numpy-in/numpy-out callable computing the same outputs with Keras
+            (dict of arrays -> dict of arrays); the parity gate compares against it. Default:
+            `fn` itself run eagerly (`eager_reference`), for a function that calls Keras layers.
         calibration: a few batches of training inputs for int8 calibration (list of dicts),
             or a function returning them, for data that is costly to make and only needed for
             int8 (a decoder's teacher-forced states).
@@ -49,14 +50,18 @@ class Endpoint:
     name: str
     fn: Callable
     input_signature: list
-    reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     samples: dict[str, np.ndarray]
+    reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     calibration: list[dict[str, np.ndarray]] | Callable[[], list[dict[str, np.ndarray]]] = field(
         default_factory=list
     )
     tflite: bool = True
     exact: bool = False
     float_scopes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.reference is None:
+            self.reference = eager_reference(self.fn)
 
     def calibration_batches(self) -> list[dict[str, np.ndarray]]:
         return list(self.calibration() if callable(self.calibration) else self.calibration)

@@ -3,18 +3,5 @@
 The atomic writers are re-exported here: `from kseq.io import atomic_write_text`.
 """
 
-from kseq.io.atomic import (
-    atomic_directory,
-    atomic_save_arrays,
-    atomic_write_bytes,
-    atomic_write_text,
-    swap_into_place,
-)
-
-__all__ = [
-    "atomic_directory",
-    "atomic_save_arrays",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "swap_into_place",
-]
+from kseq.io.atomic import *  # noqa: F403 (its __all__: the atomic writers)
+from kseq.io.atomic import __all__ as __all__

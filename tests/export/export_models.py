@@ -76,7 +76,9 @@ def conv1d() -> tuple[keras.Model, list[Endpoint]]:
     sig = [tf.TensorSpec((None, None, 5), tf.float32, name="x")]
     rng = np.random.default_rng(1)
     samples = {"x": rng.normal(size=(4, 13, 5)).astype(np.float32)}
-    ep = Endpoint("serving_default", lambda x: {"y": model(x)}, sig, _ref(model, "y"), samples)
+    ep = Endpoint(
+        "serving_default", lambda x: {"y": model(x)}, sig, samples, reference=_ref(model, "y")
+    )
     return model, [ep]
 
 
@@ -105,10 +107,10 @@ def conv2d() -> tuple[keras.Model, list[Endpoint]]:
             "serving_default",
             lambda image: {"y": model(image)},
             sig,
-            _ref(model, "y", key="image"),
             samples,
+            reference=_ref(model, "y", key="image"),
         ),
-        Endpoint("classes", classes, sig, classes_ref, samples, exact=True),
+        Endpoint("classes", classes, sig, samples, reference=classes_ref, exact=True),
     ]
 
 
@@ -139,7 +141,7 @@ def conv_autoencoder() -> tuple[keras.Model, list[Endpoint]]:
         "serving_default",
         lambda image: {"y": model(image)},
         sig,
-        _ref(model, "y", key="image"),
+        reference=_ref(model, "y", key="image"),
         samples={"image": images(4).astype(np.float32)},
         calibration=[{"image": images(8).astype(np.float32)} for _ in range(3)],
     )
@@ -155,7 +157,9 @@ def lstm() -> tuple[keras.Model, list[Endpoint]]:
     model = keras.Model(x, y)
     sig = [tf.TensorSpec((None, None, 4), tf.float32, name="x")]
     samples = {"x": np.random.default_rng(3).normal(size=(3, 5, 4)).astype(np.float32)}
-    ep = Endpoint("serving_default", lambda x: {"y": model(x)}, sig, _ref(model, "y"), samples)
+    ep = Endpoint(
+        "serving_default", lambda x: {"y": model(x)}, sig, samples, reference=_ref(model, "y")
+    )
     return model, [ep]
 
 

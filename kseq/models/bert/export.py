@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from kseq.errors import KseqError
-from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
+from kseq.export.endpoints import Endpoint, as_numpy
 from kseq.models.bert.data import context_words
 from kseq.models.bert.head_registry import bert_head
 from kseq.models.bert.network import backbone_of
@@ -175,7 +175,6 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
                 "encode",
                 encode,
                 signature[:3],
-                reference=eager_reference(encode),
                 samples=encoder_samples,
                 calibration=[{k: c[k] for k in encoder_names} for c in calibration],
             )
@@ -195,7 +194,6 @@ def bert_endpoints(model, spec, data, part, sequence_length=None) -> list[Endpoi
             "serving_default",
             serve,
             signature,
-            reference=eager_reference(serve),
             samples=samples,
             calibration=calibration,
         )

@@ -23,7 +23,7 @@ import numpy as np
 from kseq.data.codepoints import REPLACEMENT, CodePointMap
 from kseq.decoding.scopes import BEAM_BOOKKEEPING
 from kseq.errors import KseqError
-from kseq.export.endpoints import Endpoint, as_numpy, eager_reference
+from kseq.export.endpoints import Endpoint, as_numpy
 from kseq.models.seq2seq.calibration import Seq2SeqCalibration
 from kseq.models.seq2seq.ensemble import EnsembleGraph
 from kseq.models.seq2seq.pairs import pad_ids
@@ -140,7 +140,6 @@ def decode_step_endpoint(
         "decode_step",
         decode_step,
         step_spec,
-        reference=eager_reference(decode_step),
         samples=step_samples,
         calibration=calibration.steps,
         tflite=tflite,
@@ -225,7 +224,6 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             "generate",
             generate,
             source_spec,
-            reference=eager_reference(generate),
             samples={"source_ids": all_sources},
             calibration=calibration.sources,
             exact=True,
@@ -237,7 +235,6 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
             "encode",
             encode,
             source_spec,
-            reference=eager_reference(encode),
             samples={"source_ids": samples},
             calibration=calibration.sources,
             tflite=app_loop_in_tflite,

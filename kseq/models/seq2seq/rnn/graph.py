@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kseq.models.seq2seq.graph_layers import token_embeddings
+
 __all__ = ["RNNSeq2SeqGraph"]
 
 
@@ -35,13 +37,7 @@ class RNNSeq2SeqGraph:
 
     def __init__(self, model: keras.Model):
         self.model = model
-        self.source_embedding = model.get_layer("source_embedding")
-        names = {layer.name for layer in model.layers}
-        self.target_embedding = (
-            model.get_layer("target_embedding")
-            if "target_embedding" in names
-            else self.source_embedding
-        )
+        self.source_embedding, self.target_embedding = token_embeddings(model)
         self.encoder = model.get_layer("encoder")
         self.decoder = model.get_layer("decoder")
         self.state_names = self.decoder.state_names()

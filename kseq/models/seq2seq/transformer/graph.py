@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kseq.models.seq2seq.graph_layers import token_embeddings
+
 __all__ = ["TransformerSeq2SeqGraph"]
 
 
@@ -45,12 +47,7 @@ class TransformerSeq2SeqGraph:
     def __init__(self, model: keras.Model, cache_length: int | None = None):
         self.model = model
         names = {layer.name for layer in model.layers}
-        self.source_embedding = model.get_layer("source_embedding")
-        self.target_embedding = (
-            model.get_layer("target_embedding")
-            if "target_embedding" in names
-            else self.source_embedding
-        )
+        self.source_embedding, self.target_embedding = token_embeddings(model)
         self.source_positions = model.get_layer("source_positions")
         self.target_positions = model.get_layer("target_positions")
         self.encoder_layers = _numbered(model, names, "encoder_layer_")
