@@ -31,6 +31,7 @@ __all__ = [
     "SinusoidalPositionEncoding",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
+    "block_arguments",
     "causal_attention_mask",
     "get_activation",
     "merge_attention_masks",
@@ -87,6 +88,20 @@ def merge_attention_masks(*masks):
     for mask in masks[1:]:
         merged = ops.logical_and(merged, mask)
     return merged
+
+
+def block_arguments(spec) -> dict:
+    """A Transformer layer's arguments from a model spec that names them as BERT's and the
+    Transformer seq2seq's do (`intermediate_size`, `num_heads`, `dropout`, `activation`,
+    `layer_norm_epsilon`, `norm_first`)."""
+    return {
+        "intermediate_dim": spec.intermediate_size,
+        "num_heads": spec.num_heads,
+        "dropout": spec.dropout,
+        "activation": spec.activation,
+        "layer_norm_epsilon": spec.layer_norm_epsilon,
+        "norm_first": spec.norm_first,
+    }
 
 
 def clone_initializer(initializer):

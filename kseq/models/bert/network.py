@@ -27,7 +27,7 @@ import keras
 
 from kseq.layers.embedding import ReversibleEmbedding
 from kseq.layers.layer_norm import LayerNormalization
-from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer
+from kseq.layers.transformer import PositionEmbedding, TransformerEncoderLayer, block_arguments
 from kseq.models.bert.head_layers import FirstTokenPooler
 from kseq.models.bert.head_registry import bert_head, head_of_model
 
@@ -119,13 +119,8 @@ def encode(inputs: dict, config: BertConfig, pooled: bool = True):
     x = keras.layers.Dropout(config.dropout, name="embeddings_dropout")(x)
     for index in range(config.num_layers):
         x = TransformerEncoderLayer(
-            intermediate_dim=config.intermediate_size,
-            num_heads=config.num_heads,
-            dropout=config.dropout,
+            **block_arguments(config),
             attention_dropout=config.attention_dropout,
-            activation=config.activation,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            norm_first=config.norm_first,
             kernel_initializer=init(),
             name=f"transformer_layer_{index}",
         )(x, padding_mask=inputs["padding_mask"])  # (B, S, H)

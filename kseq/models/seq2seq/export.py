@@ -219,26 +219,22 @@ def seq2seq_endpoints(family, model, spec, data) -> list[Endpoint]:
         rows = family.predict(model, spec, None, decoded, tokenizers=tokenizers)
         return {"translation": np.array([r["output"].encode("utf-8") for r in rows], dtype=object)}
 
+    def on_sources(name, fn, rows, **options) -> Endpoint:
+        """An endpoint of `source_ids` rows, int8-calibrated on training sources."""
+        samples = {"source_ids": rows}
+        return Endpoint(name, fn, source_spec, samples, calibration=calibration.sources, **options)
+
     endpoints = [
-        Endpoint(
+        on_sources(
             "generate",
             generate,
-            source_spec,
-            samples={"source_ids": all_sources},
-            calibration=calibration.sources,
+            all_sources,
             exact=True,
             # Beam search ranks running log-probabilities int8 cannot hold (0% exact match on
             # the date model when all of it was int8); its bookkeeping stays float.
             float_scopes=(BEAM_BOOKKEEPING,) if spec.decode.strategy == "beam" else (),
         ),
-        Endpoint(
-            "encode",
-            encode,
-            source_spec,
-            samples={"source_ids": samples},
-            calibration=calibration.sources,
-            tflite=app_loop_in_tflite,
-        ),
+        on_sources("encode", encode, samples, tflite=app_loop_in_tflite),
         decode_step_endpoint(graph, step_spec, step_samples, calibration, app_loop_in_tflite),
         Endpoint(
             "translate",

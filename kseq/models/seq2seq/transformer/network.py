@@ -7,7 +7,11 @@ from keras import ops
 
 from kseq.layers.embedding import ReversibleEmbedding
 from kseq.layers.layer_norm import LayerNormalization
-from kseq.layers.transformer import TransformerDecoderLayer, TransformerEncoderLayer
+from kseq.layers.transformer import (
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    block_arguments,
+)
 from kseq.models.seq2seq.transformer.layers import PositionTable
 
 __all__ = ["build_transformer_seq2seq"]
@@ -87,14 +91,7 @@ def build_transformer_seq2seq(
             output_bias=spec.tie_output,
             name="target_embedding",
         )
-    block = dict(
-        intermediate_dim=spec.intermediate_size,
-        num_heads=spec.num_heads,
-        dropout=spec.dropout,
-        activation=spec.activation,
-        layer_norm_epsilon=spec.layer_norm_epsilon,
-        norm_first=spec.norm_first,
-    )
+    block = block_arguments(spec)
 
     def embed(ids, embedding, positions, side):
         tokens = embedding(ids)  # (B, L, D)
