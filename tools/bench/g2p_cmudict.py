@@ -15,6 +15,14 @@ docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share o
     python tools/bench/g2p_cmudict.py --render        # only rewrite the section from the results
     python tools/bench/g2p_cmudict.py --presets rnn --lever "LABEL" --set train.time_budget=60
     python tools/bench/g2p_cmudict.py --presets transformer --score RUN_DIR  # score a kept run
+    python tools/bench/g2p_cmudict.py --peer deepphonemizer --compare RUN_DIR...
+
+`--peer deepphonemizer` trains DeepPhonemizer (PyTorch) with its own packaged configs
+(`--peer-configs forward autoreg`) on the same split for the presets' wall-clock (`--peer-minutes`,
+60), in a virtual environment of its own that the script creates (.bench-venvs/deepphonemizer:
+torch 2.13.0 CPU and deep-phonemizer 0.0.19; never a kseq dependency), scores its test
+predictions with kseq's metric code, and times a word at a time on this CPU, both its model and
+the TFLite `generate` of the kseq runs `--compare` names (kept preset runs), in the same run.
 
 `--lever LABEL` keeps the run as a row of the "levers tried" table (what a change to a preset
 buys on the same split and machine) instead of replacing the preset's row.
@@ -25,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +54,10 @@ PRESETS = {
     "transformer": ROOT / "specs" / "g2p_transformer.yaml",
 }
 SPLIT_SEED = 0
+PEER_VENV = ROOT / ".bench-venvs" / "deepphonemizer"
+PEER_PACKAGES = ["torch==2.13.0", "deep-phonemizer==0.0.19"]
+PEER_WORKER = ROOT / "tools" / "bench" / "peers" / "deepphonemizer_worker.py"
+LATENCY_WORDS = 200  # as many words timed one at a time for each model, after 10 to warm up
 # Published CMUdict test results (their own splits of the same dictionary, stress removed).
 PUBLISHED = [
     ("encoder-decoder LSTM (Yao & Zweig 2015)", "28.6", "7.6"),
@@ -84,13 +98,11 @@ def prepare(directory: Path) -> dict[str, Path]:
     return paths
 
 
-def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> float:
-    """WER of the exported `generate` on the plain LiteRT interpreter, batches of 64."""
-    from ai_edge_litert.interpreter import Interpreter
-
+def test_sources(run_dir: Path, test: Path):
+    """The test words' source ids (cut to the spec's length), their reference phonemes and the
+    run's tokenizers."""
     import kseq
     from kseq.models.family import family_for
-    from kseq.models.seq2seq.pairs import pad_ids, strip_ids
 
     spec = kseq.load_run(run_dir)[0]
     tokenizers = family_for(spec).load_tokenizers(run_dir)
@@ -98,6 +110,16 @@ def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> floa
         *(line.split("\t") for line in test.read_text().splitlines()), strict=True
     )
     sources = [ids[: spec.data.max_source_length] for ids in tokenizers.source.encode(list(words))]
+    return sources, phonemes, tokenizers
+
+
+def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> float:
+    """WER of the exported `generate` on the plain LiteRT interpreter, batches of 64."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kseq.models.seq2seq.pairs import pad_ids, strip_ids
+
+    sources, phonemes, tokenizers = test_sources(run_dir, test)
     runner = Interpreter(model_path=str(tflite_path)).get_signature_runner("generate")
     wrong = 0
     for start in range(0, len(sources), 64):
@@ -105,6 +127,74 @@ def tflite_word_error_rate(tflite_path: Path, run_dir: Path, test: Path) -> floa
         for row, reference in zip(out, phonemes[start : start + 64], strict=True):
             wrong += tokenizers.target.decode(strip_ids(row)) != reference
     return wrong / len(sources)
+
+
+def tflite_latency_ms_per_word(run_dir: Path, test: Path) -> dict:
+    """The run's TFLite `generate` (exported now) on one test word a call, LiteRT interpreter:
+    the median milliseconds, and the file's size."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    import kseq
+    from kseq.models.seq2seq.pairs import pad_ids
+
+    report = kseq.export(run_dir, format="tflite")
+    sources, _, _ = test_sources(run_dir, test)
+    runner = Interpreter(model_path=report["path"]).get_signature_runner("generate")
+    timings = []
+    for i, source in enumerate(sources[: LATENCY_WORDS + 10]):
+        started = time.perf_counter()
+        runner(source_ids=pad_ids([source]))
+        if i >= 10:
+            timings.append(time.perf_counter() - started)
+    return {
+        "latency_ms_per_word": 1000 * statistics.median(timings),
+        "tflite_mb": Path(report["path"]).stat().st_size / 1e6,
+    }
+
+
+def kept_preset(run_dir: Path) -> str:
+    """Which preset a kept run trained (its spec's name, `g2p-rnn` -> `rnn`)."""
+    import kseq
+
+    name = kseq.load_run(run_dir)[0].name.removeprefix("g2p-")
+    if name not in PRESETS:
+        raise SystemExit(f"{run_dir} is not a run of a G2P preset (its spec is named {name!r})")
+    return name
+
+
+def peer_python() -> Path:
+    """The peer's own virtual environment, made on first use."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES]
+        subprocess.run(install, check=True)
+    return python
+
+
+def bench_peer(config: str, paths: dict[str, Path], work: Path, minutes: float) -> dict:
+    """DeepPhonemizer's `config` trained for `minutes` by its worker; WER and PER of its test
+    predictions by kseq's metric code."""
+    from kseq.models.seq2seq.metrics import token_error_rate
+
+    data = paths["train"].parent
+    command = [str(peer_python()), str(PEER_WORKER), "--config", config, "--data", str(data)]
+    command += ["--work", str(work), "--minutes", str(minutes)]
+    subprocess.run(command, check=True)
+    found = json.loads((work / "result.json").read_text())
+    predicted = dict(
+        line.split("\t") for line in (work / "predictions.tsv").read_text().splitlines()
+    )
+    pairs = [line.split("\t") for line in paths["test"].read_text().splitlines()]
+    hypotheses = [predicted[word].split() for word, _ in pairs]
+    references = [phonemes.split() for _, phonemes in pairs]
+    wrong = sum(h != r for h, r in zip(hypotheses, references, strict=True))
+    found.update(
+        wer=wrong / len(pairs),
+        per=token_error_rate(hypotheses, references),
+        test_words=len(pairs),
+    )
+    return found
 
 
 def bench(name: str, paths: dict[str, Path], scratch: Path, overrides: list[str]) -> dict:
@@ -195,6 +285,19 @@ def main() -> None:
         help="score this kept run of the one preset --presets names, instead of training it "
         "(--set: the overrides it was trained with, as the table shows them)",
     )
+    parser.add_argument("--peer", choices=["deepphonemizer"], help="train and score a peer tool")
+    parser.add_argument(
+        "--peer-configs", nargs="+", choices=["forward", "autoreg"], default=["forward", "autoreg"]
+    )
+    parser.add_argument("--peer-minutes", type=float, default=60.0)
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="RUN_DIR",
+        help="with --peer: kept kseq preset runs whose TFLite files are timed in the same run",
+    )
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the section from the stored results"
     )
@@ -217,9 +320,23 @@ def main() -> None:
             stored.setdefault("levers", {})[args.lever] = found
             if not args.no_write:
                 RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+        if args.peer:
+            peers = stored.setdefault("peers", {})
+            for config in args.peer_configs:
+                work = (args.keep or Path(scratch)) / f"deepphonemizer_{config}"
+                found = bench_peer(config, paths, work, args.peer_minutes)
+                print(f"deepphonemizer {config}", json.dumps(found), flush=True)
+                peers[f"DeepPhonemizer {config}_config.yaml"] = found
+            for run_dir in args.compare:
+                preset = kept_preset(run_dir)
+                found = tflite_latency_ms_per_word(run_dir, paths["test"])
+                print(f"kseq {preset}", json.dumps(found), flush=True)
+                stored.setdefault("latency", {})[preset] = found
+            if not args.no_write:
+                RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
         if args.score and len(args.presets) != 1:
             parser.error("--score needs the one preset it was trained from (--presets NAME)")
-        for name in [] if args.render or args.ensemble else args.presets:
+        for name in [] if args.render or args.ensemble or args.peer else args.presets:
             if args.score:
                 found = bench_kept(args.score, paths)
             else:
@@ -312,11 +429,70 @@ def main() -> None:
         ]
         body += "\n\nLevers tried (same split, same machine, one change to a preset each):\n\n"
         body += table(lever_columns, lever_rows)
+    if stored.get("peers"):
+        body += "\n\n" + peer_table(stored)
     if args.notes:
         body += "\n\n" + args.notes
     print(body)
     if not args.no_write:
         write_section("g2p-cmudict", "Grapheme-to-phoneme on CMUdict: the G2P presets", body)
+
+
+def peer_table(stored: dict) -> str:
+    """kseq's presets beside the peer's configs: quality, size, a word's latency on this CPU."""
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f}"
+
+    latency = stored.get("latency", {})
+    rows = []
+    for name in PRESETS:
+        if name in stored and name in latency:
+            m, timed = stored[name], latency[name]
+            rows.append(
+                [
+                    f"kseq `specs/g2p_{name}.yaml` (TFLite `generate`, LiteRT)",
+                    pct(m["wer_greedy"]),
+                    pct(m["per_greedy"]),
+                    f"{m['parameters']:,}",
+                    f"{timed['tflite_mb']:.1f}",
+                    f"{timed['latency_ms_per_word']:.1f}",
+                    f"{m['minutes']:.0f}",
+                    m["epochs"],
+                ]
+            )
+    for label, m in stored["peers"].items():
+        rows.append(
+            [
+                f"{label} (PyTorch, {m['torch_threads']} threads)",
+                pct(m["wer"]),
+                pct(m["per"]),
+                f"{m['parameters']:,}",
+                f"{m['model_mb']:.1f}",
+                f"{m['latency_ms_per_word']:.1f}",
+                f"{m['minutes']:.0f}",
+                m["epochs"],
+            ]
+        )
+    columns = [
+        "model",
+        "test WER %",
+        "PER %",
+        "parameters",
+        "model MB",
+        "ms a word (batch 1)",
+        "training min",
+        "epochs",
+    ]
+    return (
+        "Peer, side by side (`--peer deepphonemizer`): DeepPhonemizer trained with its own "
+        "packaged configs (only paths, language and symbol sets changed) on the same split and "
+        "machine for the same wall-clock, in its own virtual environment; stopped at the "
+        "deadline (it has no time budget), its last finished epoch's checkpoint scored by "
+        "kseq's metric code. Latency: one test word a call, median of "
+        f"{LATENCY_WORDS}, kseq's TFLite files and the peer's predictor timed in the same run; "
+        "kseq's WER/PER are its presets' greedy rows above.\n\n" + table(columns, rows)
+    )
 
 
 if __name__ == "__main__":
