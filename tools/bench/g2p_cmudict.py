@@ -16,6 +16,11 @@ docs/bench-results/g2p_cmudict.json, so presets benched in separate runs share o
     python tools/bench/g2p_cmudict.py --presets rnn --lever "LABEL" --set train.time_budget=60
     python tools/bench/g2p_cmudict.py --presets transformer --score RUN_DIR  # score a kept run
     python tools/bench/g2p_cmudict.py --peer deepphonemizer --compare RUN_DIR...
+    python tools/bench/g2p_cmudict.py --presets rnn --distill TEACHER_RUN_DIR --lever "LABEL"
+
+`--distill TEACHER_RUN_DIR` (sequence-level distillation): the teacher (e.g. a `kseq ensemble`
+run) decodes every training word greedily, and the preset trains on those outputs in place of the
+dictionary's, with the real validation words; scored on the real test words like any run.
 
 `--peer deepphonemizer` trains DeepPhonemizer (PyTorch) with its own packaged configs
 (`--peer-configs forward autoreg`) on the same split for the presets' wall-clock (`--peer-minutes`,
@@ -152,6 +157,26 @@ def tflite_latency_ms_per_word(run_dir: Path, test: Path) -> dict:
     }
 
 
+def distill(teacher: Path, paths: dict[str, Path], directory: Path) -> dict[str, Path]:
+    """The split with its training targets replaced by the teacher's greedy outputs (written
+    to `directory`, validation and test unchanged)."""
+    import kseq
+
+    spec, family, model = kseq.load_run(teacher)
+    tokenizers = family.load_tokenizers(teacher)
+    words = [line.split("\t")[0] for line in paths["train"].read_text().splitlines()]
+    lines = []
+    for start in range(0, len(words), 2048):
+        chunk = words[start : start + 2048]
+        rows = family.predict(model, spec, teacher, chunk, "greedy", tokenizers=tokenizers)
+        lines += [f"{row['input']}\t{row['output']}" for row in rows]
+        print(f"distill: {start + len(chunk):,} of {len(words):,} words decoded", flush=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    distilled = dict(paths, train=directory / "train.tsv")
+    distilled["train"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return distilled
+
+
 def kept_preset(run_dir: Path) -> str:
     """Which preset a kept run trained (its spec's name, `g2p-rnn` -> `rnn`)."""
     import kseq
@@ -285,6 +310,12 @@ def main() -> None:
         help="score this kept run of the one preset --presets names, instead of training it "
         "(--set: the overrides it was trained with, as the table shows them)",
     )
+    parser.add_argument(
+        "--distill",
+        type=Path,
+        metavar="TEACHER_RUN_DIR",
+        help="train the preset on the teacher's outputs for the training words (with --lever)",
+    )
     parser.add_argument("--peer", choices=["deepphonemizer"], help="train and score a peer tool")
     parser.add_argument(
         "--peer-configs", nargs="+", choices=["forward", "autoreg"], default=["forward", "autoreg"]
@@ -334,6 +365,10 @@ def main() -> None:
                 stored.setdefault("latency", {})[preset] = found
             if not args.no_write:
                 RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
+        if args.distill:
+            if not args.lever:
+                parser.error("--distill needs --lever LABEL")
+            paths = distill(args.distill, paths, (args.keep or Path(scratch)) / "distilled")
         if args.score and len(args.presets) != 1:
             parser.error("--score needs the one preset it was trained from (--presets NAME)")
         for name in [] if args.render or args.ensemble or args.peer else args.presets:
@@ -342,6 +377,8 @@ def main() -> None:
             else:
                 found = bench(name, paths, args.keep or Path(scratch), args.set)
             found["overrides"] = args.set
+            if args.distill:
+                found["overrides"] = [*args.set, f"data.train=(outputs of {args.distill.name})"]
             print(name, json.dumps(found), flush=True)
             if args.lever:
                 found["preset"] = name
