@@ -159,12 +159,20 @@ def tflite_latency_ms_per_word(run_dir: Path, test: Path) -> dict:
 
 def distill(teacher: Path, paths: dict[str, Path], directory: Path) -> dict[str, Path]:
     """The split with its training targets replaced by the teacher's greedy outputs (written
-    to `directory`, validation and test unchanged)."""
+    to `directory`, validation and test unchanged). A directory that already holds this
+    teacher's outputs for these words (a `--keep` run) is reused."""
     import kseq
 
+    words = [line.split("\t")[0] for line in paths["train"].read_text().splitlines()]
+    distilled = dict(paths, train=directory / "train.tsv")
+    made_by = directory / "teacher.txt"
+    if made_by.exists() and made_by.read_text() == str(teacher.resolve()):
+        kept = [line.split("\t")[0] for line in distilled["train"].read_text().splitlines()]
+        if kept == words:
+            print(f"distill: reusing {distilled['train']}", flush=True)
+            return distilled
     spec, family, model = kseq.load_run(teacher)
     tokenizers = family.load_tokenizers(teacher)
-    words = [line.split("\t")[0] for line in paths["train"].read_text().splitlines()]
     lines = []
     for start in range(0, len(words), 2048):
         chunk = words[start : start + 2048]
@@ -172,8 +180,8 @@ def distill(teacher: Path, paths: dict[str, Path], directory: Path) -> dict[str,
         lines += [f"{row['input']}\t{row['output']}" for row in rows]
         print(f"distill: {start + len(chunk):,} of {len(words):,} words decoded", flush=True)
     directory.mkdir(parents=True, exist_ok=True)
-    distilled = dict(paths, train=directory / "train.tsv")
     distilled["train"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    made_by.write_text(str(teacher.resolve()))
     return distilled
 
 

@@ -162,9 +162,9 @@ def test_beam_loop_on_a_static_file_of_batch_beam_width_on_both_apis(beam_run, t
 def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, tmp_path):
     """float16: the README's loop gives `generate`'s ids. int8: it may not (the state is
     requantized between calls, as the README says), and the report scores that very loop: its
-    figures are the README loop's on the same rows, every one: 140 of them, which the report
+    figures are the README loop's on the same rows, every one: 70 of them, which the report
     decodes in calls of `GATE_CHUNK_ROWS` and the README loop in one."""
-    held_out = "data.synthetic.validation_size=140"
+    held_out = "data.synthetic.validation_size=70"
     spec = kseq.load_spec(SPECS / "rnn_seq2seq_bahdanau.yaml", [*TINY, held_out])
     run_dir = kseq.train(spec, output=tmp_path / "run")
     report = kseq.export(run_dir, format="tflite", quantize=quantize)
@@ -178,7 +178,7 @@ def test_readme_loop_on_quantized_files_is_the_loop_the_report_scores(quantize, 
     rows = [[t for t in row if t] for row in ids.tolist()]
     truth = [t for _, t in data.info.validation_ids[: len(rows)]]
     app_loop = report["app_loop"]
-    assert app_loop["rows"] == len(rows) == 140 > GATE_CHUNK_ROWS
+    assert app_loop["rows"] == len(rows) == 70 > GATE_CHUNK_ROWS
     assert app_loop["token_accuracy_export"] == pytest.approx(
         positional_token_accuracy(rows, truth), abs=1e-12
     )
