@@ -486,39 +486,38 @@ def main() -> None:
 def peer_table(stored: dict) -> str:
     """kseq's presets beside the peer's configs: quality, size, a word's latency on this CPU."""
 
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.1f}"
+    def row(label, wer, per, m, megabytes, milliseconds) -> list:
+        return [label, f"{100 * wer:.1f}", f"{100 * per:.1f}", f"{m['parameters']:,}"] + [
+            f"{megabytes:.1f}",
+            f"{milliseconds:.1f}",
+            f"{m['minutes']:.0f}",
+            m["epochs"],
+        ]
 
     latency = stored.get("latency", {})
-    rows = []
-    for name in PRESETS:
-        if name in stored and name in latency:
-            m, timed = stored[name], latency[name]
-            rows.append(
-                [
-                    f"kseq `specs/g2p_{name}.yaml` (TFLite `generate`, LiteRT)",
-                    pct(m["wer_greedy"]),
-                    pct(m["per_greedy"]),
-                    f"{m['parameters']:,}",
-                    f"{timed['tflite_mb']:.1f}",
-                    f"{timed['latency_ms_per_word']:.1f}",
-                    f"{m['minutes']:.0f}",
-                    m["epochs"],
-                ]
-            )
-    for label, m in stored["peers"].items():
-        rows.append(
-            [
-                f"{label} (PyTorch, {m['torch_threads']} threads)",
-                pct(m["wer"]),
-                pct(m["per"]),
-                f"{m['parameters']:,}",
-                f"{m['model_mb']:.1f}",
-                f"{m['latency_ms_per_word']:.1f}",
-                f"{m['minutes']:.0f}",
-                m["epochs"],
-            ]
+    rows = [
+        row(
+            f"kseq `specs/g2p_{name}.yaml` (TFLite `generate`, LiteRT)",
+            stored[name]["wer_greedy"],
+            stored[name]["per_greedy"],
+            stored[name],
+            latency[name]["tflite_mb"],
+            latency[name]["latency_ms_per_word"],
         )
+        for name in PRESETS
+        if name in stored and name in latency
+    ]
+    rows += [
+        row(
+            f"{label} (PyTorch, {m['torch_threads']} threads)",
+            m["wer"],
+            m["per"],
+            m,
+            m["model_mb"],
+            m["latency_ms_per_word"],
+        )
+        for label, m in stored["peers"].items()
+    ]
     columns = [
         "model",
         "test WER %",
