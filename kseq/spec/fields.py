@@ -63,16 +63,26 @@ class Variant:
     """Base of a component kind chosen by its `type:` key (encoders, noise, models, ...).
 
     A kind is declared as `class StackSpec(Variant): variants = Registry("encoder type")`;
-    its concrete dataclasses subclass it and register with `@variant("dense")`.
+    its concrete classes subclass it and become registered dataclasses with `@variant("dense")`.
     """
 
     variants: ClassVar[Registry]
 
 
 def variant(name: str):
-    """Register a dataclass under `name` in the registry of its Variant base class."""
+    """Make `cls` a dataclass registered under `name` in its Variant base's registry.
+
+    The decorator owns the `type` field (the key a spec chooses the variant by): it is added
+    first, defaulting to `name`, so a variant's body holds only its own fields.
+    """
 
     def decorator(cls):
+        if "__dataclass_fields__" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: @variant makes the dataclass; drop @dataclass")
+        # A string, as `from __future__ import annotations` leaves every other annotation.
+        cls.__annotations__ = {"type": "str", **cls.__dict__.get("__annotations__", {})}
+        cls.type = name
+        cls = dataclasses.dataclass(cls)
         base = next(b for b in cls.__mro__[1:] if "variants" in b.__dict__)
         base.variants.register(name)(cls)
         cls.type_name = name

@@ -45,19 +45,14 @@ class ScheduleSpec(Variant):
 
 
 @variant("constant")
-@dataclass
 class ConstantScheduleSpec(ScheduleSpec):
     """`learning_rate` for every step."""
 
-    type: str = "constant"
-
 
 @variant("inverse_sqrt")
-@dataclass
 class InverseSqrtScheduleSpec(ScheduleSpec):
     """Linear warmup to `learning_rate`, then decay as 1/sqrt(step) (the Transformer paper's)."""
 
-    type: str = "inverse_sqrt"
     warmup_steps: int = option(4000, min=1, max=1 << 30, help="steps of the linear warmup")
 
     def keras_learning_rate(self, learning_rate):
@@ -129,11 +124,8 @@ class _WarmupDecaySpec(ScheduleSpec):
 
 
 @variant("warmup_cosine")
-@dataclass
 class WarmupCosineScheduleSpec(_WarmupDecaySpec):
     """Linear warmup to `learning_rate`, then a half cosine down to `final_learning_rate`."""
-
-    type: str = "warmup_cosine"
 
     def keras_learning_rate(self, learning_rate):
         return named_object("kseq.train.schedules:WarmupCosineDecay")(
@@ -142,11 +134,8 @@ class WarmupCosineScheduleSpec(_WarmupDecaySpec):
 
 
 @variant("warmup_linear")
-@dataclass
 class WarmupLinearScheduleSpec(_WarmupDecaySpec):
     """Linear warmup to `learning_rate`, then a straight line down to `final_learning_rate`."""
-
-    type: str = "warmup_linear"
 
     def keras_learning_rate(self, learning_rate):
         return named_object("kseq.train.schedules:WarmupLinearDecay")(
@@ -155,11 +144,9 @@ class WarmupLinearScheduleSpec(_WarmupDecaySpec):
 
 
 @variant("reduce_on_plateau")
-@dataclass
 class ReduceOnPlateauScheduleSpec(ScheduleSpec):
     """Multiply the rate by `factor` when `monitor` has not improved for `patience` epochs."""
 
-    type: str = "reduce_on_plateau"
     monitor: str = option("val_loss", nonempty=True, help="the epoch metric to watch")
     factor: float = option(0.5, above=0.0, below=1.0, help="multiplies the rate on a plateau")
     patience: int = option(2, min=1, max=10_000, help="epochs without improvement")

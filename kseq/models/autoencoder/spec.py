@@ -20,11 +20,9 @@ class StackSpec(Variant):
 
 
 @variant("dense")
-@dataclass
 class DenseStackSpec(StackSpec):
     """Fully connected layers."""
 
-    type: str = "dense"
     units: list[int] = option([64], min=1, max=1 << 20, nonempty=True, help="units of each layer")
     activation: Activation = "relu"
     dropout: float = option(0.0, min=0.0, below=1.0)
@@ -46,20 +44,16 @@ class _ConvStack(StackSpec):
 
 
 @variant("conv1d")
-@dataclass
 class Conv1DStackSpec(_ConvStack):
     """1-D convolutions over (T, C) samples (signals, sequences of feature vectors)."""
 
-    type: str = "conv1d"
     rank = 2
 
 
 @variant("conv2d")
-@dataclass
 class Conv2DStackSpec(_ConvStack):
     """2-D convolutions over (H, W, C) samples (images)."""
 
-    type: str = "conv2d"
     rank = 3
 
 
@@ -70,20 +64,16 @@ class NoiseSpec(Variant):
 
 
 @variant("gaussian")
-@dataclass
 class GaussianNoiseSpec(NoiseSpec):
     """Add N(0, stddev²) noise to the inputs."""
 
-    type: str = "gaussian"
     stddev: float = option(0.1, above=0.0)
 
 
 @variant("dropout")
-@dataclass
 class DropoutNoiseSpec(NoiseSpec):
     """Zero a fraction of the input values."""
 
-    type: str = "dropout"
     rate: float = option(0.2, above=0.0, below=1.0)
 
 
@@ -134,11 +124,9 @@ class ArrayDataSpec:
 
 
 @variant("autoencoder")
-@dataclass
 class AutoencoderSpec(ModelSpec):
     """Dense or convolutional autoencoder; optionally denoising and/or variational."""
 
-    type: str = "autoencoder"
     family = "kseq.models.autoencoder.family:AutoencoderFamily"
     parts = ("full", "encoder", "decoder")
     encoder: StackSpec = option(DenseStackSpec(), help="encoder stack")

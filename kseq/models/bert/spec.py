@@ -97,19 +97,14 @@ class HeadSpec(Variant):
 
 
 @variant("none")
-@dataclass
 class NoHeadSpec(HeadSpec):
     """No head: the encoder alone (sequence_output, pooled_output); for imported checkpoints."""
 
-    type: str = "none"
-
 
 @variant("classification")
-@dataclass
 class ClassificationHeadSpec(HeadSpec):
     """Sentence (or sentence-pair) classification from the pooled [CLS] output."""
 
-    type: str = "classification"
     dropout: float | None = head_dropout_field()
     num_classes: int | None = option(
         None, min=2, max=1_000_000, help="null = the labels found in the data"
@@ -118,11 +113,9 @@ class ClassificationHeadSpec(HeadSpec):
 
 
 @variant("token_classification")
-@dataclass
 class TokenClassificationHeadSpec(HeadSpec):
     """A tag per word (named entities, ...); the first WordPiece of each word carries it."""
 
-    type: str = "token_classification"
     dropout: float | None = head_dropout_field()
     num_tags: int | None = option(
         None, min=2, max=100_000, help="null = the tags found in the data"
@@ -131,11 +124,9 @@ class TokenClassificationHeadSpec(HeadSpec):
 
 
 @variant("span_qa")
-@dataclass
 class SpanQAHeadSpec(HeadSpec):
     """Extractive question answering: start/end logits over the context, best-span decoding."""
 
-    type: str = "span_qa"
     max_answer_length: int = option(30, min=1, max=100_000, help="longest answer, in tokens")
     max_query_length: int = option(
         32, min=1, max=100_000, help="questions are truncated to this many tokens"
@@ -164,11 +155,9 @@ class SpanQAHeadSpec(HeadSpec):
 
 
 @variant("masked_lm")
-@dataclass
 class MaskedLMHeadSpec(HeadSpec):
     """Masked-language-model pretraining; the output projection is tied to the token embedding."""
 
-    type: str = "masked_lm"
     mask_rate: float = option(0.15, above=0.0, below=1.0, help="fraction of tokens predicted")
     mask_token_rate: float = option(0.8, min=0.0, max=1.0, help="of those: replaced by [MASK]")
     random_token_rate: float = option(0.1, min=0.0, max=1.0, help="of those: a random token")
@@ -290,11 +279,9 @@ class BertDataSpec:
 
 
 @variant("bert")
-@dataclass
 class BertSpec(ModelSpec):
     """BERT: token + segment + position embeddings, a Transformer encoder and a task head."""
 
-    type: str = "bert"
     family = "kseq.models.bert.family:BertFamily"
     parts = ("full", "encoder", "text", "with_tokenizer")
     vocab_size: int | None = option(

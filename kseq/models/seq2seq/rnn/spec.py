@@ -43,11 +43,9 @@ class AttentionSpec:
 
 
 @variant("rnn_seq2seq")
-@dataclass
 class RNNSeq2SeqSpec(ModelSpec):
     """Padded RNN encoder-decoder with optional Bahdanau or Luong attention."""
 
-    type: str = "rnn_seq2seq"
     family = "kseq.models.seq2seq.rnn.family:RNNSeq2SeqFamily"
     embedding_dim: int = option(64, min=1, max=16_384)
     shared_embeddings: bool = option(False, help="one embedding table (needs a shared vocab)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from kseq.data.lengths import AUTO
@@ -12,11 +11,9 @@ from kseq.spec.fields import option, variant
 
 
 @variant("transformer_seq2seq")
-@dataclass
 class TransformerSeq2SeqSpec(ModelSpec):
     """Encoder-decoder Transformer (Vaswani et al., 2017) over padded token sequences."""
 
-    type: str = "transformer_seq2seq"
     family = "kseq.models.seq2seq.transformer.family:TransformerSeq2SeqFamily"
     hidden_size: int = option(
         128, min=1, max=65_536, help="model width D (embeddings, attention, residuals)"
