@@ -534,8 +534,9 @@ def peer_table(stored: dict) -> str:
         "machine for the same wall-clock, in its own virtual environment; stopped at the "
         "deadline (it has no time budget), its last finished epoch's checkpoint scored by "
         "kseq's metric code. Latency: one test word a call, median of "
-        f"{LATENCY_WORDS}, kseq's TFLite files and the peer's predictor timed in the same run; "
-        "kseq's WER/PER are its presets' greedy rows above.\n\n" + table(columns, rows)
+        f"{LATENCY_WORDS}, each peer config's predictor at the end of its own run and kseq's "
+        "TFLite files in the run that named them (`--compare`), the machine running nothing "
+        "else; kseq's WER/PER are its presets' greedy rows above.\n\n" + table(columns, rows)
     )
 
 
