@@ -218,7 +218,9 @@ class BudgetClock(keras.callbacks.Callback):
         if not timed:
             return self.plan.epochs
         recent = sorted(timed[-self.TIMED_EPOCHS :])
-        epoch = recent[len(recent) // 2]
+        # The lower median: of two, the faster. A plan only ever shrinks, so one slow epoch must
+        # not cut it for good; a plan that is really too hopeful shrinks at the next epoch.
+        epoch = recent[(len(recent) - 1) // 2]
         return max(0, math.floor((self.plan.budget_seconds - self.seconds()) / epoch))
 
     def _shorten(self, epochs: int) -> None:

@@ -150,12 +150,26 @@ def test_the_clock_replans_from_the_epochs_after_the_first(monkeypatch, capsys):
     # 10 s an epoch, 78 s left: 7 more epochs, 9 in all; the decay ends at their last step.
     assert clock.plan.epochs == 9 and schedule.decay_steps == 9 * 10 - 5
     assert "training 9 epochs instead of 50" in capsys.readouterr().out
-    clock.on_epoch_end(2)  # the median of 10 and 30 s is 30: 48 s left buys 1 -> 4 in all
-    assert clock.plan.epochs == 4
-    clock.on_epoch_end(3)  # 10, 30, 10: median 10, 38 s left: 3 more, 7 in all, not longer
-    assert clock.plan.epochs == 4 and schedule.decay_steps == 4 * 10 - 5
-    assert clock.model.stop_training is True  # the 4th epoch was the last
+    # One slow epoch: of 10 and 30 s the lower median, 10 s, is read: 48 s left buys 4 -> 7 in
+    # all (the upper one, 30 s, would cut the plan to 4 for good: a plan never grows back).
+    clock.on_epoch_end(2)
+    assert clock.plan.epochs == 7 and schedule.decay_steps == 7 * 10 - 5
+    clock.on_epoch_end(3)  # 10, 30, 10: median 10, 38 s left: 3 more, 7 in all
+    assert clock.plan.epochs == 7 and not clock.model.stop_training
     assert "re-planned from 50 epochs" in clock.summary(4)
+
+
+def test_the_clock_shrinks_a_plan_again_when_epochs_stay_slow(monkeypatch):
+    # Epoch ends at 12 (tracing), 22, 62 (40 s) and 82 (20 s): the slowness lasts.
+    clock = _clock_at(monkeypatch, [0.0, 12.0, 22.0, 22.0, 62.0, 62.0, 82.0, 82.0])
+    clock.on_train_begin()
+    clock.on_epoch_end(0)
+    clock.on_epoch_end(1)  # 10 s an epoch, 78 s left: 7 more, 9 in all
+    assert clock.plan.epochs == 9
+    clock.on_epoch_end(2)  # of 10 and 40 s, 10: 38 s left buys 3 more, 6 in all
+    assert clock.plan.epochs == 6
+    clock.on_epoch_end(3)  # 10, 40, 20: median 20, 18 s left buys none more: 4 in all
+    assert clock.plan.epochs == 4 and clock.model.stop_training is True
 
 
 def test_the_clock_stops_at_the_deadline_after_the_crossing_batch(monkeypatch):
